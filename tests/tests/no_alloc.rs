@@ -1,0 +1,105 @@
+//! No allocation per packet: after set-up, protect and unprotect (in place and out of place,
+//! E=1 and E=0, failures included) must not touch the heap (ARCHITECTURE.md invariant).
+//!
+//! A counting global allocator counts allocations made by the current thread while armed.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use mcx_engine::keys::{CsId, KeyId, Purpose, derive_srtp_master};
+use mcx_engine::srtcp::{Mki, RxConfig, RxContext, SrtcpKeys, TxConfig, TxContext};
+
+struct Counting;
+
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note() {
+    if ARMED.with(Cell::get) {
+        COUNT.with(|c| c.set(c.get() + 1));
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only
+// const-initialised thread-locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: forwarded with the caller's pointer and layout.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's pointer and layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn counted<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    COUNT.with(|c| c.set(0));
+    ARMED.with(|a| a.set(true));
+    let r = f();
+    ARMED.with(|a| a.set(false));
+    (r, COUNT.with(Cell::get))
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    // The check can fail: a Vec made while armed is counted.
+    let (v, n) = counted(|| vec![1u8; 64]);
+    assert_eq!(v.len(), 64);
+    assert!(n >= 1);
+}
+
+#[test]
+fn protect_and_unprotect_do_not_allocate() {
+    let csk_id = KeyId::from_parts(Purpose::Csk, 0x0ddd_5bf0);
+    let (mk, ms) =
+        derive_srtp_master(&[7; 16], CsId::CskSrtcpMcptt, csk_id.get(), &[9; 16]).unwrap();
+    let keys = SrtcpKeys::from_master(&mk, &ms);
+    let mki = Mki::from_key_id(csk_id);
+    let mut tx = TxContext::new(keys.clone(), TxConfig::new(mki));
+    let mut tx0 = TxContext::new(keys.clone(), TxConfig::new(mki).auth_only());
+    let mut rx = RxContext::new(keys.clone(), RxConfig::new(mki)).unwrap();
+    let mut rx0 =
+        RxContext::new(keys, RxConfig::new(mki).auth_only().replay_window(32768)).unwrap();
+
+    // A floor-control APP packet of 64 octets, and a 1200-octet one.
+    let mut small = [0u8; 64];
+    small[..4].copy_from_slice(&[0x80, 0xcc, 0x00, 0x0f]);
+    let mut large = [0u8; 1200];
+    large[..4].copy_from_slice(&[0x81, 0xcc, 0x01, 0x2b]);
+    let mut buf = [0u8; 1300];
+    let mut out = [0u8; 1300];
+
+    let ((), n) = counted(|| {
+        for i in 0..2000 {
+            let plain: &[u8] = if i % 2 == 0 { &small } else { &large };
+            let p = tx.protect(plain, &mut buf).unwrap();
+            let u = rx.unprotect(&buf[..p.len], &mut out).unwrap();
+            assert_eq!(u.len, plain.len());
+            // Failures take no allocation either: replay and a forged tag.
+            assert!(rx.unprotect(&buf[..p.len], &mut out).is_err());
+            buf[20] ^= 1;
+            let p2 = tx0.protect_in_place(&mut buf, plain.len()).unwrap();
+            rx0.unprotect_in_place(&mut buf[..p2.len]).unwrap();
+            buf[10] ^= 0x80;
+            assert!(rx0.unprotect_in_place(&mut buf[..p2.len]).is_err());
+        }
+    });
+    assert_eq!(n, 0, "allocations on the data path");
+}
