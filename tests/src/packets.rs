@@ -5,7 +5,7 @@ use crate::rng::Rng;
 /// An MCPTT floor-control APP packet (TS 24.380 §8.1.2): V=2, P=0, subtype, PT=204, length,
 /// SSRC, name "MCPT", then `fields` (a multiple of 4 octets).
 pub fn floor_app(subtype: u8, ssrc: u32, fields: &[u8]) -> Vec<u8> {
-    assert!(fields.len() % 4 == 0, "APP data is a multiple of 32 bits");
+    assert!(fields.len().is_multiple_of(4), "APP data is a multiple of 32 bits");
     let total = 12 + fields.len();
     let words = (total / 4 - 1) as u16;
     let mut p = Vec::with_capacity(total);
@@ -21,7 +21,7 @@ pub fn floor_app(subtype: u8, ssrc: u32, fields: &[u8]) -> Vec<u8> {
 /// One RTCP packet with the given PT and `body_len` random octets after the SSRC
 /// (`body_len` a multiple of 4).
 pub fn rtcp(rng: &mut Rng, pt: u8, ssrc: u32, body_len: usize) -> Vec<u8> {
-    assert!(body_len % 4 == 0);
+    assert!(body_len.is_multiple_of(4));
     let words = ((8 + body_len) / 4 - 1) as u16;
     let mut p = vec![0x80, pt];
     p.extend_from_slice(&words.to_be_bytes());
@@ -33,7 +33,7 @@ pub fn rtcp(rng: &mut Rng, pt: u8, ssrc: u32, body_len: usize) -> Vec<u8> {
 /// A random valid RTCP packet of exactly `len` octets (`len` ≥ 8 and a multiple of 4): a
 /// single packet, or a compound of two or three (SR, SDES, APP) when it is long enough.
 pub fn random_rtcp(rng: &mut Rng, ssrc: u32, len: usize) -> Vec<u8> {
-    assert!(len >= 8 && len % 4 == 0);
+    assert!(len >= 8 && len.is_multiple_of(4));
     let parts = if len >= 24 {
         1 + rng.below(3) as usize
     } else {

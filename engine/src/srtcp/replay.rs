@@ -96,7 +96,7 @@ impl ReplayWindow {
         let mut j = from;
         while j <= to {
             let pos = j % ring;
-            if pos % 64 == 0 && to - j >= 63 {
+            if pos.is_multiple_of(64) && to - j >= 63 {
                 self.bits[(pos / 64) as usize] = 0;
                 j += 64;
             } else {

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The test command (README.md): installs what the tests need when it is missing, then checks
+# formatting and lints and runs the whole workspace test suite.
+#
+# Needs: libsrtp2-dev (the interop peer), pkg-config, a C compiler. Installed with apt-get
+# as root (or through sudo) on Debian when absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+if ! pkg-config --exists libsrtp2 2>/dev/null; then need+=(libsrtp2-dev); fi
+
+if ((${#need[@]})); then
+    echo "scripts/test.sh: installing ${need[*]}" >&2
+    if [ "$(id -u)" -eq 0 ]; then
+        sudo=()
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo=(sudo)
+    else
+        echo "scripts/test.sh: need root to install ${need[*]} (apt-get)" >&2
+        exit 1
+    fi
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+echo "libsrtp2 $(pkg-config --modversion libsrtp2), $(cc --version | head -1)" >&2
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked

@@ -1,0 +1,139 @@
+//! Command-line grammar.
+
+use clap::{Args, Parser, Subcommand};
+
+/// mcx-engine: data-plane crypto for 3GPP Mission Critical signalling.
+#[derive(Parser, Debug)]
+#[command(name = "mcx", version, about)]
+pub(crate) struct Cli {
+    /// Print one JSON object on stdout instead of human-readable text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Derive working keys from an MC key.
+    #[command(subcommand)]
+    Derive(DeriveCmd),
+    /// Protect or unprotect one SRTCP packet (RFC 7714 AEAD_AES_*_GCM).
+    #[command(subcommand)]
+    Srtcp(SrtcpCmd),
+    /// Simulated clients and a server exchange floor control in memory; every byte is
+    /// checked and the rate is printed.
+    Demo(DemoArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum DeriveCmd {
+    /// SRTP master key and salt (MIKEY PRF, TS 33.180 §7.4) and the SRTCP session key and
+    /// salt (RFC 3711 §4.3).
+    Srtcp(McKeyArgs),
+    /// XML confidentiality (FC 0x51) and integrity (FC 0x52) keys (TS 33.180 F.1.4).
+    Xml(XmlArgs),
+}
+
+/// An MC key, its ID and the MIKEY RAND that delivered it.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct McKeyArgs {
+    /// The MC key (CSK, MuSiK, PCK, GMK …): 16 or 32 octets, hex.
+    #[arg(long, value_name = "HEX")]
+    pub(crate) key: String,
+    /// The key ID (CSB ID; the GUK-ID for a GMK): 4 octets, hex.
+    #[arg(long, value_name = "HEX")]
+    pub(crate) key_id: String,
+    /// The MIKEY RAND: 16 to 255 octets, hex.
+    #[arg(long, value_name = "HEX")]
+    pub(crate) rand: String,
+    /// CS-ID of TS 33.180 Table E.1.3-1 (6: CSK SRTCP for MCPTT, 7: MuSiK SRTCP for MCPTT …).
+    #[arg(long, value_name = "N")]
+    pub(crate) cs_id: u8,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct XmlArgs {
+    /// The XPK (the CSK client-server, the SPK server-server): 16 or 32 octets, hex.
+    #[arg(long, value_name = "HEX")]
+    pub(crate) key: String,
+    /// The XPK-ID: 4 octets, hex.
+    #[arg(long, value_name = "HEX")]
+    pub(crate) key_id: String,
+    /// The MC Service user ID, e.g. sip:alice@example.org.
+    #[arg(long, value_name = "URI")]
+    pub(crate) user_id: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum SrtcpCmd {
+    /// Protect an RTCP packet; prints the SRTCP packet as hex.
+    Protect(ProtectArgs),
+    /// Unprotect an SRTCP packet; prints the RTCP packet as hex, or fails with the reason.
+    Unprotect(UnprotectArgs),
+}
+
+/// Where the SRTCP keys come from: a raw master key and salt, or the MC chain.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct KeySource {
+    /// SRTP master key (16 or 32 octets, hex). Use with --master-salt.
+    #[arg(long, value_name = "HEX", requires = "master_salt", conflicts_with_all = ["key", "key_id", "rand", "cs_id"])]
+    pub(crate) master_key: Option<String>,
+    /// SRTP master salt (12 octets, hex).
+    #[arg(long, value_name = "HEX", requires = "master_key")]
+    pub(crate) master_salt: Option<String>,
+    /// MC key (16 or 32 octets, hex): the master key and salt are derived (TS 33.180 §7.4).
+    #[arg(long, value_name = "HEX", requires_all = ["key_id", "rand", "cs_id"])]
+    pub(crate) key: Option<String>,
+    /// Key ID (4 octets, hex); also the MKI unless --mki says otherwise.
+    #[arg(long, value_name = "HEX")]
+    pub(crate) key_id: Option<String>,
+    /// MIKEY RAND (hex).
+    #[arg(long, value_name = "HEX")]
+    pub(crate) rand: Option<String>,
+    /// CS-ID (TS 33.180 Table E.1.3-1).
+    #[arg(long, value_name = "N")]
+    pub(crate) cs_id: Option<u8>,
+    /// MKI (0, 4 or 8 octets, hex; "" for none).
+    #[arg(long, value_name = "HEX")]
+    pub(crate) mki: Option<String>,
+    /// Authenticated only (E=0).
+    #[arg(long)]
+    pub(crate) auth_only: bool,
+    /// Check only the RTCP version, not that the length fields match the packet (the
+    /// RFC 7714 §17 sample packets need this).
+    #[arg(long)]
+    pub(crate) lenient_length: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ProtectArgs {
+    /// SRTCP index of the packet (0 ..= 2^31-1).
+    #[arg(long, value_name = "N")]
+    pub(crate) index: u32,
+    #[command(flatten)]
+    pub(crate) keys: KeySource,
+    /// The RTCP packet, hex.
+    #[arg(long = "in", value_name = "HEX")]
+    pub(crate) input: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct UnprotectArgs {
+    #[command(flatten)]
+    pub(crate) keys: KeySource,
+    /// The SRTCP packet, hex.
+    #[arg(long = "in", value_name = "HEX")]
+    pub(crate) input: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DemoArgs {
+    /// Number of simulated clients, each with its own CSK.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) clients: u32,
+    /// Number of floor-control packets to exchange (half uplink, half downlink).
+    #[arg(long, default_value_t = 400_000)]
+    pub(crate) packets: u64,
+}

@@ -1,0 +1,425 @@
+//! The `mcx` binary, run as a user would: outputs, JSON, exit codes and messages.
+
+use std::process::{Command, Output};
+
+use hex_literal::hex;
+use hmac::{Hmac, KeyInit, Mac};
+use mcx_engine::keys::{CsId, KeyId, derive_srtp_master};
+use mcx_engine::srtcp::{Mki, SrtcpKeys, TxConfig, TxContext};
+use serde_json::Value;
+use sha2::Sha256;
+
+fn mcx(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mcx"))
+        .args(args)
+        .output()
+        .expect("run mcx")
+}
+
+fn json_ok(args: &[&str]) -> Value {
+    let out = mcx(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+fn fails(args: &[&str], code: i32, message: &str) {
+    let out = mcx(args);
+    assert_eq!(out.status.code(), Some(code), "{args:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(message),
+        "{args:?}: stderr {err:?} lacks {message:?}"
+    );
+    assert!(out.stdout.is_empty(), "nothing on stdout when failing");
+}
+
+// Digest §11.1 (Streamwide test_key_deriv.cc).
+const TGK: &str = "A27B7D578EEB9B1EE7705E385996D300";
+const RAND: &str = "4339F62F55AAC86348846A482C893802";
+
+#[test]
+fn derive_srtcp_matches_the_mikey_vector() {
+    let v = json_ok(&[
+        "derive", "srtcp", "--key", TGK, "--key-id", "0633F457", "--rand", RAND, "--cs-id", "4",
+        "--json",
+    ]);
+    assert_eq!(v["master_key"], "59aaa49ebb54813602b7cc165961b4e8");
+    assert_eq!(v["master_salt"], "745eb4df7d155c473114a799");
+    assert_eq!(v["session_key"].as_str().unwrap().len(), 32);
+    assert_eq!(v["session_salt"].as_str().unwrap().len(), 24);
+
+    let human = mcx(&[
+        "derive", "srtcp", "--key", TGK, "--key-id", "0633F457", "--rand", RAND, "--cs-id", "4",
+    ]);
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(text.contains("master key"), "{text}");
+    assert!(text.contains("59aaa49ebb54813602b7cc165961b4e8"), "{text}");
+    assert!(text.contains(v["session_key"].as_str().unwrap()), "{text}");
+}
+
+#[test]
+fn derive_xml_follows_f14() {
+    let key = "000102030405060708090a0b0c0d0e0f";
+    let user = "sip:alice@example.org";
+    let v = json_ok(&[
+        "--json",
+        "derive",
+        "xml",
+        "--key",
+        key,
+        "--key-id",
+        "2ddd5bf0",
+        "--user-id",
+        user,
+    ]);
+    // HMAC-SHA-256(XPK, FC ‖ user ‖ len ‖ XPK-ID ‖ 00 04), last 16 octets (TS 33.220 Annex B).
+    for (fc, name) in [(0x51u8, "confidentiality_key"), (0x52, "integrity_key")] {
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&hex!("000102030405060708090a0b0c0d0e0f"))
+                .unwrap();
+        mac.update(&[fc]);
+        mac.update(user.as_bytes());
+        mac.update(&(user.len() as u16).to_be_bytes());
+        mac.update(&hex!("2ddd5bf0 0004"));
+        let out = mac.finalize().into_bytes();
+        assert_eq!(v[name], hex::encode(&out[16..]), "{name}");
+    }
+}
+
+#[test]
+fn protect_then_unprotect_with_the_mc_chain() {
+    let plain = "80cc00044a3b2c1d4d435054660205000000";
+    // 18 octets is not a whole RTCP packet: rejected with the reason.
+    fails(
+        &[
+            "srtcp", "protect", "--index", "0", "--key", TGK, "--key-id", "2ddd5bf0", "--rand",
+            RAND, "--cs-id", "6", "--in", plain,
+        ],
+        1,
+        "length field",
+    );
+    let plain = "80cc00034a3b2c1d4d43505466020500";
+    let p = json_ok(&[
+        "--json", "srtcp", "protect", "--index", "41", "--key", TGK, "--key-id", "2ddd5bf0",
+        "--rand", RAND, "--cs-id", "6", "--in", plain,
+    ]);
+    let packet = p["packet"].as_str().unwrap().to_owned();
+    assert_eq!(p["index"], 41);
+    assert!(packet.ends_with("800000292ddd5bf0"), "{packet}");
+
+    // The same bytes as the library at the same index.
+    let id = KeyId::new(0x2ddd_5bf0).unwrap();
+    let (mk, ms) = derive_srtp_master(
+        &hex!("A27B7D578EEB9B1EE7705E385996D300"),
+        CsId::CskSrtcpMcptt,
+        id.get(),
+        &hex!("4339F62F55AAC86348846A482C893802"),
+    )
+    .unwrap();
+    let mut tx = TxContext::try_new(
+        SrtcpKeys::from_master(&mk, &ms),
+        TxConfig::new(Mki::from_key_id(id)).initial_index(41),
+    )
+    .unwrap();
+    let mut out = [0u8; 40];
+    let n = tx
+        .protect(&hex::decode(plain).unwrap(), &mut out)
+        .unwrap()
+        .len;
+    assert_eq!(packet, hex::encode(&out[..n]));
+
+    let u = json_ok(&[
+        "srtcp",
+        "unprotect",
+        "--key",
+        TGK,
+        "--key-id",
+        "2ddd5bf0",
+        "--rand",
+        RAND,
+        "--cs-id",
+        "6",
+        "--in",
+        &packet,
+        "--json",
+    ]);
+    assert_eq!(u["packet"], plain);
+    assert_eq!(u["index"], 41);
+    assert_eq!(u["encrypted"], true);
+
+    // Human output is the hex alone on the "packet" line.
+    let h = mcx(&[
+        "srtcp",
+        "unprotect",
+        "--key",
+        TGK,
+        "--key-id",
+        "2ddd5bf0",
+        "--rand",
+        RAND,
+        "--cs-id",
+        "6",
+        "--in",
+        &packet,
+    ]);
+    assert!(String::from_utf8(h.stdout).unwrap().contains(plain));
+
+    // A flipped bit, another key ID's MKI, and E=0 where E=1 is required all fail.
+    let mut bad = hex::decode(&packet).unwrap();
+    bad[10] ^= 4;
+    fails(
+        &[
+            "srtcp",
+            "unprotect",
+            "--key",
+            TGK,
+            "--key-id",
+            "2ddd5bf0",
+            "--rand",
+            RAND,
+            "--cs-id",
+            "6",
+            "--in",
+            &hex::encode(&bad),
+        ],
+        1,
+        "authentication failed",
+    );
+    fails(
+        &[
+            "srtcp",
+            "unprotect",
+            "--key",
+            TGK,
+            "--key-id",
+            "2ddd5bf1",
+            "--rand",
+            RAND,
+            "--cs-id",
+            "6",
+            "--in",
+            &packet,
+        ],
+        1,
+        "unknown MKI",
+    );
+    let e0 = json_ok(&[
+        "--json",
+        "srtcp",
+        "protect",
+        "--index",
+        "1",
+        "--auth-only",
+        "--key",
+        TGK,
+        "--key-id",
+        "2ddd5bf0",
+        "--rand",
+        RAND,
+        "--cs-id",
+        "6",
+        "--in",
+        plain,
+    ]);
+    assert_eq!(e0["encrypted"], false);
+    let e0p = e0["packet"].as_str().unwrap();
+    assert!(e0p.starts_with(plain), "E=0 leaves the packet in clear");
+    fails(
+        &[
+            "srtcp",
+            "unprotect",
+            "--key",
+            TGK,
+            "--key-id",
+            "2ddd5bf0",
+            "--rand",
+            RAND,
+            "--cs-id",
+            "6",
+            "--in",
+            e0p,
+        ],
+        1,
+        "not encrypted",
+    );
+    let ok = json_ok(&[
+        "--json",
+        "srtcp",
+        "unprotect",
+        "--auth-only",
+        "--key",
+        TGK,
+        "--key-id",
+        "2ddd5bf0",
+        "--rand",
+        RAND,
+        "--cs-id",
+        "6",
+        "--in",
+        e0p,
+    ]);
+    assert_eq!(ok["encrypted"], false);
+}
+
+#[test]
+fn master_key_form_with_explicit_mki() {
+    let mk = "000102030405060708090a0b0c0d0e0f";
+    let ms = "517569642070726f2071756f";
+    let plain = "81c8000c4d6172734e5450314e545032525450200000042a0000e9304c756e61deadbeefdeadbeefdeadbeefdeadbeefdeadbeef";
+    let p = json_ok(&[
+        "--json",
+        "srtcp",
+        "protect",
+        "--index",
+        "1492",
+        "--master-key",
+        mk,
+        "--master-salt",
+        ms,
+        "--mki",
+        "0df9bc3906a12aea",
+        "--in",
+        plain,
+    ]);
+    let pkt = p["packet"].as_str().unwrap();
+    assert!(pkt.ends_with("800005d40df9bc3906a12aea"), "{pkt}");
+    assert_eq!(pkt.len(), 2 * (52 + 16 + 4 + 8));
+    let u = json_ok(&[
+        "--json",
+        "srtcp",
+        "unprotect",
+        "--master-key",
+        mk,
+        "--master-salt",
+        ms,
+        "--mki",
+        "0df9bc3906a12aea",
+        "--in",
+        pkt,
+    ]);
+    assert_eq!(u["packet"], plain);
+    // Without --mki the receiver expects none and finds the packet malformed or unauthentic.
+    let out = mcx(&[
+        "srtcp",
+        "unprotect",
+        "--master-key",
+        mk,
+        "--master-salt",
+        ms,
+        "--in",
+        pkt,
+    ]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn bad_arguments_are_explained() {
+    // Reserved purpose tag 7.
+    fails(
+        &[
+            "derive", "srtcp", "--key", TGK, "--key-id", "7633F457", "--rand", RAND, "--cs-id", "4",
+        ],
+        1,
+        "reserved",
+    );
+    fails(
+        &[
+            "derive", "srtcp", "--key", TGK, "--key-id", "0633F4", "--rand", RAND, "--cs-id", "4",
+        ],
+        1,
+        "4 octets",
+    );
+    fails(
+        &[
+            "derive", "srtcp", "--key", "zz", "--key-id", "0633F457", "--rand", RAND, "--cs-id",
+            "4",
+        ],
+        1,
+        "not valid hex",
+    );
+    fails(
+        &[
+            "derive", "srtcp", "--key", TGK, "--key-id", "0633F457", "--rand", "00", "--cs-id", "4",
+        ],
+        1,
+        "RAND",
+    );
+    fails(
+        &[
+            "derive", "srtcp", "--key", TGK, "--key-id", "0633F457", "--rand", RAND, "--cs-id",
+            "12",
+        ],
+        1,
+        "CS-ID 12",
+    );
+    fails(
+        &[
+            "srtcp",
+            "protect",
+            "--index",
+            "0",
+            "--master-key",
+            TGK,
+            "--master-salt",
+            "00000000000000000000000000",
+            "--in",
+            "00",
+        ],
+        1,
+        "--master-salt",
+    );
+    fails(
+        &[
+            "srtcp",
+            "protect",
+            "--index",
+            "2147483648",
+            "--master-key",
+            TGK,
+            "--master-salt",
+            "000000000000000000000000",
+            "--in",
+            "00",
+        ],
+        1,
+        "2^31",
+    );
+    fails(
+        &[
+            "srtcp",
+            "protect",
+            "--index",
+            "1",
+            "--in",
+            "80c80001deadbeef",
+        ],
+        1,
+        "give either",
+    );
+    // clap: a missing required argument is a usage error (exit 2).
+    fails(&["derive", "srtcp", "--key", TGK], 2, "--key-id");
+    fails(&["frobnicate"], 2, "unrecognized");
+}
+
+#[test]
+fn demo_checks_every_packet() {
+    let v = json_ok(&["demo", "--clients", "8", "--packets", "3000", "--json"]);
+    assert_eq!(v["packets"], 3000);
+    assert_eq!(v["verified"], 3000);
+    assert_eq!(v["failed"], 0);
+    assert!(v["packets_per_second"].as_u64().unwrap() > 0);
+    fails(&["demo", "--clients", "0"], 1, "at least 1");
+}
+
+#[test]
+fn version_names_the_backend() {
+    let out = mcx(&["--version"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
+    assert!(text.contains(mcx_engine::aead::backend_name()), "{text}");
+}
