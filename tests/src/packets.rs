@@ -5,7 +5,10 @@ use crate::rng::Rng;
 /// An MCPTT floor-control APP packet (TS 24.380 §8.1.2): V=2, P=0, subtype, PT=204, length,
 /// SSRC, name "MCPT", then `fields` (a multiple of 4 octets).
 pub fn floor_app(subtype: u8, ssrc: u32, fields: &[u8]) -> Vec<u8> {
-    assert!(fields.len().is_multiple_of(4), "APP data is a multiple of 32 bits");
+    assert!(
+        fields.len().is_multiple_of(4),
+        "APP data is a multiple of 32 bits"
+    );
     let total = 12 + fields.len();
     let words = (total / 4 - 1) as u16;
     let mut p = Vec::with_capacity(total);

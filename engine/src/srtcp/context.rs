@@ -91,7 +91,10 @@ pub struct Protected {
 }
 
 /// A sender's SRTCP state for one (key, SSRC): the keys and the next index.
-#[derive(Clone, Debug)]
+///
+/// Deliberately not `Clone`: two copies would send the same indices, and so reuse GCM IVs,
+/// under one key (RFC 7714 §9.4). Move it, or share it behind `&mut`.
+#[derive(Debug)]
 pub struct TxContext {
     keys: SrtcpKeys,
     config: TxConfig,
@@ -248,7 +251,9 @@ pub struct Unprotected {
 }
 
 /// A receiver's SRTCP state for one (key, SSRC): the keys and the replay window.
-#[derive(Clone, Debug)]
+///
+/// Not `Clone`: a copy would accept again what the original already accepted.
+#[derive(Debug)]
 pub struct RxContext {
     keys: SrtcpKeys,
     config: RxConfig,
