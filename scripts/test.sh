@@ -29,4 +29,12 @@ fi
 echo "libsrtp2 $(pkg-config --modversion libsrtp2), $(cc --version | head -1)" >&2
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+
+# Run the suite, keeping its output to total the results: cargo's own last line belongs to
+# whichever crate ran last (often a doc-test crate with no tests), so close with the sum.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+awk '/^test result:/ { p += $4; f += $6 } END {
+    if (p == 0) { print "scripts/test.sh: no test ran" > "/dev/stderr"; exit 1 }
+    printf "summary: %d passed, %d failed\n", p, f }' "$log"
