@@ -9,14 +9,14 @@ use mcx_engine::srtcp::{Mki, SrtcpKeys, TxConfig, TxContext};
 use serde_json::Value;
 use sha2::Sha256;
 
-fn mcx(args: &[&str]) -> Output {
+fn mcx<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mcx"))
         .args(args)
         .output()
         .expect("run mcx")
 }
 
-fn json_ok(args: &[&str]) -> Value {
+fn json_ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> Value {
     let out = mcx(args);
     assert!(
         out.status.success(),
@@ -26,7 +26,7 @@ fn json_ok(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("one JSON object")
 }
 
-fn fails(args: &[&str], code: i32, message: &str) {
+fn fails<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S], code: i32, message: &str) {
     let out = mcx(args);
     assert_eq!(out.status.code(), Some(code), "{args:?}");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -40,6 +40,19 @@ fn fails(args: &[&str], code: i32, message: &str) {
 // Digest §11.1 (Streamwide test_key_deriv.cc).
 const TGK: &str = "A27B7D578EEB9B1EE7705E385996D300";
 const RAND: &str = "4339F62F55AAC86348846A482C893802";
+
+/// `mcx srtcp <op> <pre…> --key TGK --key-id <id> --rand RAND --cs-id 6 --in <input>`: the MC
+/// chain with the digest §11.1 key and RAND, CS-ID 6 (CSK, MCPTT).
+fn chain(op: &str, pre: &[&str], key_id: &str, input: &str) -> Vec<String> {
+    let mut v = vec!["srtcp".to_owned(), op.to_owned()];
+    v.extend(pre.iter().map(|s| (*s).to_owned()));
+    for a in [
+        "--key", TGK, "--key-id", key_id, "--rand", RAND, "--cs-id", "6", "--in", input,
+    ] {
+        v.push(a.to_owned());
+    }
+    v
+}
 
 #[test]
 fn derive_srtcp_matches_the_mikey_vector() {
@@ -92,21 +105,21 @@ fn derive_xml_follows_f14() {
 
 #[test]
 fn protect_then_unprotect_with_the_mc_chain() {
-    let plain = "80cc00044a3b2c1d4d435054660205000000";
     // 18 octets is not a whole RTCP packet: rejected with the reason.
+    let torn = "80cc00044a3b2c1d4d435054660205000000";
     fails(
-        &[
-            "srtcp", "protect", "--index", "0", "--key", TGK, "--key-id", "2ddd5bf0", "--rand",
-            RAND, "--cs-id", "6", "--in", plain,
-        ],
+        &chain("protect", &["--index", "0"], "2ddd5bf0", torn),
         1,
         "length field",
     );
+
     let plain = "80cc00034a3b2c1d4d43505466020500";
-    let p = json_ok(&[
-        "--json", "srtcp", "protect", "--index", "41", "--key", TGK, "--key-id", "2ddd5bf0",
-        "--rand", RAND, "--cs-id", "6", "--in", plain,
-    ]);
+    let p = json_ok(&chain(
+        "protect",
+        &["--json", "--index", "41"],
+        "2ddd5bf0",
+        plain,
+    ));
     let packet = p["packet"].as_str().unwrap().to_owned();
     assert_eq!(p["index"], 41);
     assert!(packet.ends_with("800000292ddd5bf0"), "{packet}");
@@ -120,11 +133,8 @@ fn protect_then_unprotect_with_the_mc_chain() {
         &hex!("4339F62F55AAC86348846A482C893802"),
     )
     .unwrap();
-    let mut tx = TxContext::try_new(
-        SrtcpKeys::from_master(&mk, &ms),
-        TxConfig::new(Mki::from_key_id(id)).initial_index(41),
-    )
-    .unwrap();
+    let cfg = TxConfig::new(Mki::from_key_id(id)).initial_index(41);
+    let mut tx = TxContext::try_new(SrtcpKeys::from_master(&mk, &ms), cfg).unwrap();
     let mut out = [0u8; 40];
     let n = tx
         .protect(&hex::decode(plain).unwrap(), &mut out)
@@ -132,136 +142,49 @@ fn protect_then_unprotect_with_the_mc_chain() {
         .len;
     assert_eq!(packet, hex::encode(&out[..n]));
 
-    let u = json_ok(&[
-        "srtcp",
-        "unprotect",
-        "--key",
-        TGK,
-        "--key-id",
-        "2ddd5bf0",
-        "--rand",
-        RAND,
-        "--cs-id",
-        "6",
-        "--in",
-        &packet,
-        "--json",
-    ]);
+    let u = json_ok(&chain("unprotect", &["--json"], "2ddd5bf0", &packet));
     assert_eq!(u["packet"], plain);
     assert_eq!(u["index"], 41);
     assert_eq!(u["encrypted"], true);
 
-    // Human output is the hex alone on the "packet" line.
-    let h = mcx(&[
-        "srtcp",
-        "unprotect",
-        "--key",
-        TGK,
-        "--key-id",
-        "2ddd5bf0",
-        "--rand",
-        RAND,
-        "--cs-id",
-        "6",
-        "--in",
-        &packet,
-    ]);
+    // Human output carries the hex of the packet.
+    let h = mcx(&chain("unprotect", &[], "2ddd5bf0", &packet));
     assert!(String::from_utf8(h.stdout).unwrap().contains(plain));
 
     // A flipped bit, another key ID's MKI, and E=0 where E=1 is required all fail.
     let mut bad = hex::decode(&packet).unwrap();
     bad[10] ^= 4;
+    let bad = hex::encode(&bad);
     fails(
-        &[
-            "srtcp",
-            "unprotect",
-            "--key",
-            TGK,
-            "--key-id",
-            "2ddd5bf0",
-            "--rand",
-            RAND,
-            "--cs-id",
-            "6",
-            "--in",
-            &hex::encode(&bad),
-        ],
+        &chain("unprotect", &[], "2ddd5bf0", &bad),
         1,
         "authentication failed",
     );
     fails(
-        &[
-            "srtcp",
-            "unprotect",
-            "--key",
-            TGK,
-            "--key-id",
-            "2ddd5bf1",
-            "--rand",
-            RAND,
-            "--cs-id",
-            "6",
-            "--in",
-            &packet,
-        ],
+        &chain("unprotect", &[], "2ddd5bf1", &packet),
         1,
         "unknown MKI",
     );
-    let e0 = json_ok(&[
-        "--json",
-        "srtcp",
+    let e0 = json_ok(&chain(
         "protect",
-        "--index",
-        "1",
-        "--auth-only",
-        "--key",
-        TGK,
-        "--key-id",
+        &["--json", "--index", "1", "--auth-only"],
         "2ddd5bf0",
-        "--rand",
-        RAND,
-        "--cs-id",
-        "6",
-        "--in",
         plain,
-    ]);
+    ));
     assert_eq!(e0["encrypted"], false);
     let e0p = e0["packet"].as_str().unwrap();
     assert!(e0p.starts_with(plain), "E=0 leaves the packet in clear");
     fails(
-        &[
-            "srtcp",
-            "unprotect",
-            "--key",
-            TGK,
-            "--key-id",
-            "2ddd5bf0",
-            "--rand",
-            RAND,
-            "--cs-id",
-            "6",
-            "--in",
-            e0p,
-        ],
+        &chain("unprotect", &[], "2ddd5bf0", e0p),
         1,
         "not encrypted",
     );
-    let ok = json_ok(&[
-        "--json",
-        "srtcp",
+    let ok = json_ok(&chain(
         "unprotect",
-        "--auth-only",
-        "--key",
-        TGK,
-        "--key-id",
+        &["--json", "--auth-only"],
         "2ddd5bf0",
-        "--rand",
-        RAND,
-        "--cs-id",
-        "6",
-        "--in",
         e0p,
-    ]);
+    ));
     assert_eq!(ok["encrypted"], false);
 }
 
