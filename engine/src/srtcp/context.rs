@@ -1,9 +1,7 @@
 //! Transmit and receive contexts: one sender's SRTCP index, one receiver's replay window.
 
-use super::layout::{
-    ESRTCP_WORD_LEN, LengthCheck, MAX_INDEX, Mki, RTCP_HEADER_LEN, TAG_LEN, check_incoming,
-    check_outgoing, esrtcp_word, parse_esrtcp_word, protected_len,
-};
+use super::layout::{LengthCheck, MAX_INDEX, Mki};
+use super::transform::{Policy, open, open_in_place, seal, seal_in_place};
 use super::{ConfigError, Error, ReplayWindow, SrtcpKeys};
 
 /// Smallest replay window (RFC 3711 §3.3.2 asks for at least 64).
@@ -77,6 +75,15 @@ impl TxConfig {
         self.length_check = check;
         self
     }
+
+    /// The per-packet part of the configuration.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            protection: self.protection,
+            mki: self.mki,
+            length_check: self.length_check,
+        }
+    }
 }
 
 /// What protect did.
@@ -133,15 +140,7 @@ impl TxContext {
     /// enough).
     pub fn protect_in_place(&mut self, buf: &mut [u8], len: usize) -> Result<Protected, Error> {
         let index = self.take_index_checked()?;
-        let Some(plain) = buf.get(..len) else {
-            return Err(Error::BufferTooSmall);
-        };
-        check_outgoing(plain, self.config.length_check)?;
-        let out_len = protected_len(len, self.config.mki.len());
-        if buf.len() < out_len {
-            return Err(Error::BufferTooSmall);
-        }
-        seal(&self.keys, &self.config, &mut buf[..out_len], len, index);
+        let out_len = seal_in_place(&self.keys, &self.config.policy(), buf, len, index)?;
         Ok(self.commit(out_len, index))
     }
 
@@ -149,13 +148,7 @@ impl TxContext {
     /// touched.
     pub fn protect(&mut self, input: &[u8], output: &mut [u8]) -> Result<Protected, Error> {
         let index = self.take_index_checked()?;
-        check_outgoing(input, self.config.length_check)?;
-        let out_len = protected_len(input.len(), self.config.mki.len());
-        let Some(out) = output.get_mut(..out_len) else {
-            return Err(Error::BufferTooSmall);
-        };
-        out[..input.len()].copy_from_slice(input);
-        seal(&self.keys, &self.config, out, input.len(), index);
+        let out_len = seal(&self.keys, &self.config.policy(), input, output, index)?;
         Ok(self.commit(out_len, index))
     }
 
@@ -174,25 +167,6 @@ impl TxContext {
             soft_limit_reached: index >= self.config.soft_limit,
         }
     }
-}
-
-/// Seals `out[..len]` (a checked RTCP packet) and writes the trailer into `out[len..]`, which
-/// is exactly trailer-sized.
-fn seal(keys: &SrtcpKeys, config: &TxConfig, out: &mut [u8], len: usize, index: u32) {
-    let encrypted = config.protection == Protection::Encrypted;
-    let word = esrtcp_word(encrypted, index);
-    let ssrc = [out[4], out[5], out[6], out[7]];
-    let iv = keys.iv(ssrc, index);
-    let (pkt, trailer) = out.split_at_mut(len);
-    let tag = if encrypted {
-        let (hdr, body) = pkt.split_at_mut(RTCP_HEADER_LEN);
-        keys.gcm().seal_in_place(&iv, &[hdr, &word], body)
-    } else {
-        keys.gcm().tag(&iv, &[pkt, &word], &[])
-    };
-    trailer[..TAG_LEN].copy_from_slice(&tag);
-    trailer[TAG_LEN..TAG_LEN + ESRTCP_WORD_LEN].copy_from_slice(&word);
-    trailer[TAG_LEN + ESRTCP_WORD_LEN..].copy_from_slice(config.mki.as_bytes());
 }
 
 /// How an [`RxContext`] accepts packets.
@@ -237,6 +211,15 @@ impl RxConfig {
         self.length_check = check;
         self
     }
+
+    /// The per-packet part of the configuration.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            protection: self.protection,
+            mki: self.mki,
+            length_check: self.length_check,
+        }
+    }
 }
 
 /// What unprotect found.
@@ -258,15 +241,6 @@ pub struct RxContext {
     keys: SrtcpKeys,
     config: RxConfig,
     window: ReplayWindow,
-}
-
-/// A received packet whose framing, MKI and replay status were checked.
-struct Parsed {
-    rtcp_len: usize,
-    word: [u8; 4],
-    tag: [u8; TAG_LEN],
-    encrypted: bool,
-    index: u32,
 }
 
 impl RxContext {
@@ -292,83 +266,21 @@ impl RxContext {
     /// Unprotects the SRTCP packet `buf` in place; the RTCP packet is `buf[..len]` of the
     /// result. On error `buf` and the context are unchanged.
     pub fn unprotect_in_place(&mut self, buf: &mut [u8]) -> Result<Unprotected, Error> {
-        let p = self.parse(buf)?;
-        let iv = self.verify(buf, &p)?;
-        if p.encrypted {
-            self.keys
-                .gcm()
-                .apply_keystream(&iv, &mut buf[RTCP_HEADER_LEN..p.rtcp_len]);
-        }
-        Ok(self.commit(&p))
+        let u = open_in_place(&self.keys, &self.config.policy(), Some(&self.window), buf)?;
+        self.window.commit(u.index);
+        Ok(u)
     }
 
     /// Unprotects `input` into `output`. On error neither `output` nor the context changes.
     pub fn unprotect(&mut self, input: &[u8], output: &mut [u8]) -> Result<Unprotected, Error> {
-        let p = self.parse(input)?;
-        if output.len() < p.rtcp_len {
-            return Err(Error::BufferTooSmall);
-        }
-        let iv = self.verify(input, &p)?;
-        let out = &mut output[..p.rtcp_len];
-        out.copy_from_slice(&input[..p.rtcp_len]);
-        if p.encrypted {
-            self.keys
-                .gcm()
-                .apply_keystream(&iv, &mut out[RTCP_HEADER_LEN..]);
-        }
-        Ok(self.commit(&p))
-    }
-
-    fn parse(&self, pkt: &[u8]) -> Result<Parsed, Error> {
-        let mki = self.config.mki.as_bytes();
-        if pkt.len() < protected_len(RTCP_HEADER_LEN, mki.len()) {
-            return Err(Error::TooShort);
-        }
-        let mki_at = pkt.len() - mki.len();
-        if &pkt[mki_at..] != mki {
-            return Err(Error::UnknownMki);
-        }
-        let word_at = mki_at - ESRTCP_WORD_LEN;
-        let rtcp_len = word_at - TAG_LEN;
-        let mut word = [0u8; 4];
-        word.copy_from_slice(&pkt[word_at..mki_at]);
-        let mut tag = [0u8; TAG_LEN];
-        tag.copy_from_slice(&pkt[rtcp_len..word_at]);
-        check_incoming(&pkt[..rtcp_len], self.config.length_check)?;
-        let (encrypted, index) = parse_esrtcp_word(word);
-        if !encrypted && self.config.protection == Protection::Encrypted {
-            return Err(Error::NotEncrypted);
-        }
-        self.window.check(index)?;
-        Ok(Parsed {
-            rtcp_len,
-            word,
-            tag,
-            encrypted,
-            index,
-        })
-    }
-
-    fn verify(&self, pkt: &[u8], p: &Parsed) -> Result<[u8; 12], Error> {
-        let ssrc = [pkt[4], pkt[5], pkt[6], pkt[7]];
-        let iv = self.keys.iv(ssrc, p.index);
-        let rtcp = &pkt[..p.rtcp_len];
-        let ok = if p.encrypted {
-            let (hdr, body) = rtcp.split_at(RTCP_HEADER_LEN);
-            self.keys.gcm().verify(&iv, &[hdr, &p.word], body, &p.tag)
-        } else {
-            self.keys.gcm().verify(&iv, &[rtcp, &p.word], &[], &p.tag)
-        };
-        ok.map_err(|_| Error::AuthenticationFailed)?;
-        Ok(iv)
-    }
-
-    fn commit(&mut self, p: &Parsed) -> Unprotected {
-        self.window.commit(p.index);
-        Unprotected {
-            len: p.rtcp_len,
-            index: p.index,
-            encrypted: p.encrypted,
-        }
+        let u = open(
+            &self.keys,
+            &self.config.policy(),
+            Some(&self.window),
+            input,
+            output,
+        )?;
+        self.window.commit(u.index);
+        Ok(u)
     }
 }

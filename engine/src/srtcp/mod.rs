@@ -42,6 +42,7 @@ mod error;
 mod layout;
 mod replay;
 mod session;
+mod transform;
 
 pub use context::{
     DEFAULT_REPLAY_WINDOW, DEFAULT_SOFT_LIMIT, MAX_REPLAY_WINDOW, MIN_REPLAY_WINDOW, Protected,
@@ -56,6 +57,7 @@ pub use replay::ReplayWindow;
 pub use session::{
     LABEL_SRTCP_ENCRYPTION, LABEL_SRTCP_SALT, SrtcpKeys, aes_cm_prf, derive_session_keys,
 };
+pub use transform::{Policy, open, open_in_place, seal, seal_in_place, ssrc_of, tail_mki4};
 
 #[cfg(test)]
 mod tests;

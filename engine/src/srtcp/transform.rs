@@ -1,0 +1,202 @@
+//! The SRTCP transform itself, without state: seal a packet at a given index, open a packet
+//! against an optional replay window. [`super::TxContext`] and [`super::RxContext`] add the
+//! index counter and the window; the engine uses these functions directly with keys from the
+//! key store (so that no per-stream copy of key material outlives a revocation).
+//!
+//! Opening checks, in order and read-only: length, MKI, clear header, E flag against the
+//! policy, replay window; then the tag; only then decrypts. The caller commits the index to
+//! its window after a successful open.
+
+use super::layout::{
+    ESRTCP_WORD_LEN, LengthCheck, Mki, RTCP_HEADER_LEN, TAG_LEN, check_incoming, check_outgoing,
+    esrtcp_word, parse_esrtcp_word, protected_len,
+};
+use super::{Error, Protection, ReplayWindow, SrtcpKeys, Unprotected};
+
+/// The per-packet choices of one direction: E=1 or E=0 (on receive: whether E=0 is
+/// accepted), the MKI, and how strictly the RTCP framing is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Protection applied (sending) or required (receiving; `AuthOnly` accepts both).
+    pub protection: Protection,
+    /// The MKI written (sending) or required (receiving).
+    pub mki: Mki,
+    /// RTCP framing check.
+    pub length_check: LengthCheck,
+}
+
+/// Protects the RTCP packet `buf[..len]` in place with SRTCP index `index` (below 2^31; the
+/// caller owns index uniqueness). Returns the SRTCP length. On error `buf` is unchanged.
+pub fn seal_in_place(
+    keys: &SrtcpKeys,
+    policy: &Policy,
+    buf: &mut [u8],
+    len: usize,
+    index: u32,
+) -> Result<usize, Error> {
+    let Some(plain) = buf.get(..len) else {
+        return Err(Error::BufferTooSmall);
+    };
+    check_outgoing(plain, policy.length_check)?;
+    let out_len = protected_len(len, policy.mki.len());
+    let Some(out) = buf.get_mut(..out_len) else {
+        return Err(Error::BufferTooSmall);
+    };
+    seal_checked(keys, policy, out, len, index);
+    Ok(out_len)
+}
+
+/// Protects `input` into `output` with SRTCP index `index`. On error `output` is untouched.
+pub fn seal(
+    keys: &SrtcpKeys,
+    policy: &Policy,
+    input: &[u8],
+    output: &mut [u8],
+    index: u32,
+) -> Result<usize, Error> {
+    check_outgoing(input, policy.length_check)?;
+    let out_len = protected_len(input.len(), policy.mki.len());
+    let Some(out) = output.get_mut(..out_len) else {
+        return Err(Error::BufferTooSmall);
+    };
+    out[..input.len()].copy_from_slice(input);
+    seal_checked(keys, policy, out, input.len(), index);
+    Ok(out_len)
+}
+
+/// Seals `out[..len]` (a checked RTCP packet) and writes the trailer into `out[len..]`, which
+/// is exactly trailer-sized.
+fn seal_checked(keys: &SrtcpKeys, policy: &Policy, out: &mut [u8], len: usize, index: u32) {
+    let encrypted = policy.protection == Protection::Encrypted;
+    let word = esrtcp_word(encrypted, index);
+    let ssrc = [out[4], out[5], out[6], out[7]];
+    let iv = keys.iv(ssrc, index);
+    let (pkt, trailer) = out.split_at_mut(len);
+    let tag = if encrypted {
+        let (hdr, body) = pkt.split_at_mut(RTCP_HEADER_LEN);
+        keys.gcm().seal_in_place(&iv, &[hdr, &word], body)
+    } else {
+        keys.gcm().tag(&iv, &[pkt, &word], &[])
+    };
+    trailer[..TAG_LEN].copy_from_slice(&tag);
+    trailer[TAG_LEN..TAG_LEN + ESRTCP_WORD_LEN].copy_from_slice(&word);
+    trailer[TAG_LEN + ESRTCP_WORD_LEN..].copy_from_slice(policy.mki.as_bytes());
+}
+
+/// A received packet whose framing, MKI and replay status were checked.
+struct Parsed {
+    rtcp_len: usize,
+    word: [u8; 4],
+    tag: [u8; TAG_LEN],
+    encrypted: bool,
+    index: u32,
+}
+
+fn parse(policy: &Policy, window: Option<&ReplayWindow>, pkt: &[u8]) -> Result<Parsed, Error> {
+    let mki = policy.mki.as_bytes();
+    if pkt.len() < protected_len(RTCP_HEADER_LEN, mki.len()) {
+        return Err(Error::TooShort);
+    }
+    let mki_at = pkt.len() - mki.len();
+    if &pkt[mki_at..] != mki {
+        return Err(Error::UnknownMki);
+    }
+    let word_at = mki_at - ESRTCP_WORD_LEN;
+    let rtcp_len = word_at - TAG_LEN;
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&pkt[word_at..mki_at]);
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&pkt[rtcp_len..word_at]);
+    check_incoming(&pkt[..rtcp_len], policy.length_check)?;
+    let (encrypted, index) = parse_esrtcp_word(word);
+    if !encrypted && policy.protection == Protection::Encrypted {
+        return Err(Error::NotEncrypted);
+    }
+    if let Some(w) = window {
+        w.check(index)?;
+    }
+    Ok(Parsed {
+        rtcp_len,
+        word,
+        tag,
+        encrypted,
+        index,
+    })
+}
+
+fn verify(keys: &SrtcpKeys, pkt: &[u8], p: &Parsed) -> Result<[u8; 12], Error> {
+    let ssrc = [pkt[4], pkt[5], pkt[6], pkt[7]];
+    let iv = keys.iv(ssrc, p.index);
+    let rtcp = &pkt[..p.rtcp_len];
+    let ok = if p.encrypted {
+        let (hdr, body) = rtcp.split_at(RTCP_HEADER_LEN);
+        keys.gcm().verify(&iv, &[hdr, &p.word], body, &p.tag)
+    } else {
+        keys.gcm().verify(&iv, &[rtcp, &p.word], &[], &p.tag)
+    };
+    ok.map_err(|_| Error::AuthenticationFailed)?;
+    Ok(iv)
+}
+
+/// Authenticates and decrypts the SRTCP packet `buf` in place. `window`, if given, is checked
+/// (not updated). On error `buf` is unchanged.
+pub fn open_in_place(
+    keys: &SrtcpKeys,
+    policy: &Policy,
+    window: Option<&ReplayWindow>,
+    buf: &mut [u8],
+) -> Result<Unprotected, Error> {
+    let p = parse(policy, window, buf)?;
+    let iv = verify(keys, buf, &p)?;
+    if p.encrypted {
+        keys.gcm()
+            .apply_keystream(&iv, &mut buf[RTCP_HEADER_LEN..p.rtcp_len]);
+    }
+    Ok(Unprotected {
+        len: p.rtcp_len,
+        index: p.index,
+        encrypted: p.encrypted,
+    })
+}
+
+/// Authenticates `input` and writes the RTCP packet to `output`. `window`, if given, is
+/// checked (not updated). On error `output` is untouched.
+pub fn open(
+    keys: &SrtcpKeys,
+    policy: &Policy,
+    window: Option<&ReplayWindow>,
+    input: &[u8],
+    output: &mut [u8],
+) -> Result<Unprotected, Error> {
+    let p = parse(policy, window, input)?;
+    if output.len() < p.rtcp_len {
+        return Err(Error::BufferTooSmall);
+    }
+    let iv = verify(keys, input, &p)?;
+    let out = &mut output[..p.rtcp_len];
+    out.copy_from_slice(&input[..p.rtcp_len]);
+    if p.encrypted {
+        keys.gcm().apply_keystream(&iv, &mut out[RTCP_HEADER_LEN..]);
+    }
+    Ok(Unprotected {
+        len: p.rtcp_len,
+        index: p.index,
+        encrypted: p.encrypted,
+    })
+}
+
+/// The 4-octet MKI at the end of an SRTCP packet, if the packet is long enough to carry one
+/// (header + tag + ESRTCP word + MKI). Used to find the key before anything else.
+pub fn tail_mki4(pkt: &[u8]) -> Option<[u8; 4]> {
+    if pkt.len() < protected_len(RTCP_HEADER_LEN, 4) {
+        return None;
+    }
+    let at = pkt.len() - 4;
+    Some([pkt[at], pkt[at + 1], pkt[at + 2], pkt[at + 3]])
+}
+
+/// The SSRC of a packet's first RTCP header (octets 5–8), if present.
+pub fn ssrc_of(pkt: &[u8]) -> Option<u32> {
+    let b = pkt.get(4..8)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
