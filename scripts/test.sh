@@ -35,6 +35,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
+# The loom model of the key store's publication (engine/tests/loom_rcu.rs), in its own target
+# directory because --cfg loom changes every crate's build.
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+    cargo test -p mcx-engine --test loom_rcu --release --locked 2>&1 | tee -a "$log"
 awk '/^test result:/ { p += $4; f += $6 } END {
     if (p == 0) { print "scripts/test.sh: no test ran" > "/dev/stderr"; exit 1 }
     printf "summary: %d passed, %d failed\n", p, f }' "$log"

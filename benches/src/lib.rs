@@ -30,3 +30,47 @@ pub fn csk_keys() -> (SrtcpKeys, Mki) {
     };
     (SrtcpKeys::from_master(&mk, &ms), Mki::from_key_id(id))
 }
+
+/// A key store with `n` CSKs (random keys, IDs 0x2000_0001 …) and an engine handle on it.
+pub fn store_with_csks(n: u32) -> (std::sync::Arc<mcx_engine::keys::KeyStore>, Vec<KeyId>) {
+    use mcx_engine::keys::{KeyInstall, KeyStore, Owner, Service, StoreConfig, Timestamp};
+    let store = std::sync::Arc::new(KeyStore::new(StoreConfig::default()));
+    let mut ids = Vec::with_capacity(n as usize);
+    let mut x: u64 = 0x1234_5678_9abc_def0;
+    for i in 0..n {
+        let mut key = [0u8; 16];
+        for b in key.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        let id = KeyId::from_parts(Purpose::Csk, i + 1);
+        let k = KeyInstall::new(
+            &key,
+            id,
+            &[0x22; 16],
+            Service::Mcptt,
+            Owner::new(format!("sip:u{i}@x")),
+            "server",
+        );
+        let Ok(_) = store.install(&k, Timestamp(0)) else {
+            unreachable!("distinct valid keys")
+        };
+        ids.push(id);
+    }
+    (store, ids)
+}
+
+/// A reproducible sequence of indices into a list of `n` items.
+pub fn random_picks(n: usize, count: usize) -> Vec<usize> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..count)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        })
+        .collect()
+}

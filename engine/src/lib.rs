@@ -44,6 +44,8 @@
 #![deny(unsafe_code)]
 
 pub mod aead;
+mod engine;
+mod idhash;
 pub mod keys;
 pub mod secret;
 pub mod srtcp;
@@ -51,3 +53,5 @@ pub mod srtcp;
 // primitive (raw pointers and a grace period), checked by a loom model.
 #[allow(unsafe_code)]
 pub mod sync;
+
+pub use engine::{Engine, EngineConfig, Error, Processed};

@@ -61,10 +61,11 @@ impl Cipher {
 
 /// An AES-128-GCM or AES-256-GCM key, expanded once. Key schedules are zeroized on drop.
 #[derive(Clone)]
+#[repr(C)]
 pub struct Gcm {
-    cipher: Cipher,
-    ghash: GHash,
     len: KeyLen,
+    ghash: GHash,
+    cipher: Cipher,
 }
 
 impl core::fmt::Debug for Gcm {

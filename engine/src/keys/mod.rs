@@ -13,9 +13,14 @@
 mod id;
 pub mod kdf;
 mod mikey;
+pub mod store;
 
 pub use id::{KeyId, KeyIdError, Purpose};
 pub use mikey::{
     CsId, DeriveError, MIKEY_SALT_CONSTANT, MIKEY_TEK_CONSTANT, derive_srtp_master,
     derive_srtp_master_with_len, mikey_prf,
+};
+pub use store::{
+    GeneratedKey, Installed, KeyInfo, KeyInstall, KeyStatus, KeyStore, Owner, Service, SrtcpUse,
+    StoreConfig, StoreError, Timestamp, srtcp_cs_id,
 };

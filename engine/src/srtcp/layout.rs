@@ -111,7 +111,7 @@ pub enum LengthCheck {
 }
 
 /// Checks an RTCP packet to be protected, as `check` says.
-pub(crate) fn check_outgoing(pkt: &[u8], check: LengthCheck) -> Result<(), Error> {
+pub fn check_outgoing(pkt: &[u8], check: LengthCheck) -> Result<(), Error> {
     match check {
         LengthCheck::Strict => check_rtcp_compound(pkt),
         LengthCheck::Lenient => check_version(pkt),

@@ -51,13 +51,15 @@ pub use context::{
 pub use error::{ConfigError, Error};
 pub use layout::{
     ESRTCP_WORD_LEN, LengthCheck, MAX_INDEX, MAX_MKI_LEN, MAX_SRTCP_TRAILER, Mki, RTCP_HEADER_LEN,
-    TAG_LEN, check_rtcp_compound, protected_len,
+    TAG_LEN, check_outgoing, check_rtcp_compound, protected_len,
 };
 pub use replay::ReplayWindow;
 pub use session::{
     LABEL_SRTCP_ENCRYPTION, LABEL_SRTCP_SALT, SrtcpKeys, aes_cm_prf, derive_session_keys,
 };
-pub use transform::{Policy, open, open_in_place, seal, seal_in_place, ssrc_of, tail_mki4};
+pub use transform::{
+    Policy, open, open_in_place, seal, seal_in_place, ssrc_of, tail_mki4, verify_only,
+};
 
 #[cfg(test)]
 mod tests;

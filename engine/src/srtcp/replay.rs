@@ -16,7 +16,33 @@ use super::{ConfigError, Error};
 pub struct ReplayWindow {
     size: u32,
     top: Option<u32>,
-    bits: Box<[u64]>,
+    bits: Bits,
+}
+
+/// Windows up to 128 (the default) keep their bits inline: one cache line fewer per packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Bits {
+    Inline([u64; 2]),
+    Heap(Box<[u64]>),
+}
+
+impl core::ops::Deref for Bits {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        match self {
+            Bits::Inline(b) => b,
+            Bits::Heap(b) => b,
+        }
+    }
+}
+
+impl core::ops::DerefMut for Bits {
+    fn deref_mut(&mut self) -> &mut [u64] {
+        match self {
+            Bits::Inline(b) => b,
+            Bits::Heap(b) => b,
+        }
+    }
 }
 
 impl ReplayWindow {
@@ -26,10 +52,15 @@ impl ReplayWindow {
             return Err(ConfigError::ReplayWindow(size));
         }
         let words = size.div_ceil(64) as usize;
+        let bits = if words <= 2 {
+            Bits::Inline([0; 2])
+        } else {
+            Bits::Heap(vec![0u64; words].into_boxed_slice())
+        };
         Ok(ReplayWindow {
             size,
             top: None,
-            bits: vec![0u64; words].into_boxed_slice(),
+            bits,
         })
     }
 

@@ -89,9 +89,10 @@ pub fn derive_session_keys(key: &MasterKey, salt: &MasterSalt) -> (SessionKey, S
 /// the session salt. Set up once; shared by a [`super::TxContext`] and [`super::RxContext`]
 /// by cloning. Zeroized on drop.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct SrtcpKeys {
-    gcm: Gcm,
     salt: SessionSalt,
+    gcm: Gcm,
 }
 
 impl SrtcpKeys {

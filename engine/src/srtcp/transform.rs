@@ -185,6 +185,12 @@ pub fn open(
     })
 }
 
+/// Authenticates `pkt` (no replay check) without writing anything.
+pub fn verify_only(keys: &SrtcpKeys, policy: &Policy, pkt: &[u8]) -> Result<(), Error> {
+    let p = parse(policy, None, pkt)?;
+    verify(keys, pkt, &p).map(|_| ())
+}
+
 /// The 4-octet MKI at the end of an SRTCP packet, if the packet is long enough to carry one
 /// (header + tag + ESRTCP word + MKI). Used to find the key before anything else.
 pub fn tail_mki4(pkt: &[u8]) -> Option<[u8; 4]> {

@@ -139,6 +139,19 @@ impl<T> Rcu<T> {
         (self.swap_locked(next), r)
     }
 
+    /// As [`Rcu::update`], but `f` may refuse: then nothing is published and its error is
+    /// returned.
+    pub fn try_update<R, E>(
+        &self,
+        f: impl FnOnce(&T) -> Result<(Box<T>, R), E>,
+    ) -> Result<(Box<T>, R), E> {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: as in `update`: writers are serialized and only writers free values.
+        let current = unsafe { &*self.current.load(Ordering::Acquire) };
+        let (next, r) = f(current)?;
+        Ok((self.swap_locked(next), r))
+    }
+
     fn swap_locked(&self, value: Box<T>) -> Box<T> {
         let old = self.current.swap(Box::into_raw(value), Ordering::AcqRel);
         fence(Ordering::SeqCst);

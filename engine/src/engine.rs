@@ -1,0 +1,345 @@
+//! The engine-level SRTCP data path: packets addressed by MC key ID.
+//!
+//! [`Engine::srtcp_protect`] takes a key ID and an RTCP packet: the SSRC comes from the
+//! packet, the transmit index from the key's per-SSRC counter (shared by every handle and by
+//! the key's successors, so an index is never used twice under a key), the MKI is the key ID
+//! (GMK-ID ‖ GUK-ID for a GMK). [`Engine::srtcp_unprotect`] reads the MKI from the packet's
+//! tail, finds the key, checks purpose, status and time, and only then authenticates.
+//!
+//! Each `Engine` handle owns its receive state — one replay window per (key, SSRC) — and is
+//! used through `&mut` from one thread (ARCHITECTURE.md, concurrency model: a stream's
+//! receive state has one owner). [`Engine::handle`] makes another handle on the same key
+//! store for another thread; route each stream to one handle (the pool shards by
+//! hash(key ID, SSRC)). A replay window is created only after a packet authenticated, and a
+//! key has at most [`EngineConfig::max_streams_per_key`] of them, so forged packets cannot
+//! make memory grow. Handles hold no key material: a revoked key's bytes go with the last
+//! store snapshot that holds them.
+
+use std::sync::Arc;
+
+use core::fmt;
+
+use crate::idhash::IdMap;
+use crate::keys::store::{KeyEntry, Snapshot, TimeError};
+use crate::keys::{KeyId, KeyStatus, KeyStore, Purpose, SrtcpUse, Timestamp};
+use crate::srtcp::{
+    self, ConfigError, MAX_REPLAY_WINDOW, MIN_REPLAY_WINDOW, ReplayWindow, open_in_place,
+    seal_in_place, ssrc_of,
+};
+
+/// Why an engine data-path call failed. The call changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The SRTCP layer refused the packet (framing, authentication, replay …).
+    Srtcp(srtcp::Error),
+    /// No installed key has this ID / the packet's MKI names none.
+    UnknownKey,
+    /// The key's purpose does not allow this use (e.g. a MuSiK for unicast).
+    WrongPurpose(Purpose),
+    /// The key was revoked.
+    Revoked,
+    /// The key was replaced: it no longer protects, and its grace period for unprotect is
+    /// over.
+    Superseded,
+    /// The key's activation time has not come.
+    NotYetValid,
+    /// The key's expiry time has passed.
+    Expired,
+    /// This key already has the most receive streams (SSRCs) allowed, or the most transmit
+    /// SSRCs.
+    TooManyStreams,
+}
+
+impl From<srtcp::Error> for Error {
+    fn from(e: srtcp::Error) -> Error {
+        Error::Srtcp(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Srtcp(e) => write!(f, "{e}"),
+            Error::UnknownKey => f.write_str("no installed key has this ID"),
+            Error::WrongPurpose(p) => write!(f, "a {p} key may not be used for this"),
+            Error::Revoked => f.write_str("key revoked"),
+            Error::Superseded => f.write_str("key superseded by a newer one"),
+            Error::NotYetValid => f.write_str("key not yet valid"),
+            Error::Expired => f.write_str("key expired"),
+            Error::TooManyStreams => f.write_str("too many SSRCs for this key"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// Per-handle settings.
+#[derive(Clone, Copy, Debug)]
+pub struct EngineConfig {
+    /// Replay window per (key, SSRC), 64..=32768. Default 128.
+    pub replay_window: u32,
+    /// Most receive streams (SSRCs) one key may have in a handle. Default 64.
+    pub max_streams_per_key: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            replay_window: srtcp::DEFAULT_REPLAY_WINDOW,
+            max_streams_per_key: 64,
+        }
+    }
+}
+
+/// What a data-path call processed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Processed {
+    /// Length of the result (SRTCP after protect, RTCP after unprotect).
+    pub len: usize,
+    /// The key used.
+    pub key_id: KeyId,
+    /// Its purpose.
+    pub purpose: Purpose,
+    /// The SRTCP index of the packet.
+    pub index: u32,
+    /// Whether the packet is encrypted (E=1).
+    pub encrypted: bool,
+}
+
+/// A handle on the engine: the shared key store plus this handle's receive state.
+pub struct Engine {
+    store: Arc<KeyStore>,
+    config: EngineConfig,
+    windows: IdMap<(u64, u32), ReplayWindow>,
+    streams: IdMap<u64, u32>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("keys", &self.store.len())
+            .field("rx_streams", &self.windows.len())
+            .field("backend", &crate::aead::backend_name())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// A handle on `store`.
+    pub fn new(store: Arc<KeyStore>, config: EngineConfig) -> Result<Engine, ConfigError> {
+        if !(MIN_REPLAY_WINDOW..=MAX_REPLAY_WINDOW).contains(&config.replay_window) {
+            return Err(ConfigError::ReplayWindow(config.replay_window));
+        }
+        Ok(Engine {
+            store,
+            config,
+            windows: IdMap::default(),
+            streams: IdMap::default(),
+        })
+    }
+
+    /// Another handle on the same key store, with its own (empty) receive state.
+    pub fn handle(&self) -> Engine {
+        Engine {
+            store: Arc::clone(&self.store),
+            config: self.config,
+            windows: IdMap::default(),
+            streams: IdMap::default(),
+        }
+    }
+
+    /// The key store.
+    pub fn keys(&self) -> &KeyStore {
+        &self.store
+    }
+
+    /// The shared key store.
+    pub fn store(&self) -> &Arc<KeyStore> {
+        &self.store
+    }
+
+    /// The AES-GCM backend in use.
+    pub fn backend(&self) -> &'static str {
+        crate::aead::backend_name()
+    }
+
+    /// Number of receive streams this handle holds.
+    pub fn rx_streams(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// Protects the RTCP packet `buf[..len]` in place with key `key_id`, for the use its
+    /// purpose implies. `buf` needs [`srtcp::MAX_SRTCP_TRAILER`] octets of room after `len`.
+    pub fn srtcp_protect(
+        &self,
+        key_id: KeyId,
+        buf: &mut [u8],
+        len: usize,
+        now: Timestamp,
+    ) -> Result<Processed, Error> {
+        self.srtcp_protect_for(SrtcpUse::of(key_id.purpose()), key_id, buf, len, now)
+    }
+
+    /// As [`Engine::srtcp_protect`], refusing a key whose purpose does not fit `use_`
+    /// (unicast toward a client needs a CSK, and so on).
+    pub fn srtcp_protect_for(
+        &self,
+        use_: SrtcpUse,
+        key_id: KeyId,
+        buf: &mut [u8],
+        len: usize,
+        now: Timestamp,
+    ) -> Result<Processed, Error> {
+        let snap = self.store.read();
+        let entry = lookup_by_id(&snap, key_id).ok_or(Error::UnknownKey)?;
+        check_use(entry, use_, self.store.config().off_network)?;
+        match entry.status() {
+            KeyStatus::Active => {}
+            KeyStatus::Superseded(_) => return Err(Error::Superseded),
+            KeyStatus::Revoked => return Err(Error::Revoked),
+        }
+        check_time(entry, now)?;
+        // Check the packet before taking an index, so that a refused packet wastes none.
+        let plain = buf.get(..len).ok_or(srtcp::Error::BufferTooSmall)?;
+        let ssrc = ssrc_of(plain).ok_or(srtcp::Error::TooShort)?;
+        srtcp::check_outgoing(plain, entry.policy.length_check)?;
+        if buf.len() < srtcp::protected_len(len, entry.policy.mki.len()) {
+            return Err(srtcp::Error::BufferTooSmall.into());
+        }
+        let index = match entry.tx.take(ssrc) {
+            Ok(Some(i)) => i,
+            Ok(None) => return Err(srtcp::Error::KeyExhausted.into()),
+            Err(()) => return Err(Error::TooManyStreams),
+        };
+        let n = seal_in_place(&entry.keys, &entry.policy, buf, len, index)?;
+        Ok(Processed {
+            len: n,
+            key_id: entry.id,
+            purpose: entry.purpose,
+            index,
+            encrypted: entry.policy.protection == srtcp::Protection::Encrypted,
+        })
+    }
+
+    /// Unprotects the SRTCP packet `buf` in place: the key comes from the MKI at its tail.
+    /// On error `buf` and the handle's state are unchanged.
+    pub fn srtcp_unprotect(&mut self, buf: &mut [u8], now: Timestamp) -> Result<Processed, Error> {
+        self.unprotect_inner(None, buf, now)
+    }
+
+    /// As [`Engine::srtcp_unprotect`], refusing a key whose purpose does not fit `use_`.
+    pub fn srtcp_unprotect_for(
+        &mut self,
+        use_: SrtcpUse,
+        buf: &mut [u8],
+        now: Timestamp,
+    ) -> Result<Processed, Error> {
+        self.unprotect_inner(Some(use_), buf, now)
+    }
+
+    fn unprotect_inner(
+        &mut self,
+        use_: Option<SrtcpUse>,
+        buf: &mut [u8],
+        now: Timestamp,
+    ) -> Result<Processed, Error> {
+        let snap = self.store.read();
+        let entry = lookup_by_mki(&snap, buf).ok_or(Error::UnknownKey)?;
+        let use_ = use_.unwrap_or(SrtcpUse::of(entry.purpose));
+        check_use(entry, use_, self.store.config().off_network)?;
+        match entry.status() {
+            KeyStatus::Active => {}
+            KeyStatus::Superseded(at) => {
+                if now >= at.plus_ms(self.store.config().grace_period_ms) {
+                    return Err(Error::Superseded);
+                }
+            }
+            KeyStatus::Revoked => return Err(Error::Revoked),
+        }
+        check_time(entry, now)?;
+        let ssrc = ssrc_of(buf).ok_or(srtcp::Error::TooShort)?;
+        let stream = (entry.lookup, ssrc);
+        let window = self.windows.get(&stream);
+        if window.is_none()
+            && self.streams.get(&entry.lookup).copied().unwrap_or(0)
+                >= self.config.max_streams_per_key
+        {
+            // Authenticate first anyway: a forged packet must read as a forgery, and only a
+            // genuine new stream over the limit is refused for the limit.
+            open_check_only(entry, buf)?;
+            return Err(Error::TooManyStreams);
+        }
+        let u = open_in_place(&entry.keys, &entry.policy, window, buf)?;
+        match self.windows.get_mut(&stream) {
+            Some(w) => w.commit(u.index),
+            None => {
+                let Ok(mut w) = ReplayWindow::new(self.config.replay_window) else {
+                    unreachable!("window size checked in Engine::new")
+                };
+                w.commit(u.index);
+                self.windows.insert(stream, w);
+                *self.streams.entry(entry.lookup).or_insert(0) += 1;
+            }
+        }
+        Ok(Processed {
+            len: u.len,
+            key_id: entry.id,
+            purpose: entry.purpose,
+            index: u.index,
+            encrypted: u.encrypted,
+        })
+    }
+
+    /// Drops receive state of keys no longer in the store (revoked, purged).
+    pub fn prune(&mut self) {
+        let snap = self.store.read();
+        self.windows.retain(|(k, _), _| snap.keys.contains_key(k));
+        self.streams.retain(|k, _| snap.keys.contains_key(k));
+    }
+}
+
+/// Verifies a packet without touching it or any state (for the stream-limit path).
+fn open_check_only(entry: &KeyEntry, buf: &[u8]) -> Result<(), Error> {
+    srtcp::verify_only(&entry.keys, &entry.policy, buf).map_err(Error::Srtcp)
+}
+
+fn lookup_by_id(snap: &Snapshot, id: KeyId) -> Option<&Arc<KeyEntry>> {
+    if id.purpose() == Purpose::Gmk {
+        // A GMK is installed per member (GMK-ID ‖ GUK-ID); protect by GMK-ID is ambiguous.
+        return snap.keys.values().find(|e| e.id == id);
+    }
+    snap.by_id(id.get())
+}
+
+fn lookup_by_mki<'s>(snap: &'s Snapshot, pkt: &[u8]) -> Option<&'s Arc<KeyEntry>> {
+    let tail = srtcp::tail_mki4(pkt)?;
+    let last = u32::from_be_bytes(tail);
+    if last >> 28 == Purpose::Gmk.tag() as u32 {
+        // An 8-octet GMK-ID ‖ GUK-ID MKI: the GUK-ID keeps the GMK purpose tag 0.
+        if pkt.len() < srtcp::protected_len(srtcp::RTCP_HEADER_LEN, 8) {
+            return None;
+        }
+        let b = &pkt[pkt.len() - 8..];
+        let gmk = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        return snap.by_gmk(gmk, last);
+    }
+    snap.by_id(last)
+}
+
+fn check_use(entry: &KeyEntry, use_: SrtcpUse, off_network: bool) -> Result<(), Error> {
+    if !use_.allows(entry.purpose) {
+        return Err(Error::WrongPurpose(entry.purpose));
+    }
+    if use_ == SrtcpUse::OffNetwork && !off_network {
+        return Err(Error::WrongPurpose(entry.purpose));
+    }
+    Ok(())
+}
+
+fn check_time(entry: &KeyEntry, now: Timestamp) -> Result<(), Error> {
+    entry.time_check(now).map_err(|e| match e {
+        TimeError::NotYetValid => Error::NotYetValid,
+        TimeError::Expired => Error::Expired,
+    })
+}
