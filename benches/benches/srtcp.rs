@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use mcx_benches::{SIZES, csk_keys, random_picks, rtcp_packet, store_with_csks};
+use mcx_benches::{SIZES, csk_keys, csk_keys_n, random_picks, rtcp_packet, store_with_csks};
 use mcx_engine::keys::{KeyId, Timestamp};
 use mcx_engine::srtcp::{
     MAX_SRTCP_TRAILER, RxConfig, RxContext, TxConfig, TxContext, protected_len,
@@ -81,7 +81,9 @@ fn unprotect_by_mki(c: &mut Criterion) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    const POOL: usize = 1 << 16;
+    // The same number of distinct packets per round as the raw `unprotect` benchmark, so that
+    // both read packets from the same cache level.
+    const POOL: usize = ROUND;
     let (store, ids) = store_with_csks(keys_n);
     let tx = Engine::new(store.clone(), EngineConfig::default()).unwrap_or_else(|_| unreachable!());
     let plain = rtcp_packet(64);
@@ -130,5 +132,65 @@ fn unprotect_by_mki(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, srtcp, unprotect_by_mki);
+/// `srtcp/unprotect_random_ctx/64`: the baseline for the engine path under the same cache
+/// conditions — 10,000 raw `RxContext`s (one per key, no store, no checks), a random one per
+/// packet, in place after the same copy.
+fn unprotect_random_ctx(c: &mut Criterion) {
+    let keys_n: u32 = std::env::var("MCX_BENCH_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let plain = rtcp_packet(64);
+    let keys: Vec<_> = (0..keys_n).map(csk_keys_n).collect();
+    let picks = random_picks(keys.len(), ROUND);
+    let mut senders: Vec<TxContext> = keys
+        .iter()
+        .map(|(k, mki)| TxContext::new(k.clone(), TxConfig::new(*mki)))
+        .collect();
+    let len = protected_len(plain.len(), 4);
+    let mut protect = |i: usize| {
+        let mut w = vec![0u8; len];
+        let Ok(_) = senders[i].protect(&plain, &mut w) else {
+            unreachable!("valid packet")
+        };
+        w
+    };
+    let warm: Vec<Vec<u8>> = (0..keys.len()).map(&mut protect).collect();
+    let pool: Vec<(usize, Vec<u8>)> = picks.iter().map(|&i| (i, protect(i))).collect();
+    let mut work = [0u8; 128];
+    let mut g = c.benchmark_group("srtcp");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(BenchmarkId::new("unprotect_random_ctx", 64), |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            let mut left = iters as usize;
+            while left > 0 {
+                let mut rx: Vec<RxContext> = keys
+                    .iter()
+                    .map(|(k, mki)| {
+                        RxContext::new(k.clone(), RxConfig::new(*mki))
+                            .unwrap_or_else(|_| unreachable!())
+                    })
+                    .collect();
+                for (i, w) in warm.iter().enumerate() {
+                    work[..w.len()].copy_from_slice(w);
+                    let _ = rx[i].unprotect_in_place(&mut work[..w.len()]);
+                }
+                let take = left.min(pool.len());
+                let t0 = Instant::now();
+                for (i, w) in &pool[..take] {
+                    work[..w.len()].copy_from_slice(w);
+                    let r = rx[*i].unprotect_in_place(black_box(&mut work[..w.len()]));
+                    black_box(r.map(|u| u.len).unwrap_or(0));
+                }
+                timed += t0.elapsed();
+                left -= take;
+            }
+            timed
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, srtcp, unprotect_by_mki, unprotect_random_ctx);
 criterion_main!(benches);

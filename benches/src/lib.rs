@@ -31,6 +31,17 @@ pub fn csk_keys() -> (SrtcpKeys, Mki) {
     (SrtcpKeys::from_master(&mk, &ms), Mki::from_key_id(id))
 }
 
+/// The SRTCP keys and MKI of the `i`-th of many CSKs (as [`csk_keys`], with distinct keys).
+pub fn csk_keys_n(i: u32) -> (SrtcpKeys, Mki) {
+    let id = KeyId::from_parts(Purpose::Csk, i + 1);
+    let mut key = [0x11u8; 16];
+    key[..4].copy_from_slice(&i.to_be_bytes());
+    let Ok((mk, ms)) = derive_srtp_master(&key, CsId::CskSrtcpMcptt, id.get(), &[0x22; 16]) else {
+        unreachable!("fixed valid inputs")
+    };
+    (SrtcpKeys::from_master(&mk, &ms), Mki::from_key_id(id))
+}
+
 /// A key store with `n` CSKs (random keys, IDs 0x2000_0001 …) and an engine handle on it.
 pub fn store_with_csks(n: u32) -> (std::sync::Arc<mcx_engine::keys::KeyStore>, Vec<KeyId>) {
     use mcx_engine::keys::{KeyInstall, KeyStore, Owner, Service, StoreConfig, Timestamp};

@@ -108,6 +108,45 @@ pub struct Processed {
 }
 
 /// A handle on the engine: the shared key store plus this handle's receive state.
+///
+/// A CS proxy installs a client's CSK when the CSK upload arrives and protects floor control
+/// toward the client with it:
+///
+/// ```
+/// use std::sync::Arc;
+/// use mcx_engine::keys::{KeyId, KeyInstall, KeyStore, Owner, Purpose, Service, SrtcpUse,
+///                        StoreConfig, Timestamp};
+/// use mcx_engine::srtcp::MAX_SRTCP_TRAILER;
+/// use mcx_engine::{Engine, EngineConfig};
+///
+/// let store = Arc::new(KeyStore::new(StoreConfig::default()));
+/// let mut engine = Engine::new(Arc::clone(&store), EngineConfig::default())?;
+/// let now = Timestamp::now();
+///
+/// // CSK upload (TS 33.180 §5.4): the control plane opened the MIKEY-SAKKE message and hands
+/// // over the CSK, its ID and the MIKEY RAND, and who it belongs to.
+/// let (csk, csk_id, rand) = ([0x5au8; 16], KeyId::new(0x2ddd_5bf0)?, [0x11u8; 16]);
+/// let alice = Owner {
+///     user_id: "sip:alice@example.org".into(),
+///     impu: Some("sip:+441234@ims.example.org".into()),
+/// };
+/// let server = "sip:mcptt-server.example.org";
+/// store.install(&KeyInstall::new(&csk, csk_id, &rand, Service::Mcptt, alice, server), now)?;
+///
+/// // Floor Granted toward alice: find her CSK and protect with it (unicast needs a CSK).
+/// let key = store.key_for(Purpose::Csk, "sip:alice@example.org", server).unwrap();
+/// let granted = [0x81, 0xcc, 0x00, 0x02, 0x12, 0x34, 0x56, 0x78, b'M', b'C', b'P', b'T'];
+/// let mut buf = [0u8; 12 + MAX_SRTCP_TRAILER];
+/// buf[..12].copy_from_slice(&granted);
+/// let sent = engine.srtcp_protect_for(SrtcpUse::Unicast, key, &mut buf, 12, now)?;
+/// assert_eq!(&buf[sent.len - 4..sent.len], &csk_id.to_be_bytes()); // MKI = CSK-ID
+///
+/// // A packet under her CSK arrives: the MKI names the key, the engine checks and opens it.
+/// let got = engine.srtcp_unprotect(&mut buf[..sent.len], now)?;
+/// assert_eq!((got.key_id, got.purpose), (csk_id, Purpose::Csk));
+/// assert_eq!(&buf[..got.len], &granted);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Engine {
     store: Arc<KeyStore>,
     config: EngineConfig,
@@ -193,6 +232,7 @@ impl Engine {
     ) -> Result<Processed, Error> {
         let snap = self.store.read();
         let entry = lookup_by_id(&snap, key_id).ok_or(Error::UnknownKey)?;
+        crate::sync::prefetch::<KeyEntry>(entry);
         check_use(entry, use_, self.store.config().off_network)?;
         match entry.status() {
             KeyStatus::Active => {}
@@ -244,8 +284,15 @@ impl Engine {
         buf: &mut [u8],
         now: Timestamp,
     ) -> Result<Processed, Error> {
+        // The map keys come from the packet itself (MKI, SSRC), so the store probe and the
+        // replay-window probe do not wait for the key entry to arrive from memory.
+        let lookup = mki_lookup(buf).ok_or(Error::UnknownKey)?;
+        let ssrc = ssrc_of(buf).ok_or(srtcp::Error::TooShort)?;
+        let stream = (lookup, ssrc);
         let snap = self.store.read();
-        let entry = lookup_by_mki(&snap, buf).ok_or(Error::UnknownKey)?;
+        let entry = snap.keys.get(&lookup).ok_or(Error::UnknownKey)?;
+        crate::sync::prefetch::<KeyEntry>(entry);
+        let window = self.windows.get(&stream);
         let use_ = use_.unwrap_or(SrtcpUse::of(entry.purpose));
         check_use(entry, use_, self.store.config().off_network)?;
         match entry.status() {
@@ -258,9 +305,6 @@ impl Engine {
             KeyStatus::Revoked => return Err(Error::Revoked),
         }
         check_time(entry, now)?;
-        let ssrc = ssrc_of(buf).ok_or(srtcp::Error::TooShort)?;
-        let stream = (entry.lookup, ssrc);
-        let window = self.windows.get(&stream);
         if window.is_none()
             && self.streams.get(&entry.lookup).copied().unwrap_or(0)
                 >= self.config.max_streams_per_key
@@ -312,19 +356,21 @@ fn lookup_by_id(snap: &Snapshot, id: KeyId) -> Option<&Arc<KeyEntry>> {
     snap.by_id(id.get())
 }
 
-fn lookup_by_mki<'s>(snap: &'s Snapshot, pkt: &[u8]) -> Option<&'s Arc<KeyEntry>> {
-    let tail = srtcp::tail_mki4(pkt)?;
-    let last = u32::from_be_bytes(tail);
-    if last >> 28 == Purpose::Gmk.tag() as u32 {
-        // An 8-octet GMK-ID ‖ GUK-ID MKI: the GUK-ID keeps the GMK purpose tag 0.
-        if pkt.len() < srtcp::protected_len(srtcp::RTCP_HEADER_LEN, 8) {
-            return None;
-        }
-        let b = &pkt[pkt.len() - 8..];
-        let gmk = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-        return snap.by_gmk(gmk, last);
+/// The store-map key an SRTCP packet's MKI names: its 4-octet key ID, or GMK-ID ‖ GUK-ID
+/// when the last four octets carry the GMK purpose tag (a GUK-ID keeps the GMK's tag 0).
+fn mki_lookup(pkt: &[u8]) -> Option<u64> {
+    let last = u32::from_be_bytes(srtcp::tail_mki4(pkt)?);
+    if last >> 28 != u32::from(Purpose::Gmk.tag()) {
+        return Some(u64::from(last));
     }
-    snap.by_id(last)
+    if pkt.len() < srtcp::protected_len(srtcp::RTCP_HEADER_LEN, 8) {
+        return None;
+    }
+    let b = &pkt[pkt.len() - 8..pkt.len() - 4];
+    Some(crate::keys::store::gmk_lookup(
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        last,
+    ))
 }
 
 fn check_use(entry: &KeyEntry, use_: SrtcpUse, off_network: bool) -> Result<(), Error> {

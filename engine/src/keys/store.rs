@@ -151,8 +151,9 @@ impl Owner {
     }
 }
 
-/// Everything [`KeyStore::install`] needs about one key.
-#[derive(Debug, Clone)]
+/// Everything [`KeyStore::install`] needs about one key. Its `Debug` output leaves the key
+/// out.
+#[derive(Clone)]
 pub struct KeyInstall<'a> {
     /// The MC key, 16 or 32 octets.
     pub key: &'a [u8],
@@ -176,6 +177,26 @@ pub struct KeyInstall<'a> {
     pub cs_id: Option<CsId>,
     /// For a GMK: the GUK-ID of the member (the CSB ID, and the second half of the MKI).
     pub guk_id: Option<u32>,
+}
+
+impl fmt::Debug for KeyInstall<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyInstall")
+            .field(
+                "key",
+                &format_args!("<redacted, {} octets>", self.key.len()),
+            )
+            .field("key_id", &self.key_id)
+            .field("service", &self.service)
+            .field("owner", &self.owner)
+            .field("peer", &self.peer)
+            .field("valid_from", &self.valid_from)
+            .field("valid_until", &self.valid_until)
+            .field("protection", &self.protection)
+            .field("cs_id", &self.cs_id)
+            .field("guk_id", &self.guk_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> KeyInstall<'a> {
@@ -477,11 +498,6 @@ impl Snapshot {
         self.keys.get(&u64::from(id))
     }
 
-    /// The entry an 8-octet GMK-ID ‖ GUK-ID MKI names.
-    pub(crate) fn by_gmk(&self, gmk_id: u32, guk_id: u32) -> Option<&Arc<KeyEntry>> {
-        self.keys.get(&gmk_lookup(gmk_id, guk_id))
-    }
-
     fn find(&self, id: KeyId) -> Option<&Arc<KeyEntry>> {
         self.by_id(id.get())
             .or_else(|| self.keys.values().find(|e| e.id == id))
@@ -513,7 +529,7 @@ impl Snapshot {
     }
 }
 
-const fn gmk_lookup(gmk_id: u32, guk_id: u32) -> u64 {
+pub(crate) const fn gmk_lookup(gmk_id: u32, guk_id: u32) -> u64 {
     (1 << 63) | ((gmk_id as u64) << 32) | guk_id as u64
 }
 
@@ -797,5 +813,55 @@ impl KeyStore {
             unreachable!("KeyLen lengths are valid")
         };
         Ok(GeneratedKey { key, key_id, rand })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_carries_no_key_material() {
+        let key = [0xa7u8; 16];
+        let id = KeyId::from_parts(Purpose::Csk, 0x0123_4567);
+        let k = KeyInstall::new(
+            &key,
+            id,
+            &[1; 16],
+            Service::Mcptt,
+            Owner::new("sip:a@x"),
+            "srv",
+        );
+        let store = KeyStore::new(StoreConfig::default());
+        store.install(&k, Timestamp(0)).unwrap();
+        let g = store.generate(Purpose::Csk, KeyLen::Aes128).unwrap();
+        let shown = format!(
+            "{k:?} {store:?} {:?} {g:?}",
+            store.read().by_id(id.get()).unwrap()
+        );
+        assert!(shown.contains("redacted"), "{shown}");
+        for secret in ["a7a7", "167, 167", "A7A7"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        let hex: String = g.key.expose().iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!shown.contains(&hex), "{shown}");
+    }
+
+    #[test]
+    fn tx_indices_continue_and_refuse_at_2_pow_31() {
+        let tx = TxIndices::new();
+        assert_eq!(tx.take(7), Ok(Some(0)));
+        assert_eq!(tx.take(7), Ok(Some(1)));
+        assert_eq!(tx.take(8), Ok(Some(0)));
+        tx.slots[0]
+            .next
+            .store(u64::from(MAX_INDEX), Ordering::Relaxed);
+        assert_eq!(tx.take(7), Ok(Some(MAX_INDEX)));
+        assert_eq!(tx.take(7), Ok(None));
+        assert_eq!(tx.take(7), Ok(None));
+        for ssrc in 100..114 {
+            assert!(tx.take(ssrc).is_ok());
+        }
+        assert_eq!(tx.take(999), Err(()));
     }
 }
