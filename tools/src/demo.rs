@@ -1,54 +1,61 @@
 //! `mcx demo`: simulated MCPTT clients and their participating server exchange floor control
-//! in memory, each client protected with its own CSK (TS 33.180 §7.4, CS-ID 6, MKI = CSK-ID).
+//! in memory through the engine: the server generates a CSK per client (key download support,
+//! TS 33.180 §5.8), installs it in the key store (CS-ID 6, MKI = CSK-ID), and every packet goes
+//! through `Engine::srtcp_protect_for` / `srtcp_unprotect` — key lookup by ID and by MKI,
+//! purpose and time checks, transmit index per (key, SSRC), replay window per stream.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use mcx_engine::keys::{CsId, KeyId, Purpose, derive_srtp_master};
-use mcx_engine::srtcp::{
-    MAX_SRTCP_TRAILER, Mki, RxConfig, RxContext, SrtcpKeys, TxConfig, TxContext,
+use mcx_engine::keys::{
+    KeyId, KeyInstall, KeyStore, Owner, Purpose, Service, SrtcpUse, StoreConfig, Timestamp,
 };
+use mcx_engine::secret::KeyLen;
+use mcx_engine::srtcp::MAX_SRTCP_TRAILER;
+use mcx_engine::{Engine, EngineConfig};
 use serde_json::json;
 
 use crate::cli::DemoArgs;
 use crate::floor::{FloorPacket, floor_granted, floor_request};
 use crate::output::print;
 
-/// One client as both ends see it: uplink (client → server) and downlink (server → client)
-/// contexts under the same CSK, with distinct SSRCs so that no IV repeats.
+const SERVER: &str = "sip:mcptt-server.example.org";
+
+/// One client: its CSK-ID and the two floor messages it exchanges, with distinct SSRCs for
+/// the two directions (they share the CSK, so their IVs must differ).
 struct Client {
-    uplink_tx: TxContext,
-    uplink_rx: RxContext,
-    downlink_tx: TxContext,
-    downlink_rx: RxContext,
+    user: String,
+    csk_id: KeyId,
     request: FloorPacket,
     granted: FloorPacket,
 }
 
-fn random<const N: usize>() -> Result<[u8; N], String> {
-    let mut b = [0u8; N];
+fn random_u32() -> Result<u32, String> {
+    let mut b = [0u8; 4];
     getrandom::fill(&mut b).map_err(|e| format!("OS random source: {e}"))?;
-    Ok(b)
+    Ok(u32::from_be_bytes(b))
 }
 
-fn new_client(n: u32) -> Result<Client, String> {
-    // What the CSK upload (TS 33.180 §5.4) would hand the server: key, ID and MIKEY RAND.
-    let csk: [u8; 16] = random()?;
-    let rand: [u8; 16] = random()?;
-    let csk_id = KeyId::random(Purpose::Csk).map_err(|e| e.to_string())?;
-    let (mk, ms) = derive_srtp_master(&csk, CsId::CskSrtcpMcptt, csk_id.get(), &rand)
+fn new_client(store: &KeyStore, n: u32, now: Timestamp) -> Result<Client, String> {
+    let g = store
+        .generate(Purpose::Csk, KeyLen::Aes128)
         .map_err(|e| e.to_string())?;
-    let keys = SrtcpKeys::from_master(&mk, &ms);
-    let mki = Mki::from_key_id(csk_id);
-    let up_ssrc = u32::from_be_bytes(random()?);
-    let down_ssrc = up_ssrc ^ 0x8000_0000;
-    let rx = |k: SrtcpKeys| RxContext::new(k, RxConfig::new(mki)).map_err(|e| e.to_string());
+    let user = format!("sip:user{n}@mcptt.example.org");
+    let k = KeyInstall::new(
+        g.key.expose(),
+        g.key_id,
+        &g.rand,
+        Service::Mcptt,
+        Owner::new(user.clone()),
+        SERVER,
+    );
+    store.install(&k, now).map_err(|e| e.to_string())?;
+    let up_ssrc = random_u32()?;
     Ok(Client {
-        uplink_tx: TxContext::new(keys.clone(), TxConfig::new(mki)),
-        uplink_rx: rx(keys.clone())?,
-        downlink_tx: TxContext::new(keys.clone(), TxConfig::new(mki)),
-        downlink_rx: rx(keys)?,
-        request: floor_request(up_ssrc, &format!("sip:user{n}@mcptt.example.org"), 5),
-        granted: floor_granted(down_ssrc, 30, 5),
+        request: floor_request(up_ssrc, &user, 5),
+        granted: floor_granted(up_ssrc ^ 0x8000_0000, 30, 5),
+        user,
+        csk_id: g.key_id,
     })
 }
 
@@ -56,11 +63,16 @@ pub(crate) fn run(a: DemoArgs, json: bool) -> Result<(), String> {
     if a.clients == 0 || a.packets == 0 {
         return Err("--clients and --packets must be at least 1".into());
     }
+    let now = Timestamp::now();
+    let store = Arc::new(KeyStore::new(StoreConfig::default()));
     let mut clients = (0..a.clients)
-        .map(new_client)
+        .map(|n| new_client(&store, n, now))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut wire = vec![0u8; 256 + MAX_SRTCP_TRAILER];
-    let mut plain = vec![0u8; 256 + MAX_SRTCP_TRAILER];
+    // The server's handle and one for the clients' side: each owns its replay windows.
+    let mut server =
+        Engine::new(Arc::clone(&store), EngineConfig::default()).map_err(|e| e.to_string())?;
+    let mut phones = server.handle();
+    let mut buf = vec![0u8; 256 + MAX_SRTCP_TRAILER];
     let mut verified = 0u64;
     let mut failed = 0u64;
 
@@ -68,19 +80,25 @@ pub(crate) fn run(a: DemoArgs, json: bool) -> Result<(), String> {
     for n in 0..a.packets {
         let c = &mut clients[(n % a.clients as u64) as usize];
         let uplink = (n / a.clients as u64).is_multiple_of(2);
-        let (pkt, tx, rx) = if uplink {
-            (&mut c.request, &mut c.uplink_tx, &mut c.uplink_rx)
+        let (pkt, key, sender, receiver) = if uplink {
+            (&mut c.request, Some(c.csk_id), &phones, &mut server)
         } else {
-            (&mut c.granted, &mut c.downlink_tx, &mut c.downlink_rx)
+            // The server finds the CSK toward the client by who the client is.
+            let key = store.key_for(Purpose::Csk, &c.user, SERVER);
+            (&mut c.granted, key, &server, &mut phones)
         };
         pkt.set_sequence(n as u16);
-        let ok = match tx.protect(&pkt.bytes, &mut wire) {
-            Ok(p) => match rx.unprotect(&wire[..p.len], &mut plain) {
-                Ok(u) => plain[..u.len] == pkt.bytes[..],
+        let len = pkt.bytes.len();
+        buf[..len].copy_from_slice(&pkt.bytes);
+        let ok = key.is_some_and(|key| {
+            match sender.srtcp_protect_for(SrtcpUse::Unicast, key, &mut buf, len, now) {
+                Ok(p) => match receiver.srtcp_unprotect(&mut buf[..p.len], now) {
+                    Ok(u) => u.key_id == key && buf[..u.len] == pkt.bytes[..],
+                    Err(_) => false,
+                },
                 Err(_) => false,
-            },
-            Err(_) => false,
-        };
+            }
+        });
         if ok {
             verified += 1;
         } else {
@@ -100,7 +118,7 @@ pub(crate) fn run(a: DemoArgs, json: bool) -> Result<(), String> {
             ("seconds", json!((secs * 1e6).round() / 1e6)),
             ("packets_per_second", json!(pps.round() as u64)),
             ("ns_per_packet", json!((1e9 / pps * 10.0).round() / 10.0)),
-            ("backend", json!(mcx_engine::aead::backend_name())),
+            ("backend", json!(server.backend())),
         ],
     );
     if failed > 0 {
