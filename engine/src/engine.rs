@@ -20,7 +20,7 @@ use std::sync::Arc;
 use core::fmt;
 
 use crate::idhash::IdMap;
-use crate::keys::store::{KeyEntry, Snapshot, TimeError};
+use crate::keys::store::{KeyEntry, TimeError};
 use crate::keys::{KeyId, KeyStatus, KeyStore, Purpose, SrtcpUse, Timestamp};
 use crate::srtcp::{
     self, ConfigError, MAX_REPLAY_WINDOW, MIN_REPLAY_WINDOW, ReplayWindow, open_in_place,
@@ -231,7 +231,7 @@ impl Engine {
         now: Timestamp,
     ) -> Result<Processed, Error> {
         let snap = self.store.read();
-        let entry = lookup_by_id(&snap, key_id).ok_or(Error::UnknownKey)?;
+        let entry = snap.find(key_id).ok_or(Error::UnknownKey)?;
         crate::sync::prefetch::<KeyEntry>(entry);
         check_use(entry, use_, self.store.config().off_network)?;
         match entry.status() {
@@ -346,14 +346,6 @@ impl Engine {
 /// Verifies a packet without touching it or any state (for the stream-limit path).
 fn open_check_only(entry: &KeyEntry, buf: &[u8]) -> Result<(), Error> {
     srtcp::verify_only(&entry.keys, &entry.policy, buf).map_err(Error::Srtcp)
-}
-
-fn lookup_by_id(snap: &Snapshot, id: KeyId) -> Option<&Arc<KeyEntry>> {
-    if id.purpose() == Purpose::Gmk {
-        // A GMK is installed per member (GMK-ID ‖ GUK-ID); protect by GMK-ID is ambiguous.
-        return snap.keys.values().find(|e| e.id == id);
-    }
-    snap.by_id(id.get())
 }
 
 /// The store-map key an SRTCP packet's MKI names: its 4-octet key ID, or GMK-ID ‖ GUK-ID

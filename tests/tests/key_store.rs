@@ -202,6 +202,13 @@ fn gmk_and_pck_only_with_off_network_enabled() {
     );
     let got = e.srtcp_unprotect(&mut w, T0).unwrap();
     assert_eq!((got.key_id, got.purpose), (id, Purpose::Gmk));
+    // One member entry per GMK: a second GUK-ID for the same GMK-ID is refused.
+    k.guk_id = Some(0x0111_1111);
+    assert_eq!(s.install(&k, T0), Err(StoreError::DuplicateKeyId(id)));
+    // Revoking the GMK removes it under both of its names.
+    s.revoke(id).unwrap();
+    assert_eq!(protect(&e, id, 3, T0), Err(Error::UnknownKey));
+    assert!(s.status(id).is_none());
     // A GMK without its GUK-ID is refused.
     k.guk_id = None;
     assert_eq!(s.install(&k, T0), Err(StoreError::MissingGukId));
@@ -376,6 +383,9 @@ fn revocation_takes_effect_for_the_next_packet() {
     let mut rng = Rng::new(8);
     let id = install(&s, &mut rng, Purpose::Csk, "sip:alice@example.org");
     let mut e = engine(&s);
+    let mut first = protect(&e, id, 5, T0).unwrap();
+    e.srtcp_unprotect(&mut first, T0).unwrap();
+    assert_eq!(e.rx_streams(), 1);
     let mut w = protect(&e, id, 5, T0).unwrap();
     s.revoke(id).unwrap();
     assert_eq!(protect(&e, id, 5, T0), Err(Error::UnknownKey));

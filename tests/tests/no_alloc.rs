@@ -103,3 +103,54 @@ fn protect_and_unprotect_do_not_allocate() {
     });
     assert_eq!(n, 0, "allocations on the data path");
 }
+
+#[test]
+fn the_engine_path_does_not_allocate_in_steady_state() {
+    use mcx_engine::keys::{KeyInstall, KeyStore, Owner, Service, StoreConfig, Timestamp};
+    use mcx_engine::{Engine, EngineConfig};
+    use std::sync::Arc;
+
+    let store = Arc::new(KeyStore::new(StoreConfig::default()));
+    let ids: Vec<KeyId> = (1..=50u32)
+        .map(|i| {
+            let id = KeyId::from_parts(Purpose::Csk, i);
+            let key = [i as u8; 16];
+            let k = KeyInstall::new(
+                &key,
+                id,
+                &[7; 16],
+                Service::Mcptt,
+                Owner::new(format!("u{i}")),
+                "srv",
+            );
+            store.install(&k, Timestamp(0)).unwrap();
+            id
+        })
+        .collect();
+    let mut e = Engine::new(Arc::clone(&store), EngineConfig::default()).unwrap();
+    let mut buf = [0u8; 128];
+    let packet = |buf: &mut [u8; 128]| {
+        buf[..12].copy_from_slice(&[0x80, 0xcc, 0x00, 0x02, 0, 0, 0, 1, b'M', b'C', b'P', b'T']);
+    };
+    // Set-up: every stream's first packet creates its replay window.
+    for &id in &ids {
+        packet(&mut buf);
+        let p = e.srtcp_protect(id, &mut buf, 12, Timestamp(1)).unwrap();
+        e.srtcp_unprotect(&mut buf[..p.len], Timestamp(1)).unwrap();
+    }
+    let ((), n) = counted(|| {
+        for i in 0..5000 {
+            let id = ids[i % ids.len()];
+            packet(&mut buf);
+            let p = e.srtcp_protect(id, &mut buf, 12, Timestamp(1)).unwrap();
+            let u = e.srtcp_unprotect(&mut buf[..p.len], Timestamp(1)).unwrap();
+            assert_eq!(u.key_id, id);
+            // A forgery is refused without allocating either.
+            buf[9] ^= 1;
+            let q = e.srtcp_protect(id, &mut buf, 12, Timestamp(1)).unwrap();
+            buf[20] ^= 1;
+            assert!(e.srtcp_unprotect(&mut buf[..q.len], Timestamp(1)).is_err());
+        }
+    });
+    assert_eq!(n, 0, "allocations on the engine path");
+}

@@ -489,6 +489,9 @@ struct Binding {
 pub(crate) struct Snapshot {
     /// Keyed by [`KeyEntry::lookup`].
     pub(crate) keys: IdMap<u64, Arc<KeyEntry>>,
+    /// GMK-ID → lookup of its (GMK, GUK) entry: a store holds one member entry per GMK (a UE
+    /// off-network has its own GUK-ID only), so protect can address a GMK by ID in O(1).
+    gmk_ids: IdMap<u32, u64>,
     bindings: std::collections::HashMap<Binding, KeyId>,
 }
 
@@ -498,16 +501,28 @@ impl Snapshot {
         self.keys.get(&u64::from(id))
     }
 
-    fn find(&self, id: KeyId) -> Option<&Arc<KeyEntry>> {
+    /// The entry of key `id`, in O(1) for every purpose.
+    pub(crate) fn find(&self, id: KeyId) -> Option<&Arc<KeyEntry>> {
+        if id.purpose() == Purpose::Gmk {
+            return self.keys.get(self.gmk_ids.get(&id.get())?);
+        }
         self.by_id(id.get())
-            .or_else(|| self.keys.values().find(|e| e.id == id))
     }
 
     fn copy(&self) -> Snapshot {
         Snapshot {
             keys: self.keys.clone(),
+            gmk_ids: self.gmk_ids.clone(),
             bindings: self.bindings.clone(),
         }
+    }
+
+    fn remove(&mut self, entry: &KeyEntry) {
+        self.keys.remove(&entry.lookup);
+        if entry.purpose == Purpose::Gmk {
+            self.gmk_ids.remove(&entry.id.get());
+        }
+        self.bindings.retain(|_, id| *id != entry.id);
     }
 
     /// Drops superseded keys whose grace period is over, and expired keys.
@@ -525,6 +540,8 @@ impl Snapshot {
             keep
         });
         self.bindings.retain(|_, id| !gone.contains(id));
+        self.gmk_ids
+            .retain(|gmk, _| !gone.iter().any(|g| g.get() == *gmk));
         gone
     }
 }
@@ -678,6 +695,9 @@ impl KeyStore {
                         superseded_at: AtomicU64::new(0),
                     }),
                 );
+                if purpose == Purpose::Gmk {
+                    next.gmk_ids.insert(k.key_id.get(), lookup);
+                }
                 next.bindings.insert(binding, k.key_id);
                 next.purge(now, grace);
                 Ok((
@@ -697,10 +717,8 @@ impl KeyStore {
             .try_update(|cur| {
                 let entry = cur.find(key_id).ok_or(StoreError::UnknownKey(key_id))?;
                 entry.revoke();
-                let lookup = entry.lookup;
                 let mut next = cur.copy();
-                next.keys.remove(&lookup);
-                next.bindings.retain(|_, id| *id != key_id);
+                next.remove(entry);
                 Ok((Box::new(next), ()))
             })
             .map(|_| ())
@@ -764,11 +782,7 @@ impl KeyStore {
     /// A key's state, or `None` if no key has this ID: the cheap data-path lookup (no lock,
     /// no allocation).
     pub fn status(&self, key_id: KeyId) -> Option<KeyStatus> {
-        let snap = self.read();
-        if key_id.purpose() == Purpose::Gmk {
-            return snap.find(key_id).map(|e| e.status());
-        }
-        snap.by_id(key_id.get()).map(|e| e.status())
+        self.read().find(key_id).map(|e| e.status())
     }
 
     /// What the store knows about a key.
