@@ -8,7 +8,7 @@
 //! ```
 
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
-use aes::{Aes128, Aes256, Block};
+use aes::{Aes128Enc, Aes256Enc, Block};
 use ghash::GHash;
 use ghash::universal_hash::UniversalHash;
 use subtle::ConstantTimeEq;
@@ -35,10 +35,13 @@ impl core::fmt::Display for AuthError {
 
 impl core::error::Error for AuthError {}
 
+/// Encrypt-only key schedules: GCM runs AES forwards only (CTR and E_K(J0)), and these are
+/// half the size of the full ones (176 and 240 octets), which matters when 10,000 keys share
+/// the cache.
 #[derive(Clone)]
 enum Cipher {
-    Aes128(Aes128),
-    Aes256(Aes256),
+    Aes128(Aes128Enc),
+    Aes256(Aes256Enc),
 }
 
 impl Cipher {
@@ -115,11 +118,11 @@ impl Gcm {
     pub fn new(key: &[u8]) -> Result<Gcm, LengthError> {
         let (cipher, len) = match key.len() {
             16 => (
-                Cipher::Aes128(Aes128::new_from_slice(key).map_err(|_| len_err(key))?),
+                Cipher::Aes128(Aes128Enc::new_from_slice(key).map_err(|_| len_err(key))?),
                 KeyLen::Aes128,
             ),
             32 => (
-                Cipher::Aes256(Aes256::new_from_slice(key).map_err(|_| len_err(key))?),
+                Cipher::Aes256(Aes256Enc::new_from_slice(key).map_err(|_| len_err(key))?),
                 KeyLen::Aes256,
             ),
             _ => return Err(len_err(key)),
