@@ -30,6 +30,11 @@
 //!   two URIs, after a key download that set CSK_B := CSK_A).
 //! - **Lifetime**: revoked keys fail at once; activation and expiry are checked against the
 //!   `now` the caller passes. Key material is zeroized when its last snapshot goes.
+//!
+//! The caller must never install key material that was already used and then revoked or
+//! purged: the store cannot recognise it, its transmit indices would start again at 0 and
+//! GCM IVs would repeat under that key. A replacement is always a fresh key (key download
+//! generates one, [`KeyStore::generate`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
