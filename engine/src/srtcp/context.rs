@@ -136,7 +136,7 @@ impl TxContext {
     }
 
     /// Protects the RTCP packet in `buf[..len]` in place. `buf` must have room for
-    /// [`protected_len`]`(len, mki_len)` octets ([`super::MAX_SRTCP_TRAILER`] more is always
+    /// [`super::protected_len`]`(len, mki_len)` octets ([`super::MAX_SRTCP_TRAILER`] more is always
     /// enough).
     pub fn protect_in_place(&mut self, buf: &mut [u8], len: usize) -> Result<Protected, Error> {
         let index = self.take_index_checked()?;
