@@ -7,10 +7,12 @@
 //! only the unprotect calls are timed.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use mcx_benches::{SIZES, csk_keys, csk_keys_n, random_picks, rtcp_packet, store_with_csks};
+use mcx_benches::{
+    SIZES, bench_keys, csk_keys, csk_keys_n, random_picks, rtcp_packet, store_with_csks,
+    time_in_rounds,
+};
 use mcx_engine::keys::{KeyId, Timestamp};
 use mcx_engine::srtcp::{
     MAX_SRTCP_TRAILER, RxConfig, RxContext, TxConfig, TxContext, protected_len,
@@ -50,22 +52,18 @@ fn srtcp(c: &mut Criterion) {
         let mut out = vec![0u8; plain.len()];
         g.bench_function(BenchmarkId::new("unprotect", n), |b| {
             b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                let mut left = iters as usize;
-                while left > 0 {
-                    let take = left.min(ROUND);
-                    let Ok(mut rx) = RxContext::new(keys.clone(), RxConfig::new(mki)) else {
-                        unreachable!("default config")
-                    };
-                    let t0 = Instant::now();
-                    for w in &wire[..take] {
-                        let u = rx.unprotect(black_box(w), &mut out);
+                time_in_rounds(
+                    iters,
+                    ROUND,
+                    || {
+                        RxContext::new(keys.clone(), RxConfig::new(mki))
+                            .unwrap_or_else(|_| unreachable!())
+                    },
+                    |rx, i| {
+                        let u = rx.unprotect(black_box(&wire[i]), &mut out);
                         black_box(u.map(|u| u.len).unwrap_or(0));
-                    }
-                    timed += t0.elapsed();
-                    left -= take;
-                }
-                timed
+                    },
+                )
             })
         });
     }
@@ -77,10 +75,7 @@ fn srtcp(c: &mut Criterion) {
 /// random key each packet. Every stream already has its replay window (warmed untimed), as a
 /// proxy's would in steady state.
 fn unprotect_by_mki(c: &mut Criterion) {
-    let keys_n: u32 = std::env::var("MCX_BENCH_KEYS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+    let keys_n = bench_keys();
     // The same number of distinct packets per round as the raw `unprotect` benchmark, so that
     // both read packets from the same cache level.
     const POOL: usize = ROUND;
@@ -101,32 +96,27 @@ fn unprotect_by_mki(c: &mut Criterion) {
         .into_iter()
         .map(|i| protect(ids[i]))
         .collect();
-    let mut work = [0u8; 128];
     let mut g = c.benchmark_group("srtcp");
     g.throughput(Throughput::Elements(1));
     g.bench_function(BenchmarkId::new("unprotect_by_mki", 64), |b| {
         b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            let mut left = iters as usize;
-            while left > 0 {
+            let setup = || {
                 let mut rx = tx.handle();
+                let mut work = [0u8; 128];
                 for w in &warm {
                     work[..w.len()].copy_from_slice(w);
                     let _ = rx.srtcp_unprotect(&mut work[..w.len()], Timestamp(1));
                 }
-                let take = left.min(POOL);
-                let t0 = Instant::now();
-                for w in &pool[..take] {
-                    // The copy stands in for the receive into the buffer; it is part of the
-                    // loop for both this and the raw-context comparison below.
-                    work[..w.len()].copy_from_slice(w);
-                    let r = rx.srtcp_unprotect(black_box(&mut work[..w.len()]), Timestamp(1));
-                    black_box(r.map(|p| p.len).unwrap_or(0));
-                }
-                timed += t0.elapsed();
-                left -= take;
-            }
-            timed
+                (rx, work)
+            };
+            time_in_rounds(iters, POOL, setup, |(rx, work), i| {
+                // The copy stands in for the receive into the buffer; it is part of the loop
+                // for both this and the raw-context comparison below.
+                let w = &pool[i];
+                work[..w.len()].copy_from_slice(w);
+                let r = rx.srtcp_unprotect(black_box(&mut work[..w.len()]), Timestamp(1));
+                black_box(r.map(|p| p.len).unwrap_or(0));
+            })
         })
     });
     g.finish();
@@ -136,10 +126,7 @@ fn unprotect_by_mki(c: &mut Criterion) {
 /// conditions — 10,000 raw `RxContext`s (one per key, no store, no checks), a random one per
 /// packet, in place after the same copy.
 fn unprotect_random_ctx(c: &mut Criterion) {
-    let keys_n: u32 = std::env::var("MCX_BENCH_KEYS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+    let keys_n = bench_keys();
     let plain = rtcp_packet(64);
     let keys: Vec<_> = (0..keys_n).map(csk_keys_n).collect();
     let picks = random_picks(keys.len(), ROUND);
@@ -157,14 +144,11 @@ fn unprotect_random_ctx(c: &mut Criterion) {
     };
     let warm: Vec<Vec<u8>> = (0..keys.len()).map(&mut protect).collect();
     let pool: Vec<(usize, Vec<u8>)> = picks.iter().map(|&i| (i, protect(i))).collect();
-    let mut work = [0u8; 128];
     let mut g = c.benchmark_group("srtcp");
     g.throughput(Throughput::Elements(1));
     g.bench_function(BenchmarkId::new("unprotect_random_ctx", 64), |b| {
         b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            let mut left = iters as usize;
-            while left > 0 {
+            let setup = || {
                 let mut rx: Vec<RxContext> = keys
                     .iter()
                     .map(|(k, mki)| {
@@ -172,21 +156,19 @@ fn unprotect_random_ctx(c: &mut Criterion) {
                             .unwrap_or_else(|_| unreachable!())
                     })
                     .collect();
+                let mut work = [0u8; 128];
                 for (i, w) in warm.iter().enumerate() {
                     work[..w.len()].copy_from_slice(w);
                     let _ = rx[i].unprotect_in_place(&mut work[..w.len()]);
                 }
-                let take = left.min(pool.len());
-                let t0 = Instant::now();
-                for (i, w) in &pool[..take] {
-                    work[..w.len()].copy_from_slice(w);
-                    let r = rx[*i].unprotect_in_place(black_box(&mut work[..w.len()]));
-                    black_box(r.map(|u| u.len).unwrap_or(0));
-                }
-                timed += t0.elapsed();
-                left -= take;
-            }
-            timed
+                (rx, work)
+            };
+            time_in_rounds(iters, pool.len(), setup, |(rx, work), n| {
+                let (i, w) = &pool[n];
+                work[..w.len()].copy_from_slice(w);
+                let r = rx[*i].unprotect_in_place(black_box(&mut work[..w.len()]));
+                black_box(r.map(|u| u.len).unwrap_or(0));
+            })
         })
     });
     g.finish();

@@ -85,3 +85,35 @@ pub fn random_picks(n: usize, count: usize) -> Vec<usize> {
         })
         .collect()
 }
+
+/// Number of keys for the many-key benchmarks: `MCX_BENCH_KEYS`, default 10,000.
+pub fn bench_keys() -> u32 {
+    std::env::var("MCX_BENCH_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
+/// Times `iters` packets in rounds of at most `round`: `setup` makes fresh receive state
+/// before each round, untimed (replay windows would refuse a second pass), then `packet` runs
+/// timed for the round's packets `0..take`.
+pub fn time_in_rounds<S>(
+    iters: u64,
+    round: usize,
+    mut setup: impl FnMut() -> S,
+    mut packet: impl FnMut(&mut S, usize),
+) -> std::time::Duration {
+    let mut timed = std::time::Duration::ZERO;
+    let mut left = iters as usize;
+    while left > 0 {
+        let mut state = setup();
+        let take = left.min(round);
+        let t0 = std::time::Instant::now();
+        for i in 0..take {
+            packet(&mut state, i);
+        }
+        timed += t0.elapsed();
+        left -= take;
+    }
+    timed
+}
