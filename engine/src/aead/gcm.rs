@@ -1,4 +1,4 @@
-//! AES-GCM with multi-part associated data, composed from a block cipher and GHASH.
+//! [`Gcm`]: one AES-GCM key on one backend.
 //!
 //! ```text
 //! H  = E_K(0^128)            J0 = IV ‖ 0^31 ‖ 1            (96-bit IV)
@@ -7,21 +7,11 @@
 //! T  = S ⊕ E_K(J0)
 //! ```
 
-use aes::cipher::{BlockCipherEncrypt, KeyInit};
-use aes::{Aes128Enc, Aes256Enc, Block};
-use ghash::GHash;
-use ghash::universal_hash::UniversalHash;
 use subtle::ConstantTimeEq;
 
+use super::portable::PortableGcm;
+use super::{Backend, IV_LEN, TAG_LEN, Unavailable};
 use crate::secret::{KeyLen, LengthError};
-
-/// Length of the GCM authentication tag used by RFC 7714 (16 octets).
-pub const TAG_LEN: usize = 16;
-/// Length of the GCM IV (nonce) used by RFC 7714 (12 octets).
-pub const IV_LEN: usize = 12;
-
-/// Number of counter blocks encrypted per call into the block cipher.
-const PAR_BLOCKS: usize = 8;
 
 /// The tag did not verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,103 +25,74 @@ impl core::fmt::Display for AuthError {
 
 impl core::error::Error for AuthError {}
 
-/// Encrypt-only key schedules: GCM runs AES forwards only (CTR and E_K(J0)), and these are
-/// half the size of the full ones (176 and 240 octets), which matters when 10,000 keys share
-/// the cache.
 #[derive(Clone)]
-enum Cipher {
-    Aes128(Aes128Enc),
-    Aes256(Aes256Enc),
+pub(super) enum Imp {
+    Portable(PortableGcm),
+    #[cfg(target_arch = "x86_64")]
+    X86(super::x86::Key),
 }
 
-impl Cipher {
-    #[inline]
-    fn encrypt_block(&self, b: &mut Block) {
-        match self {
-            Cipher::Aes128(c) => c.encrypt_block(b),
-            Cipher::Aes256(c) => c.encrypt_block(b),
-        }
-    }
-
-    #[inline]
-    fn encrypt_blocks(&self, b: &mut [Block]) {
-        match self {
-            Cipher::Aes128(c) => c.encrypt_blocks(b),
-            Cipher::Aes256(c) => c.encrypt_blocks(b),
-        }
-    }
-}
-
-/// An AES-128-GCM or AES-256-GCM key, expanded once. Key schedules are zeroized on drop.
+/// An AES-128-GCM or AES-256-GCM key, expanded once for one backend. Key material is
+/// zeroized on drop; `Debug` shows none of it.
 #[derive(Clone)]
-#[repr(C)]
 pub struct Gcm {
+    pub(super) imp: Imp,
+    backend: Backend,
     len: KeyLen,
-    ghash: GHash,
-    cipher: Cipher,
 }
 
 impl core::fmt::Debug for Gcm {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Gcm({:?}, <redacted>)", self.len)
+        write!(f, "Gcm({:?}, {}, <redacted>)", self.len, self.backend)
     }
 }
 
-/// GHASH over a stream of octets that may arrive in pieces of any length.
-struct GhashStream {
-    h: GHash,
-    buf: Block,
-    fill: usize,
-}
-
-impl GhashStream {
-    fn absorb(&mut self, mut data: &[u8]) {
-        if self.fill > 0 {
-            let take = (16 - self.fill).min(data.len());
-            self.buf[self.fill..self.fill + take].copy_from_slice(&data[..take]);
-            self.fill += take;
-            data = &data[take..];
-            if self.fill < 16 {
-                return;
-            }
-            self.h.update(core::slice::from_ref(&self.buf));
-            self.fill = 0;
-        }
-        let (blocks, rest) = Block::slice_as_chunks(data);
-        self.h.update(blocks);
-        self.buf[..rest.len()].copy_from_slice(rest);
-        self.fill = rest.len();
-    }
-
-    /// Zero-pads a pending partial block and hashes it.
-    fn pad(&mut self) {
-        if self.fill > 0 {
-            self.buf[self.fill..].fill(0);
-            self.h.update(core::slice::from_ref(&self.buf));
-            self.fill = 0;
-        }
-    }
+/// The pre-counter block of a 96-bit IV, `IV ‖ 0^31 ‖ 1`, read little-endian (built with
+/// scalar loads: the kernels move it into a vector register without a memory round trip).
+fn j0_of(iv: &[u8; IV_LEN]) -> u128 {
+    let lo = u64::from_le_bytes([iv[0], iv[1], iv[2], iv[3], iv[4], iv[5], iv[6], iv[7]]);
+    let hi = u32::from_le_bytes([iv[8], iv[9], iv[10], iv[11]]);
+    u128::from(lo) | (u128::from(hi) << 64) | (1u128 << 120)
 }
 
 impl Gcm {
-    /// Expands a 16-octet (AES-128) or 32-octet (AES-256) key.
+    /// Expands a 16-octet (AES-128) or 32-octet (AES-256) key on the process-wide backend
+    /// ([`super::active_backend`]).
     pub fn new(key: &[u8]) -> Result<Gcm, LengthError> {
-        let (cipher, len) = match key.len() {
-            16 => (
-                Cipher::Aes128(Aes128Enc::new_from_slice(key).map_err(|_| len_err(key))?),
-                KeyLen::Aes128,
-            ),
-            32 => (
-                Cipher::Aes256(Aes256Enc::new_from_slice(key).map_err(|_| len_err(key))?),
-                KeyLen::Aes256,
-            ),
-            _ => return Err(len_err(key)),
+        match Gcm::with_backend(key, super::active_backend()) {
+            Ok(g) => Ok(g),
+            Err(Ok(e)) => Err(e),
+            // The active backend is always available; fall back rather than fail.
+            Err(Err(_)) => Gcm::with_backend(key, Backend::Portable).map_err(|e| match e {
+                Ok(e) => e,
+                Err(_) => len_err(key),
+            }),
+        }
+    }
+
+    /// Expands `key` for `backend`. The outer error is the key length, the inner one a
+    /// backend this CPU cannot run.
+    pub fn with_backend(
+        key: &[u8],
+        backend: Backend,
+    ) -> Result<Gcm, Result<LengthError, Unavailable>> {
+        let len = match key.len() {
+            16 => KeyLen::Aes128,
+            32 => KeyLen::Aes256,
+            _ => return Err(Ok(len_err(key))),
         };
-        let mut h = Block::default();
-        cipher.encrypt_block(&mut h);
-        let ghash = GHash::new(&h);
-        zeroize::Zeroize::zeroize(h.as_mut_slice());
-        Ok(Gcm { cipher, ghash, len })
+        let imp = match backend {
+            Backend::Portable => PortableGcm::new(key).map(Imp::Portable),
+            #[cfg(target_arch = "x86_64")]
+            Backend::AesNi | Backend::Vaes if backend.is_available() => {
+                super::x86::Key::new(key).map(Imp::X86)
+            }
+            _ => return Err(Err(Unavailable(backend))),
+        };
+        let Some(imp) = imp else {
+            return Err(Ok(len_err(key)));
+        };
+        Ok(Gcm { imp, backend, len })
     }
 
     /// The AES key size.
@@ -139,63 +100,36 @@ impl Gcm {
         self.len
     }
 
-    fn counter_block(iv: &[u8; IV_LEN], ctr: u32) -> Block {
-        let mut b = Block::default();
-        b[..IV_LEN].copy_from_slice(iv);
-        b[IV_LEN..].copy_from_slice(&ctr.to_be_bytes());
-        b
+    /// The backend this key was expanded for.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn keystream_j0(&self, j0: u128, data: &mut [u8]) {
+        match &self.imp {
+            Imp::Portable(g) => g.apply_keystream(&j0.to_le_bytes(), data),
+            #[cfg(target_arch = "x86_64")]
+            Imp::X86(k) => k.apply_keystream(j0, data),
+        }
+    }
+
+    fn tag_j0(&self, j0: u128, aad: &[&[u8]], ct: &[u8]) -> [u8; TAG_LEN] {
+        match &self.imp {
+            Imp::Portable(g) => g.tag(&j0.to_le_bytes(), aad, ct),
+            #[cfg(target_arch = "x86_64")]
+            Imp::X86(k) => k.tag(j0, aad, ct),
+        }
     }
 
     /// XORs the GCM keystream (counter blocks inc32(J0), inc32²(J0), …) into `data`.
     /// Encryption and decryption are both this operation.
     pub fn apply_keystream(&self, iv: &[u8; IV_LEN], data: &mut [u8]) {
-        let mut ctr: u32 = 2;
-        let mut ks = [Block::default(); PAR_BLOCKS];
-        for chunk in data.chunks_mut(16 * PAR_BLOCKS) {
-            let nblocks = chunk.len().div_ceil(16);
-            for b in ks.iter_mut().take(nblocks) {
-                *b = Self::counter_block(iv, ctr);
-                ctr = ctr.wrapping_add(1);
-            }
-            self.cipher.encrypt_blocks(&mut ks[..nblocks]);
-            for (piece, k) in chunk.chunks_mut(16).zip(ks.iter()) {
-                for (d, k) in piece.iter_mut().zip(k.iter()) {
-                    *d ^= k;
-                }
-            }
-        }
-        for b in ks.iter_mut() {
-            zeroize::Zeroize::zeroize(b.as_mut_slice());
-        }
+        self.keystream_j0(j0_of(iv), data);
     }
 
     /// The tag over associated data `aad` (its parts concatenated) and `ciphertext`.
     pub fn tag(&self, iv: &[u8; IV_LEN], aad: &[&[u8]], ciphertext: &[u8]) -> [u8; TAG_LEN] {
-        let mut g = GhashStream {
-            h: self.ghash.clone(),
-            buf: Block::default(),
-            fill: 0,
-        };
-        let mut aad_len: u64 = 0;
-        for part in aad {
-            g.absorb(part);
-            aad_len += part.len() as u64;
-        }
-        g.pad();
-        g.absorb(ciphertext);
-        g.pad();
-        let mut lens = Block::default();
-        lens[..8].copy_from_slice(&(aad_len * 8).to_be_bytes());
-        lens[8..].copy_from_slice(&(ciphertext.len() as u64 * 8).to_be_bytes());
-        g.h.update(core::slice::from_ref(&lens));
-        let s = g.h.finalize();
-        let mut ekj0 = Self::counter_block(iv, 1);
-        self.cipher.encrypt_block(&mut ekj0);
-        let mut tag = [0u8; TAG_LEN];
-        for ((t, a), b) in tag.iter_mut().zip(s.iter()).zip(ekj0.iter()) {
-            *t = a ^ b;
-        }
-        tag
+        self.tag_j0(j0_of(iv), aad, ciphertext)
     }
 
     /// Encrypts `data` in place and returns the tag.
@@ -205,8 +139,13 @@ impl Gcm {
         aad: &[&[u8]],
         data: &mut [u8],
     ) -> [u8; TAG_LEN] {
-        self.apply_keystream(iv, data);
-        self.tag(iv, aad, data)
+        let j0 = j0_of(iv);
+        #[cfg(target_arch = "x86_64")]
+        if let Imp::X86(k) = &self.imp {
+            return k.seal(j0, aad, data);
+        }
+        self.keystream_j0(j0, data);
+        self.tag_j0(j0, aad, data)
     }
 
     /// Checks `tag` against `aad` and `ciphertext` in constant time. Decrypts nothing.
@@ -217,12 +156,7 @@ impl Gcm {
         ciphertext: &[u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), AuthError> {
-        let expected = self.tag(iv, aad, ciphertext);
-        if bool::from(expected.ct_eq(tag)) {
-            Ok(())
-        } else {
-            Err(AuthError)
-        }
+        check(&self.tag(iv, aad, ciphertext), tag)
     }
 
     /// Verifies, then decrypts `data` in place. On failure `data` is unchanged.
@@ -233,9 +167,90 @@ impl Gcm {
         data: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), AuthError> {
+        #[cfg(target_arch = "x86_64")]
+        if let Imp::X86(k) = &self.imp {
+            return if k.open(j0_of(iv), aad, data, tag) {
+                Ok(())
+            } else {
+                Err(AuthError)
+            };
+        }
         self.verify(iv, aad, data, tag)?;
         self.apply_keystream(iv, data);
         Ok(())
+    }
+
+    /// Verifies `ciphertext`, then writes its decryption to `out` (same length). On failure
+    /// `out` is untouched.
+    ///
+    /// # Panics
+    /// If `out` and `ciphertext` differ in length.
+    pub fn open_to(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[&[u8]],
+        ciphertext: &[u8],
+        out: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), AuthError> {
+        assert_eq!(ciphertext.len(), out.len(), "open_to: lengths differ");
+        #[cfg(target_arch = "x86_64")]
+        if let Imp::X86(k) = &self.imp {
+            return if k.open_to(j0_of(iv), aad, ciphertext, out, tag) {
+                Ok(())
+            } else {
+                Err(AuthError)
+            };
+        }
+        self.verify(iv, aad, ciphertext, tag)?;
+        out.copy_from_slice(ciphertext);
+        self.apply_keystream(iv, out);
+        Ok(())
+    }
+
+    /// The pre-counter block for an IV of any non-zero length (SP 800-38D §7.1): 96-bit IVs
+    /// as above, others `GHASH_H(IV ‖ pad ‖ 0^64 ‖ [len(IV)]64)`. SRTCP uses 96-bit IVs only;
+    /// the general form is here for the specification's test cases.
+    fn j0_any(&self, iv: &[u8]) -> u128 {
+        if let Ok(iv) = <&[u8; IV_LEN]>::try_from(iv) {
+            return j0_of(iv);
+        }
+        let bits = iv.len() as u64 * 8;
+        u128::from_le_bytes(match &self.imp {
+            Imp::Portable(g) => g.ghash_padded(iv, bits),
+            #[cfg(target_arch = "x86_64")]
+            Imp::X86(k) => k.ghash_padded(iv, bits),
+        })
+    }
+
+    /// [`Gcm::seal_in_place`] with an IV of any length (not used by SRTCP).
+    pub fn seal_in_place_any_iv(&self, iv: &[u8], aad: &[&[u8]], data: &mut [u8]) -> [u8; TAG_LEN] {
+        let j0 = self.j0_any(iv);
+        self.keystream_j0(j0, data);
+        self.tag_j0(j0, aad, data)
+    }
+
+    /// [`Gcm::open_in_place`] with an IV of any length (not used by SRTCP).
+    pub fn open_in_place_any_iv(
+        &self,
+        iv: &[u8],
+        aad: &[&[u8]],
+        data: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), AuthError> {
+        let j0 = self.j0_any(iv);
+        check(&self.tag_j0(j0, aad, data), tag)?;
+        self.keystream_j0(j0, data);
+        Ok(())
+    }
+}
+
+/// Constant-time tag comparison.
+pub(super) fn check(expected: &[u8; TAG_LEN], got: &[u8; TAG_LEN]) -> Result<(), AuthError> {
+    if bool::from(expected.ct_eq(got)) {
+        Ok(())
+    } else {
+        Err(AuthError)
     }
 }
 
@@ -249,114 +264,209 @@ fn len_err(key: &[u8]) -> LengthError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aes_gcm::KeyInit;
     use aes_gcm::aead::AeadInOut;
     use hex_literal::hex;
     use proptest::prelude::*;
 
-    fn seal(key: &[u8], iv: &[u8; 12], aad: &[u8], pt: &[u8]) -> (Vec<u8>, [u8; 16]) {
-        let g = Gcm::new(key).unwrap();
+    /// Every backend this CPU runs: each test below runs on all of them.
+    fn backends() -> Vec<Backend> {
+        let v: Vec<Backend> = Backend::available().collect();
+        assert!(v.contains(&Backend::Portable));
+        v
+    }
+
+    fn seal_on(b: Backend, key: &[u8], iv: &[u8], aad: &[u8], pt: &[u8]) -> (Vec<u8>, [u8; 16]) {
+        let g = Gcm::with_backend(key, b).unwrap();
         let mut buf = pt.to_vec();
-        let tag = g.seal_in_place(iv, &[aad], &mut buf);
+        let tag = g.seal_in_place_any_iv(iv, &[aad], &mut buf);
+        let mut back = buf.clone();
+        g.open_in_place_any_iv(iv, &[aad], &mut back, &tag).unwrap();
+        assert_eq!(back, pt, "{b}: open(seal(p)) != p");
         (buf, tag)
     }
 
-    // McGrew & Viega, "The Galois/Counter Mode of Operation (GCM)", test cases 1-4 (AES-128)
-    // and 13-16 (AES-256).
+    // McGrew & Viega, "The Galois/Counter Mode of Operation (GCM)", Appendix B: test cases
+    // 1-6 (AES-128) and 13-18 (AES-256). Cases 7-12 are AES-192, which MC keys never use.
+    // Cases 5/6 and 17/18 (8- and 60-octet IVs) were also reproduced with OpenSSL 3.
     const TC_P: [u8; 64] = hex!(
         "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
         "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255"
     );
     const TC_A: [u8; 20] = hex!("feedfacedeadbeeffeedfacedeadbeefabaddad2");
     const TC_IV: [u8; 12] = hex!("cafebabefacedbaddecaf888");
+    const TC_IV8: [u8; 8] = hex!("cafebabefacedbad");
+    const TC_IV60: [u8; 60] = hex!(
+        "9313225df88406e555909c5aff5269aa6a7a9538534f7da1e4c303d2a318a728"
+        "c3c0c95156809539fcf0e2429a6b525416aedbf5a0de6a57a637b39b"
+    );
+    const K3: [u8; 16] = hex!("feffe9928665731c6d6a8f9467308308");
+    const K15: [u8; 32] = hex!("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
 
     #[test]
     fn mcgrew_viega_aes128() {
-        // Test case 1.
-        let (c, t) = seal(&[0; 16], &[0; 12], &[], &[]);
-        assert!(c.is_empty());
-        assert_eq!(t, hex!("58e2fccefa7e3061367f1d57a4e7455a"));
-        // Test case 2.
-        let (c, t) = seal(&[0; 16], &[0; 12], &[], &[0; 16]);
-        assert_eq!(c, hex!("0388dace60b6a392f328c2b971b2fe78"));
-        assert_eq!(t, hex!("ab6e47d42cec13bdf53a67b21257bddf"));
-        let k = hex!("feffe9928665731c6d6a8f9467308308");
-        // Test case 3.
-        let (c, t) = seal(&k, &TC_IV, &[], &TC_P);
-        assert_eq!(
-            c,
-            hex!(
-                "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e"
-                "21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091473f5985"
-            )
-        );
-        assert_eq!(t, hex!("4d5c2af327cd64a62cf35abd2ba6fab4"));
-        // Test case 4: 60-octet plaintext, 20-octet AAD.
-        let (c, t) = seal(&k, &TC_IV, &TC_A, &TC_P[..60]);
-        assert_eq!(
-            c[..],
-            hex!(
-                "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e"
-                "21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091"
-            )[..]
-        );
-        assert_eq!(t, hex!("5bc94fbc3221a5db94fae95ae7121a47"));
+        for b in backends() {
+            // Test case 1.
+            let (c, t) = seal_on(b, &[0; 16], &[0; 12], &[], &[]);
+            assert!(c.is_empty());
+            assert_eq!(t, hex!("58e2fccefa7e3061367f1d57a4e7455a"), "{b} TC1");
+            // Test case 2.
+            let (c, t) = seal_on(b, &[0; 16], &[0; 12], &[], &[0; 16]);
+            assert_eq!(c, hex!("0388dace60b6a392f328c2b971b2fe78"), "{b} TC2");
+            assert_eq!(t, hex!("ab6e47d42cec13bdf53a67b21257bddf"), "{b} TC2");
+            // Test case 3.
+            let (c, t) = seal_on(b, &K3, &TC_IV, &[], &TC_P);
+            assert_eq!(
+                c,
+                hex!(
+                    "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e"
+                    "21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091473f5985"
+                ),
+                "{b} TC3"
+            );
+            assert_eq!(t, hex!("4d5c2af327cd64a62cf35abd2ba6fab4"), "{b} TC3");
+            // Test case 4: 60-octet plaintext, 20-octet AAD.
+            let (c, t) = seal_on(b, &K3, &TC_IV, &TC_A, &TC_P[..60]);
+            assert_eq!(
+                c[..],
+                hex!(
+                    "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e"
+                    "21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091"
+                )[..],
+                "{b} TC4"
+            );
+            assert_eq!(t, hex!("5bc94fbc3221a5db94fae95ae7121a47"), "{b} TC4");
+            // Test case 5: 8-octet IV.
+            let (c, t) = seal_on(b, &K3, &TC_IV8, &TC_A, &TC_P[..60]);
+            assert_eq!(
+                c[..],
+                hex!(
+                    "61353b4c2806934a777ff51fa22a4755699b2a714fcdc6f83766e5f97b6c7423"
+                    "73806900e49f24b22b097544d4896b424989b5e1ebac0f07c23f4598"
+                )[..],
+                "{b} TC5"
+            );
+            assert_eq!(t, hex!("3612d2e79e3b0785561be14aaca2fccb"), "{b} TC5");
+            // Test case 6: 60-octet IV.
+            let (c, t) = seal_on(b, &K3, &TC_IV60, &TC_A, &TC_P[..60]);
+            assert_eq!(
+                c[..],
+                hex!(
+                    "8ce24998625615b603a033aca13fb894be9112a5c3a211a8ba262a3cca7e2ca7"
+                    "01e4a9a4fba43c90ccdcb281d48c7c6fd62875d2aca417034c34aee5"
+                )[..],
+                "{b} TC6"
+            );
+            assert_eq!(t, hex!("619cc5aefffe0bfa462af43c1699d050"), "{b} TC6");
+        }
     }
 
     #[test]
     fn mcgrew_viega_aes256() {
-        // Test case 13.
-        let (_, t) = seal(&[0; 32], &[0; 12], &[], &[]);
-        assert_eq!(t, hex!("530f8afbc74536b9a963b4f1c4cb738b"));
-        // Test case 14.
-        let (c, t) = seal(&[0; 32], &[0; 12], &[], &[0; 16]);
-        assert_eq!(c, hex!("cea7403d4d606b6e074ec5d3baf39d18"));
-        assert_eq!(t, hex!("d0d1c8a799996bf0265b98b5d48ab919"));
-        let k = hex!("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
-        // Test case 15.
-        let (c, t) = seal(&k, &TC_IV, &[], &TC_P);
-        assert_eq!(
-            c,
-            hex!(
-                "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
-                "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad"
-            )
-        );
-        assert_eq!(t, hex!("b094dac5d93471bdec1a502270e3cc6c"));
-        // Test case 16.
-        let (_, t) = seal(&k, &TC_IV, &TC_A, &TC_P[..60]);
-        assert_eq!(t, hex!("76fc6ece0f4e1768cddf8853bb2d551b"));
+        for b in backends() {
+            // Test case 13.
+            let (_, t) = seal_on(b, &[0; 32], &[0; 12], &[], &[]);
+            assert_eq!(t, hex!("530f8afbc74536b9a963b4f1c4cb738b"), "{b} TC13");
+            // Test case 14.
+            let (c, t) = seal_on(b, &[0; 32], &[0; 12], &[], &[0; 16]);
+            assert_eq!(c, hex!("cea7403d4d606b6e074ec5d3baf39d18"), "{b} TC14");
+            assert_eq!(t, hex!("d0d1c8a799996bf0265b98b5d48ab919"), "{b} TC14");
+            // Test case 15.
+            let (c, t) = seal_on(b, &K15, &TC_IV, &[], &TC_P);
+            assert_eq!(
+                c,
+                hex!(
+                    "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
+                    "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad"
+                ),
+                "{b} TC15"
+            );
+            assert_eq!(t, hex!("b094dac5d93471bdec1a502270e3cc6c"), "{b} TC15");
+            // Test case 16.
+            let (_, t) = seal_on(b, &K15, &TC_IV, &TC_A, &TC_P[..60]);
+            assert_eq!(t, hex!("76fc6ece0f4e1768cddf8853bb2d551b"), "{b} TC16");
+            // Test case 17: 8-octet IV.
+            let (c, t) = seal_on(b, &K15, &TC_IV8, &TC_A, &TC_P[..60]);
+            assert_eq!(
+                c[..],
+                hex!(
+                    "c3762df1ca787d32ae47c13bf19844cbaf1ae14d0b976afac52ff7d79bba9de0"
+                    "feb582d33934a4f0954cc2363bc73f7862ac430e64abe499f47c9b1f"
+                )[..],
+                "{b} TC17"
+            );
+            assert_eq!(t, hex!("3a337dbf46a792c45e454913fe2ea8f2"), "{b} TC17");
+            // Test case 18: 60-octet IV.
+            let (c, t) = seal_on(b, &K15, &TC_IV60, &TC_A, &TC_P[..60]);
+            assert_eq!(
+                c[..],
+                hex!(
+                    "5a8def2f0c9e53f1f75d7853659e2a20eeb2b22aafde6419a058ab4f6f746bf4"
+                    "0fc0c3b780f244452da3ebf1c5d82cdea2418997200ef82e44ae7e3f"
+                )[..],
+                "{b} TC18"
+            );
+            assert_eq!(t, hex!("a44a8266ee1c8eb0c8b5d4cf5ae9f19a"), "{b} TC18");
+        }
     }
 
     #[test]
     fn failed_open_leaves_data_alone() {
-        let g = Gcm::new(&[3; 16]).unwrap();
-        let mut buf = *b"hello, floor control";
-        let mut tag = g.seal_in_place(&[1; 12], &[b"hdr"], &mut buf);
-        let sealed = buf;
-        tag[0] ^= 1;
-        assert_eq!(
-            g.open_in_place(&[1; 12], &[b"hdr"], &mut buf, &tag),
-            Err(AuthError)
-        );
-        assert_eq!(buf, sealed);
-        tag[0] ^= 1;
-        g.open_in_place(&[1; 12], &[b"hdr"], &mut buf, &tag)
-            .unwrap();
-        assert_eq!(&buf, b"hello, floor control");
+        for b in backends() {
+            let g = Gcm::with_backend(&[3; 16], b).unwrap();
+            assert_eq!(g.backend(), b);
+            let mut buf = *b"hello, floor control";
+            let mut tag = g.seal_in_place(&[1; 12], &[b"hdr"], &mut buf);
+            let sealed = buf;
+            tag[0] ^= 1;
+            assert_eq!(
+                g.open_in_place(&[1; 12], &[b"hdr"], &mut buf, &tag),
+                Err(AuthError)
+            );
+            assert_eq!(buf, sealed);
+            tag[0] ^= 1;
+            g.open_in_place(&[1; 12], &[b"hdr"], &mut buf, &tag)
+                .unwrap();
+            assert_eq!(&buf, b"hello, floor control");
+        }
     }
 
     #[test]
     fn rejects_bad_key_lengths() {
-        for n in [0, 15, 17, 24, 31, 33] {
-            assert!(Gcm::new(&vec![0; n]).is_err());
+        for b in backends() {
+            for n in [0, 15, 17, 24, 31, 33] {
+                assert!(matches!(Gcm::with_backend(&vec![0; n], b), Err(Ok(_))));
+            }
+        }
+        assert!(Gcm::new(&[0; 24]).is_err());
+    }
+
+    #[test]
+    fn unavailable_backend_is_refused() {
+        for b in Backend::ALL {
+            let r = Gcm::with_backend(&[0; 16], b);
+            assert_eq!(r.is_ok(), b.is_available(), "{b}");
+            if !b.is_available() {
+                assert!(matches!(r, Err(Err(Unavailable(x))) if x == b));
+            }
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_key() {
+        for b in backends() {
+            let g = Gcm::with_backend(&[0xab; 16], b).unwrap();
+            let d = format!("{g:?}");
+            assert!(d.contains("redacted") && !d.contains("ab, ") && !d.contains("171"));
         }
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
-        // Differential test against the RustCrypto aes-gcm crate, with the AAD split at a
-        // random point to exercise the multi-part GHASH.
+        // Differential test of every backend against the RustCrypto aes-gcm crate, with the
+        // AAD split at a random point to exercise the multi-part GHASH. Payload lengths 0-2048
+        // cover every tail length (mod 16) and every remainder of the 8-block groups.
         #[test]
         fn matches_aes_gcm_crate(
             key in prop::collection::vec(any::<u8>(), 16..=16),
@@ -376,13 +486,20 @@ mod tests {
                 c.encrypt_inout_detached(&iv.into(), &aad, want.as_mut_slice().into()).unwrap().into()
             };
             let at = split.index(aad.len() + 1);
-            let g = Gcm::new(&key).unwrap();
-            let mut got = pt.clone();
-            let tag = g.seal_in_place(&iv, &[&aad[..at], &aad[at..]], &mut got);
-            prop_assert_eq!(&got, &want);
-            prop_assert_eq!(tag, want_tag);
-            g.open_in_place(&iv, &[&aad], &mut got, &tag).unwrap();
-            prop_assert_eq!(got, pt);
+            for b in backends() {
+                let g = Gcm::with_backend(&key, b).unwrap();
+                let mut got = pt.clone();
+                let tag = g.seal_in_place(&iv, &[&aad[..at], &aad[at..]], &mut got);
+                prop_assert_eq!(&got, &want, "{}", b);
+                prop_assert_eq!(tag, want_tag, "{}", b);
+                g.open_in_place(&iv, &[&aad], &mut got, &tag).unwrap();
+                prop_assert_eq!(&got, &pt, "{}", b);
+                if !pt.is_empty() {
+                    let mut bad = want.clone();
+                    bad[pt.len() / 2] ^= 0x10;
+                    prop_assert_eq!(g.open_in_place(&iv, &[&aad], &mut bad, &tag), Err(AuthError));
+                }
+            }
         }
     }
 }

@@ -175,12 +175,15 @@ pub(crate) const fn parse_esrtcp_word(w: [u8; 4]) -> (bool, u32) {
 
 /// IV = (00 00 ‖ SSRC ‖ 00 00 ‖ 0 ‖ index) ⊕ salt (RFC 7714 §9.1 and §17).
 pub(crate) fn iv(salt: &[u8; 12], ssrc: [u8; 4], index: u32) -> [u8; 12] {
+    // 00 00 ‖ SSRC ‖ 00 00 ‖ index (big-endian), XOR the salt — in two integer words, so
+    // that the AES-GCM kernels read the IV back without a store-forwarding stall.
+    let [s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11] = *salt;
+    let lo = u64::from_le_bytes([s0, s1, s2, s3, s4, s5, s6, s7])
+        ^ (u64::from(u32::from_le_bytes(ssrc)) << 16);
+    let hi = u32::from_le_bytes([s8, s9, s10, s11]) ^ (index & MAX_INDEX).swap_bytes();
     let mut iv = [0u8; 12];
-    iv[2..6].copy_from_slice(&ssrc);
-    iv[8..12].copy_from_slice(&(index & MAX_INDEX).to_be_bytes());
-    for (v, s) in iv.iter_mut().zip(salt.iter()) {
-        *v ^= s;
-    }
+    iv[..8].copy_from_slice(&lo.to_le_bytes());
+    iv[8..].copy_from_slice(&hi.to_le_bytes());
     iv
 }
 
