@@ -150,15 +150,143 @@ pub struct Processed {
 pub struct Engine {
     store: Arc<KeyStore>,
     config: EngineConfig,
-    windows: IdMap<(u64, u32), ReplayWindow>,
+    rx: RxState,
+}
+
+/// Packets processed per group in the batch calls: their lookups are issued together.
+const BATCH_GROUP: usize = 16;
+
+/// A receive stream: (store lookup key from the MKI, SSRC).
+type Stream = (u64, u32);
+
+/// One handle's receive state.
+#[derive(Default)]
+struct RxState {
+    /// Replay window per (key, SSRC).
+    windows: IdMap<Stream, ReplayWindow>,
+    /// Number of windows per key.
     streams: IdMap<u64, u32>,
+}
+
+/// The per-call settings of an unprotect.
+struct RxCtx {
+    use_: Option<SrtcpUse>,
+    now: Timestamp,
+    off_network: bool,
+    grace_ms: u64,
+    config: EngineConfig,
+}
+
+impl RxState {
+    /// Checks purpose, status and time of `entry`, then authenticates and decrypts `buf`
+    /// against the window of `stream`, creating the window (within the per-key bound) only
+    /// after the packet authenticated.
+    fn unprotect(
+        &mut self,
+        ctx: &RxCtx,
+        entry: &KeyEntry,
+        stream: Stream,
+        buf: &mut [u8],
+    ) -> Result<Processed, Error> {
+        let window = self.windows.get(&stream);
+        let use_ = ctx.use_.unwrap_or(SrtcpUse::of(entry.purpose));
+        check_use(entry, use_, ctx.off_network)?;
+        match entry.status() {
+            KeyStatus::Active => {}
+            KeyStatus::Superseded(at) => {
+                if ctx.now >= at.plus_ms(ctx.grace_ms) {
+                    return Err(Error::Superseded);
+                }
+            }
+            KeyStatus::Revoked => return Err(Error::Revoked),
+        }
+        check_time(entry, ctx.now)?;
+        if window.is_none()
+            && self.streams.get(&entry.lookup).copied().unwrap_or(0)
+                >= ctx.config.max_streams_per_key
+        {
+            // Authenticate first anyway: a forged packet must read as a forgery, and only a
+            // genuine new stream over the limit is refused for the limit.
+            open_check_only(entry, buf)?;
+            return Err(Error::TooManyStreams);
+        }
+        let u = open_in_place(&entry.keys, &entry.policy, window, buf)?;
+        match self.windows.get_mut(&stream) {
+            Some(w) => w.commit(u.index),
+            None => {
+                let Ok(mut w) = ReplayWindow::new(ctx.config.replay_window) else {
+                    unreachable!("window size checked in Engine::new")
+                };
+                w.commit(u.index);
+                self.windows.insert(stream, w);
+                *self.streams.entry(entry.lookup).or_insert(0) += 1;
+            }
+        }
+        Ok(Processed {
+            len: u.len,
+            key_id: entry.id,
+            purpose: entry.purpose,
+            index: u.index,
+            encrypted: u.encrypted,
+        })
+    }
+}
+
+/// A packet of a batch protect or fan-out: the key to protect it with, its buffer (with
+/// room for the trailer after `len`), the RTCP length, and the result the call fills in.
+#[derive(Debug)]
+pub struct TxPacket<'a> {
+    /// Key to protect with.
+    pub key_id: KeyId,
+    /// The packet, with [`srtcp::MAX_SRTCP_TRAILER`] octets of room after `len`.
+    pub buf: &'a mut [u8],
+    /// Length of the RTCP packet in `buf` (fan-out sets it).
+    pub len: usize,
+    /// What happened to this packet; `None` until a call processed it.
+    pub result: Option<Result<Processed, Error>>,
+}
+
+impl<'a> TxPacket<'a> {
+    /// A packet of `len` octets in `buf`, to protect with `key_id`.
+    pub fn new(key_id: KeyId, buf: &'a mut [u8], len: usize) -> TxPacket<'a> {
+        TxPacket {
+            key_id,
+            buf,
+            len,
+            result: None,
+        }
+    }
+}
+
+/// A packet of a batch unprotect: the received SRTCP packet (exactly its length) and the
+/// result the call fills in.
+#[derive(Debug)]
+pub struct RxPacket<'a> {
+    /// The SRTCP packet; on success its first `Processed::len` octets are the RTCP packet.
+    pub buf: &'a mut [u8],
+    /// What happened to this packet; `None` until a call processed it.
+    pub result: Option<Result<Processed, Error>>,
+}
+
+impl<'a> RxPacket<'a> {
+    /// A received packet.
+    pub fn new(buf: &'a mut [u8]) -> RxPacket<'a> {
+        RxPacket { buf, result: None }
+    }
+}
+
+/// The receive stream a packet names: its MKI's lookup key and its SSRC.
+fn stream_of(buf: &[u8]) -> Result<Stream, Error> {
+    let lookup = mki_lookup(buf).ok_or(Error::UnknownKey)?;
+    let ssrc = ssrc_of(buf).ok_or(srtcp::Error::TooShort)?;
+    Ok((lookup, ssrc))
 }
 
 impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Engine")
             .field("keys", &self.store.len())
-            .field("rx_streams", &self.windows.len())
+            .field("rx_streams", &self.rx.windows.len())
             .field("backend", &crate::aead::backend_name())
             .finish()
     }
@@ -173,8 +301,7 @@ impl Engine {
         Ok(Engine {
             store,
             config,
-            windows: IdMap::default(),
-            streams: IdMap::default(),
+            rx: RxState::default(),
         })
     }
 
@@ -183,8 +310,7 @@ impl Engine {
         Engine {
             store: Arc::clone(&self.store),
             config: self.config,
-            windows: IdMap::default(),
-            streams: IdMap::default(),
+            rx: RxState::default(),
         }
     }
 
@@ -205,7 +331,7 @@ impl Engine {
 
     /// Number of receive streams this handle holds.
     pub fn rx_streams(&self) -> usize {
-        self.windows.len()
+        self.rx.windows.len()
     }
 
     /// Protects the RTCP packet `buf[..len]` in place with key `key_id`, for the use its
@@ -233,6 +359,17 @@ impl Engine {
         let snap = self.store.read();
         let entry = snap.find(key_id).ok_or(Error::UnknownKey)?;
         crate::sync::prefetch::<KeyEntry>(entry);
+        self.protect_entry(entry, use_, buf, len, now)
+    }
+
+    fn protect_entry(
+        &self,
+        entry: &KeyEntry,
+        use_: SrtcpUse,
+        buf: &mut [u8],
+        len: usize,
+        now: Timestamp,
+    ) -> Result<Processed, Error> {
         check_use(entry, use_, self.store.config().off_network)?;
         match entry.status() {
             KeyStatus::Active => {}
@@ -262,6 +399,101 @@ impl Engine {
         })
     }
 
+    /// Protects a batch of packets, each with its own key (`TxPacket::key_id`), for the use
+    /// each key's purpose implies. Every packet gets its own result in `TxPacket::result`;
+    /// a failed packet is left unchanged and does not stop the others. Returns how many
+    /// succeeded.
+    ///
+    /// The key lookups of a group of packets are issued before any of them is processed, so
+    /// the cache misses of cold keys overlap instead of adding up.
+    pub fn srtcp_protect_batch(&self, pkts: &mut [TxPacket<'_>], now: Timestamp) -> usize {
+        self.protect_batch_inner(None, pkts, now)
+    }
+
+    /// As [`Engine::srtcp_protect_batch`], refusing keys whose purpose does not fit `use_`.
+    pub fn srtcp_protect_batch_for(
+        &self,
+        use_: SrtcpUse,
+        pkts: &mut [TxPacket<'_>],
+        now: Timestamp,
+    ) -> usize {
+        self.protect_batch_inner(Some(use_), pkts, now)
+    }
+
+    fn protect_batch_inner(
+        &self,
+        use_: Option<SrtcpUse>,
+        pkts: &mut [TxPacket<'_>],
+        now: Timestamp,
+    ) -> usize {
+        for p in pkts.iter_mut() {
+            p.result = None;
+        }
+        self.protect_pending(use_, pkts, now)
+    }
+
+    /// Protects the packets of `pkts` that have no result yet.
+    fn protect_pending(
+        &self,
+        use_: Option<SrtcpUse>,
+        pkts: &mut [TxPacket<'_>],
+        now: Timestamp,
+    ) -> usize {
+        let snap = self.store.read();
+        let mut ok = 0;
+        for group in pkts.chunks_mut(BATCH_GROUP) {
+            let mut entries: [Option<&KeyEntry>; BATCH_GROUP] = [None; BATCH_GROUP];
+            for (e, p) in entries.iter_mut().zip(group.iter()) {
+                if p.result.is_none() {
+                    *e = snap.find(p.key_id).map(|a| &**a);
+                    if let Some(e) = e {
+                        crate::sync::prefetch::<KeyEntry>(e);
+                    }
+                }
+            }
+            for (e, p) in entries.iter().zip(group.iter_mut()) {
+                if p.result.is_some() {
+                    continue;
+                }
+                let r = match e {
+                    None => Err(Error::UnknownKey),
+                    Some(e) => {
+                        let u = use_.unwrap_or(SrtcpUse::of(e.purpose));
+                        self.protect_entry(e, u, p.buf, p.len, now)
+                    }
+                };
+                ok += usize::from(r.is_ok());
+                p.result = Some(r);
+            }
+        }
+        ok
+    }
+
+    /// Fan-out: protects one RTCP packet `plain` toward several recipients, each with its
+    /// own key (a CSK per client for unicast, or SPKs toward peer servers). Each target's
+    /// buffer receives a copy of `plain` and is protected in place; `TxPacket::len` is set to
+    /// `plain.len()` and the result goes to `TxPacket::result`. A target whose buffer cannot
+    /// hold the protected packet gets [`srtcp::Error::BufferTooSmall`]. Returns how many
+    /// succeeded. (A multicast group shares one MuSiK: protect once and send that packet to
+    /// every member.)
+    pub fn srtcp_fan_out(
+        &self,
+        use_: SrtcpUse,
+        plain: &[u8],
+        targets: &mut [TxPacket<'_>],
+        now: Timestamp,
+    ) -> usize {
+        for t in targets.iter_mut() {
+            t.len = plain.len();
+            t.result = None;
+            match t.buf.get_mut(..plain.len()) {
+                Some(b) => b.copy_from_slice(plain),
+                None => t.result = Some(Err(srtcp::Error::BufferTooSmall.into())),
+            }
+        }
+        self.protect_pending(Some(use_), targets, now)
+    }
+
     /// Unprotects the SRTCP packet `buf` in place: the key comes from the MKI at its tail.
     /// On error `buf` and the handle's state are unchanged.
     pub fn srtcp_unprotect(&mut self, buf: &mut [u8], now: Timestamp) -> Result<Processed, Error> {
@@ -286,60 +518,85 @@ impl Engine {
     ) -> Result<Processed, Error> {
         // The map keys come from the packet itself (MKI, SSRC), so the store probe and the
         // replay-window probe do not wait for the key entry to arrive from memory.
-        let lookup = mki_lookup(buf).ok_or(Error::UnknownKey)?;
-        let ssrc = ssrc_of(buf).ok_or(srtcp::Error::TooShort)?;
-        let stream = (lookup, ssrc);
+        let stream = stream_of(buf)?;
         let snap = self.store.read();
-        let entry = snap.keys.get(&lookup).ok_or(Error::UnknownKey)?;
+        let entry = snap.keys.get(&stream.0).ok_or(Error::UnknownKey)?;
         crate::sync::prefetch::<KeyEntry>(entry);
-        let window = self.windows.get(&stream);
-        let use_ = use_.unwrap_or(SrtcpUse::of(entry.purpose));
-        check_use(entry, use_, self.store.config().off_network)?;
-        match entry.status() {
-            KeyStatus::Active => {}
-            KeyStatus::Superseded(at) => {
-                if now >= at.plus_ms(self.store.config().grace_period_ms) {
-                    return Err(Error::Superseded);
-                }
+        let ctx = RxCtx {
+            use_,
+            now,
+            off_network: self.store.config().off_network,
+            grace_ms: self.store.config().grace_period_ms,
+            config: self.config,
+        };
+        self.rx.unprotect(&ctx, entry, stream, buf)
+    }
+
+    /// Unprotects a batch of packets, each found by its own MKI. Every packet gets its own
+    /// result in `RxPacket::result` (the plaintext length is `Processed::len`); a failed
+    /// packet and its stream are left unchanged and do not stop the others. Returns how many
+    /// succeeded.
+    ///
+    /// The key and replay-window lookups of a group of packets are issued before any of them
+    /// is processed, so the cache misses of cold keys overlap instead of adding up.
+    pub fn srtcp_unprotect_batch(&mut self, pkts: &mut [RxPacket<'_>], now: Timestamp) -> usize {
+        self.unprotect_batch_inner(None, pkts, now)
+    }
+
+    /// As [`Engine::srtcp_unprotect_batch`], refusing keys whose purpose does not fit `use_`.
+    pub fn srtcp_unprotect_batch_for(
+        &mut self,
+        use_: SrtcpUse,
+        pkts: &mut [RxPacket<'_>],
+        now: Timestamp,
+    ) -> usize {
+        self.unprotect_batch_inner(Some(use_), pkts, now)
+    }
+
+    fn unprotect_batch_inner(
+        &mut self,
+        use_: Option<SrtcpUse>,
+        pkts: &mut [RxPacket<'_>],
+        now: Timestamp,
+    ) -> usize {
+        let snap = self.store.read();
+        let ctx = RxCtx {
+            use_,
+            now,
+            off_network: self.store.config().off_network,
+            grace_ms: self.store.config().grace_period_ms,
+            config: self.config,
+        };
+        let mut ok = 0;
+        for group in pkts.chunks_mut(BATCH_GROUP) {
+            let mut found: [Result<(&KeyEntry, Stream), Error>; BATCH_GROUP] =
+                [Err(Error::UnknownKey); BATCH_GROUP];
+            for (f, p) in found.iter_mut().zip(group.iter()) {
+                *f = stream_of(p.buf).and_then(|st| {
+                    let e = snap.keys.get(&st.0).ok_or(Error::UnknownKey)?;
+                    crate::sync::prefetch::<KeyEntry>(e);
+                    if let Some(w) = self.rx.windows.get(&st) {
+                        crate::sync::prefetch::<ReplayWindow>(w);
+                    }
+                    Ok((&**e, st))
+                });
             }
-            KeyStatus::Revoked => return Err(Error::Revoked),
-        }
-        check_time(entry, now)?;
-        if window.is_none()
-            && self.streams.get(&entry.lookup).copied().unwrap_or(0)
-                >= self.config.max_streams_per_key
-        {
-            // Authenticate first anyway: a forged packet must read as a forgery, and only a
-            // genuine new stream over the limit is refused for the limit.
-            open_check_only(entry, buf)?;
-            return Err(Error::TooManyStreams);
-        }
-        let u = open_in_place(&entry.keys, &entry.policy, window, buf)?;
-        match self.windows.get_mut(&stream) {
-            Some(w) => w.commit(u.index),
-            None => {
-                let Ok(mut w) = ReplayWindow::new(self.config.replay_window) else {
-                    unreachable!("window size checked in Engine::new")
-                };
-                w.commit(u.index);
-                self.windows.insert(stream, w);
-                *self.streams.entry(entry.lookup).or_insert(0) += 1;
+            for (f, p) in found.iter().zip(group.iter_mut()) {
+                let r = f.and_then(|(e, st)| self.rx.unprotect(&ctx, e, st, p.buf));
+                ok += usize::from(r.is_ok());
+                p.result = Some(r);
             }
         }
-        Ok(Processed {
-            len: u.len,
-            key_id: entry.id,
-            purpose: entry.purpose,
-            index: u.index,
-            encrypted: u.encrypted,
-        })
+        ok
     }
 
     /// Drops receive state of keys no longer in the store (revoked, purged).
     pub fn prune(&mut self) {
         let snap = self.store.read();
-        self.windows.retain(|(k, _), _| snap.keys.contains_key(k));
-        self.streams.retain(|k, _| snap.keys.contains_key(k));
+        self.rx
+            .windows
+            .retain(|(k, _), _| snap.keys.contains_key(k));
+        self.rx.streams.retain(|k, _| snap.keys.contains_key(k));
     }
 }
 

@@ -54,4 +54,4 @@ pub mod srtcp;
 #[allow(unsafe_code)]
 pub mod sync;
 
-pub use engine::{Engine, EngineConfig, Error, Processed};
+pub use engine::{Engine, EngineConfig, Error, Processed, RxPacket, TxPacket};

@@ -25,6 +25,8 @@ pub(crate) enum Command {
     /// Simulated clients and a server exchange floor control in memory; every byte is
     /// checked and the rate is printed.
     Demo(DemoArgs),
+    /// List the AES-GCM backends this CPU can run (for MCX_AEAD_BACKEND).
+    Backends,
 }
 
 #[derive(Subcommand, Debug)]

@@ -2,6 +2,7 @@
 //!
 //! - `mcx derive srtcp|xml` — MC key derivations (TS 33.180 §7.4, F.1.4).
 //! - `mcx srtcp protect|unprotect` — one SRTCP packet from hex (RFC 7714).
+//! - `mcx backends` — the AES-GCM backends this CPU runs, one per line.
 //! - `mcx demo` — the main job until the relay lands: simulated clients exchange floor-control
 //!   packets with a server in memory, every byte checked, packets per second reported.
 //!
@@ -19,11 +20,14 @@ use clap::{CommandFactory, FromArgMatches};
 
 fn main() {
     // The version line names the AES-GCM backend the engine chose on this machine.
-    let version = format!(
+    let mut version = format!(
         "{}\nAES-GCM backend: {}",
         env!("CARGO_PKG_VERSION"),
         mcx_engine::aead::backend_name()
     );
+    if let Some(w) = mcx_engine::aead::backend_warning() {
+        version.push_str(&format!("\nwarning: {w}"));
+    }
     let matches = cli::Cli::command()
         .version(version.clone())
         .long_version(version)
@@ -37,9 +41,27 @@ fn main() {
         cli::Command::Derive(cmd) => derive::run(cmd, json),
         cli::Command::Srtcp(cmd) => srtcp::run(cmd, json),
         cli::Command::Demo(cmd) => demo::run(cmd, json),
+        cli::Command::Backends => backends(json),
     };
     if let Err(e) = result {
         eprintln!("mcx: error: {e}");
         std::process::exit(1);
     }
+}
+
+/// Lists the AES-GCM backends this CPU can run (names as `MCX_AEAD_BACKEND` takes them).
+fn backends(json: bool) -> Result<(), String> {
+    use mcx_engine::aead::{Backend, active_backend};
+    let names: Vec<&str> = Backend::available().map(|b| b.name()).collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "available": names, "active": active_backend().name() })
+        );
+    } else {
+        for n in names {
+            println!("{n}");
+        }
+    }
+    Ok(())
 }
