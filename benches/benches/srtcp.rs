@@ -1,5 +1,7 @@
 //! Criterion group `srtcp`: `srtcp/protect/N` and `srtcp/unprotect/N` for N = 16, 64, 128,
-//! 256, 1200 payload octets after the 8-octet RTCP header (AES-128-GCM, E=1, 4-octet MKI).
+//! 256, 1200 payload octets after the 8-octet RTCP header (AES-128-GCM, E=1, 4-octet MKI);
+//! the batch calls `srtcp/protect_batch/N` and `srtcp/unprotect_batch/N` (64 packets per call,
+//! throughput per packet); `srtcp/reject/64`; and the many-key engine path.
 //!
 //! protect: in place on one buffer, as libsrtp's harness does (the header stays valid, so the
 //! ciphertext of one round is the plaintext of the next). unprotect: out of place over rounds
@@ -17,7 +19,7 @@ use mcx_engine::keys::{KeyId, Timestamp};
 use mcx_engine::srtcp::{
     MAX_SRTCP_TRAILER, RxConfig, RxContext, TxConfig, TxContext, protected_len,
 };
-use mcx_engine::{Engine, EngineConfig};
+use mcx_engine::{Engine, EngineConfig, RxPacket, TxPacket};
 
 const ROUND: usize = 4096;
 
@@ -174,5 +176,100 @@ fn unprotect_random_ctx(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, srtcp, unprotect_by_mki, unprotect_random_ctx);
+/// `srtcp/protect_batch/N` and `srtcp/unprotect_batch/N`: the engine's batch calls, 64
+/// packets per call, each under its own CSK (64 clients), throughput in packets (time per
+/// packet = time per call / 64). `srtcp/reject/64`: cost of refusing a forged packet (one
+/// flipped tag bit) on a raw receive context.
+fn batches(c: &mut Criterion) {
+    const BATCH: usize = 64;
+    const CALLS_PER_ROUND: usize = 64;
+    let (store, ids) = store_with_csks(BATCH as u32);
+    let tx = Engine::new(store.clone(), EngineConfig::default()).unwrap_or_else(|_| unreachable!());
+    let mut g = c.benchmark_group("srtcp");
+    for n in SIZES {
+        let plain = rtcp_packet(n);
+        g.throughput(Throughput::Elements(BATCH as u64));
+
+        let mut bufs: Vec<Vec<u8>> = (0..BATCH)
+            .map(|_| {
+                let mut b = plain.clone();
+                b.resize(plain.len() + MAX_SRTCP_TRAILER, 0);
+                b
+            })
+            .collect();
+        let mut pkts: Vec<TxPacket<'_>> = bufs
+            .iter_mut()
+            .zip(ids.iter())
+            .map(|(b, id)| TxPacket::new(*id, b, plain.len()))
+            .collect();
+        g.bench_function(BenchmarkId::new("protect_batch", n), |b| {
+            b.iter(|| black_box(tx.srtcp_protect_batch(black_box(&mut pkts), Timestamp(1))))
+        });
+        drop(pkts);
+
+        // Rounds of 64 calls of 64 distinct packets; a fresh handle per round (replay
+        // windows), untimed. The copy into the work buffers stands in for the receive.
+        let wire: Vec<Vec<Vec<u8>>> = (0..CALLS_PER_ROUND)
+            .map(|_| {
+                ids.iter()
+                    .map(|&id| {
+                        let mut b = plain.clone();
+                        b.resize(plain.len() + MAX_SRTCP_TRAILER, 0);
+                        let Ok(p) = tx.srtcp_protect(id, &mut b, plain.len(), Timestamp(1)) else {
+                            unreachable!("installed key")
+                        };
+                        b.truncate(p.len);
+                        b
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut work: Vec<Vec<u8>> = wire[0].clone();
+        g.bench_function(BenchmarkId::new("unprotect_batch", n), |b| {
+            b.iter_custom(|iters| {
+                time_in_rounds(
+                    iters,
+                    CALLS_PER_ROUND,
+                    || tx.handle(),
+                    |rx, i| {
+                        for (w, src) in work.iter_mut().zip(wire[i].iter()) {
+                            w.copy_from_slice(src);
+                        }
+                        let mut pkts: [RxPacket<'_>; BATCH] = {
+                            let mut it = work.iter_mut();
+                            core::array::from_fn(|_| {
+                                RxPacket::new(it.next().unwrap_or_else(|| unreachable!()))
+                            })
+                        };
+                        black_box(rx.srtcp_unprotect_batch(black_box(&mut pkts), Timestamp(1)));
+                    },
+                )
+            })
+        });
+    }
+
+    let (keys, mki) = csk_keys();
+    let plain = rtcp_packet(64);
+    let mut w = vec![0u8; protected_len(plain.len(), mki.len())];
+    let mut sender = TxContext::new(keys.clone(), TxConfig::new(mki));
+    let Ok(_) = sender.protect(&plain, &mut w) else {
+        unreachable!("valid packet")
+    };
+    w[plain.len()] ^= 1; // first tag octet
+    let mut rx = RxContext::new(keys, RxConfig::new(mki)).unwrap_or_else(|_| unreachable!());
+    let mut out = vec![0u8; plain.len()];
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(BenchmarkId::new("reject", 64), |b| {
+        b.iter(|| black_box(rx.unprotect(black_box(&w), &mut out).is_err()))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    srtcp,
+    batches,
+    unprotect_by_mki,
+    unprotect_random_ctx
+);
 criterion_main!(benches);

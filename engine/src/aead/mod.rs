@@ -6,9 +6,12 @@
 //!   itself checked against the `aes-gcm` crate and the McGrew–Viega test cases.
 //! - [`Backend::AesNi`]: x86_64 AES-NI + PCLMULQDQ, one packet at a time, H^1…H^8
 //!   precomputed.
-//! - [`Backend::Vaes`]: as `AesNi` for single packets, plus the multi-buffer kernel that
-//!   batches use: VAES + VPCLMULQDQ on 512-bit registers, four packets per register, each
-//!   lane with its own key.
+//! - [`Backend::Vaes`]: as `AesNi` for single packets, plus a four-lane kernel for
+//!   [`seal_batch`] / [`open_batch`]: VAES + VPCLMULQDQ on 512-bit registers, four packets of
+//!   up to 96 octets per register, each lane with its own key. (On the machine we measure on,
+//!   an AMD EPYC that runs 512-bit operations as two 256-bit halves, it is no faster than
+//!   the single-buffer kernel yet, so the engine's batch calls use the single-buffer kernel;
+//!   see README.md.)
 //!
 //! The backend is chosen once per process: the best this CPU supports (`cpufeatures`), or
 //! the one named by the environment variable `MCX_AEAD_BACKEND` (`portable`, `aesni`,
@@ -30,7 +33,7 @@ mod x86;
 
 use std::sync::OnceLock;
 
-pub use gcm::{AuthError, Gcm};
+pub use gcm::{AuthError, Gcm, OpenJob, SealJob, open_batch, seal_batch};
 
 /// Length of the GCM authentication tag used by RFC 7714 (16 octets).
 pub const TAG_LEN: usize = 16;
@@ -71,7 +74,9 @@ impl Backend {
         match self {
             Backend::Portable => "portable (RustCrypto aes + ghash)",
             Backend::AesNi => "aesni (x86_64 AES-NI + PCLMULQDQ)",
-            Backend::Vaes => "vaes (x86_64 AES-NI + PCLMULQDQ, VAES + VPCLMULQDQ multi-buffer)",
+            Backend::Vaes => {
+                "vaes (x86_64 AES-NI + PCLMULQDQ; VAES + VPCLMULQDQ four-lane aead batches)"
+            }
         }
     }
 

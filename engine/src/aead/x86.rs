@@ -16,8 +16,8 @@
 use core::arch::x86_64::{
     __m128i, _mm_aesenc_si128, _mm_aesenclast_si128, _mm_aeskeygenassist_si128,
     _mm_clmulepi64_si128, _mm_insert_epi32, _mm_loadu_si128, _mm_set_epi8, _mm_set_epi64x,
-    _mm_setzero_si128, _mm_shuffle_epi8, _mm_shuffle_epi32, _mm_slli_si128, _mm_srli_si128,
-    _mm_storeu_si128, _mm_xor_si128,
+    _mm_set1_epi8, _mm_setzero_si128, _mm_shuffle_epi8, _mm_shuffle_epi32, _mm_slli_si128,
+    _mm_srli_si128, _mm_storeu_si128, _mm_testz_si128, _mm_xor_si128,
 };
 
 use zeroize::Zeroize;
@@ -625,7 +625,7 @@ fn small_keystream(key: &Key, j0: u128, len: usize) -> [__m128i; 8] {
     let n = 1 + len.div_ceil(16);
     let mut ks = [_mm_setzero_si128(); 8];
     ks[0] = base;
-    for k in ks.iter_mut().take(n).skip(1) {
+    for k in &mut ks[1..n] {
         *k = counter(base, c);
         c = c.wrapping_add(1);
     }
@@ -661,6 +661,14 @@ fn xor_small(ks: &[__m128i; 8], data: &mut [u8]) {
     }
 }
 
+/// Whether a computed tag equals the received one, without a data-dependent branch or
+/// early exit: XOR the two in a register and test the result for zero once.
+#[target_feature(enable = "sse4.1")]
+#[inline]
+fn tags_equal(computed: __m128i, received: &[u8; 16]) -> bool {
+    _mm_testz_si128(_mm_xor_si128(computed, load(received)), _mm_set1_epi8(-1)) == 1
+}
+
 /// Writes `src` XOR keystream blocks `ks[1..]` to `dst` (same length, at most seven blocks).
 #[target_feature(enable = "sse2")]
 #[inline]
@@ -693,9 +701,7 @@ fn open_small_to(
 ) -> bool {
     let ks = small_keystream(key, j0, src.len());
     let s = ghash_of(key, aad, src);
-    let mut want = [0u8; 16];
-    store(&mut want, _mm_xor_si128(s, ks[0]));
-    let ok = bool::from(subtle::ConstantTimeEq::ct_eq(&want[..], &tag[..]));
+    let ok = tags_equal(_mm_xor_si128(s, ks[0]), tag);
     if ok {
         xor_small_to(&ks, src, dst);
     }
@@ -720,9 +726,7 @@ fn seal_small(key: &Key, j0: u128, aad: &[&[u8]], data: &mut [u8]) -> [u8; 16] {
 fn open_small(key: &Key, j0: u128, aad: &[&[u8]], data: &mut [u8], tag: &[u8; 16]) -> bool {
     let ks = small_keystream(key, j0, data.len());
     let s = ghash_of(key, aad, data);
-    let mut want = [0u8; 16];
-    store(&mut want, _mm_xor_si128(s, ks[0]));
-    let ok = bool::from(subtle::ConstantTimeEq::ct_eq(&want[..], &tag[..]));
+    let ok = tags_equal(_mm_xor_si128(s, ks[0]), tag);
     if ok {
         xor_small(&ks, data);
     }
@@ -737,4 +741,290 @@ fn ghash_padded(key: &Key, data: &[u8], bit_len: u64) -> [u8; 16] {
     let mut out = [0u8; 16];
     store(&mut out, g.finish(0, bit_len));
     out
+}
+
+// ---- Multi-buffer: four packets per 512-bit register (VAES + VPCLMULQDQ) ----------------
+
+/// Most payload octets a packet of a four-lane call may have: the AAD block, six ciphertext
+/// blocks and the length block make eight, one reduction.
+pub(super) const LANES_MAX_DATA: usize = 6 * 16;
+/// Most AAD octets (one block, as SRTCP E=1 has: 12).
+pub(super) const LANES_MAX_AAD: usize = 16;
+
+/// One packet of a four-lane call: its key, pre-counter block, AAD (at most one block) and
+/// data.
+pub(super) struct Lane<'a> {
+    pub(super) key: &'a Key,
+    pub(super) j0: u128,
+    pub(super) aad: u128,
+    pub(super) aad_len: usize,
+    pub(super) data: &'a mut [u8],
+}
+
+/// Whether four keys can share one multi-buffer call: same AES size, and the CPU has VAES.
+pub(super) fn lanes_ok(keys: [&Key; 4]) -> bool {
+    vaes_available() && keys.iter().all(|k| k.rounds == keys[0].rounds)
+}
+
+/// Seals four packets at once; returns their tags.
+///
+/// # Panics
+/// If a lane breaks the limits ([`LANES_MAX_DATA`], [`LANES_MAX_AAD`]) or the keys differ in
+/// size (callers check with [`lanes_ok`]).
+pub(super) fn seal_lanes(lanes: &mut [Lane<'_>; 4]) -> [[u8; 16]; 4] {
+    check_lanes(lanes);
+    // SAFETY: `check_lanes` confirmed that the CPU has VAES, VPCLMULQDQ and AVX-512
+    // (F, BW, VL), and every `Key` exists only on a CPU with AES-NI, PCLMULQDQ and SSE4.1.
+    unsafe { lanes_impl(lanes, None) }
+}
+
+/// Verifies four packets at once and decrypts those whose tag matches; the others are left
+/// unchanged. Returns which verified.
+///
+/// # Panics
+/// As [`seal_lanes`].
+pub(super) fn open_lanes(lanes: &mut [Lane<'_>; 4], tags: &[[u8; 16]; 4]) -> [bool; 4] {
+    check_lanes(lanes);
+    // SAFETY: as in `seal_lanes`.
+    let ok = unsafe { lanes_impl(lanes, Some(tags)) };
+    ok.map(|t| t[0] == 1)
+}
+
+/// The AAD parts (at most one block in all) as one little-endian block.
+pub(super) fn aad_block(aad: &[&[u8]]) -> (u128, usize) {
+    let mut v: u128 = 0;
+    let mut at = 0;
+    for part in aad.iter().filter(|p| !p.is_empty()) {
+        v |= load_partial(part) << (8 * at);
+        at += part.len();
+    }
+    (v, at)
+}
+
+fn check_lanes(lanes: &[Lane<'_>; 4]) {
+    assert!(
+        lanes_ok([lanes[0].key, lanes[1].key, lanes[2].key, lanes[3].key]),
+        "multi-buffer lanes need VAES and keys of one size"
+    );
+    for l in lanes {
+        assert!(l.data.len() <= LANES_MAX_DATA && l.aad_len <= LANES_MAX_AAD);
+    }
+}
+
+use core::arch::x86_64::{
+    __m512i, _mm512_aesenc_epi128, _mm512_aesenclast_epi128, _mm512_broadcast_i32x4,
+    _mm512_bslli_epi128, _mm512_bsrli_epi128, _mm512_castsi128_si512, _mm512_castsi512_si128,
+    _mm512_clmulepi64_epi128, _mm512_extracti32x4_epi32, _mm512_inserti32x4, _mm512_setzero_si512,
+    _mm512_shuffle_epi8, _mm512_shuffle_epi32, _mm512_xor_si512,
+};
+
+/// Four blocks, one per lane.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn pack(a: __m128i, b: __m128i, c: __m128i, d: __m128i) -> __m512i {
+    let z = _mm512_castsi128_si512(a);
+    let z = _mm512_inserti32x4::<1>(z, b);
+    let z = _mm512_inserti32x4::<2>(z, c);
+    _mm512_inserti32x4::<3>(z, d)
+}
+
+/// The four lanes of `z`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn unpack(z: __m512i) -> [__m128i; 4] {
+    [
+        _mm512_castsi512_si128(z),
+        _mm512_extracti32x4_epi32::<1>(z),
+        _mm512_extracti32x4_epi32::<2>(z),
+        _mm512_extracti32x4_epi32::<3>(z),
+    ]
+}
+
+/// Block `i` of a lane's data (zero-padded when partial; zero past the end).
+#[target_feature(enable = "sse2")]
+#[inline]
+fn data_block(d: &[u8], i: usize) -> __m128i {
+    let at = 16 * i;
+    if at + 16 <= d.len() {
+        let Ok(b) = <&[u8; 16]>::try_from(&d[at..at + 16]) else {
+            unreachable!("16 octets")
+        };
+        load(b)
+    } else if at < d.len() {
+        from_u128(load_partial(&d[at..]))
+    } else {
+        _mm_setzero_si128()
+    }
+}
+
+/// The shared body of the four-lane seal (`expect` = None: the tags are returned) and open
+/// (`expect` = the received tags: lane `i` of the result is `[1; 16]` if it verified, and
+/// only verified lanes are decrypted).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,ssse3,sse4.1")]
+fn lanes_impl(lanes: &mut [Lane<'_>; 4], expect: Option<&[[u8; 16]; 4]>) -> [[u8; 16]; 4] {
+    let rounds = lanes[0].key.rounds;
+    let nblocks = |l: &Lane<'_>| l.data.len().div_ceil(16);
+    let max_blocks = lanes.iter().map(nblocks).max().unwrap_or(0);
+
+    // Keystream: block 0 of each lane is E_K(J0), blocks 1.. the counter blocks.
+    let mut ks = [_mm512_setzero_si512(); 7];
+    let bases = [
+        from_u128(lanes[0].j0),
+        from_u128(lanes[1].j0),
+        from_u128(lanes[2].j0),
+        from_u128(lanes[3].j0),
+    ];
+    let firsts = [
+        first_counter(lanes[0].j0),
+        first_counter(lanes[1].j0),
+        first_counter(lanes[2].j0),
+        first_counter(lanes[3].j0),
+    ];
+    ks[0] = pack(bases[0], bases[1], bases[2], bases[3]);
+    for (b, z) in ks.iter_mut().enumerate().take(1 + max_blocks).skip(1) {
+        let c = (b - 1) as u32;
+        *z = pack(
+            counter(bases[0], firsts[0].wrapping_add(c)),
+            counter(bases[1], firsts[1].wrapping_add(c)),
+            counter(bases[2], firsts[2].wrapping_add(c)),
+            counter(bases[3], firsts[3].wrapping_add(c)),
+        );
+    }
+    let rk = |r: usize| {
+        pack(
+            ld(&lanes[0].key.rk[r]),
+            ld(&lanes[1].key.rk[r]),
+            ld(&lanes[2].key.rk[r]),
+            ld(&lanes[3].key.rk[r]),
+        )
+    };
+    let n = 1 + max_blocks;
+    let k0 = rk(0);
+    for z in ks.iter_mut().take(n) {
+        *z = _mm512_xor_si512(*z, k0);
+    }
+    for r in 1..rounds {
+        let k = rk(r);
+        for z in ks.iter_mut().take(n) {
+            *z = _mm512_aesenc_epi128(*z, k);
+        }
+    }
+    let kl = rk(rounds);
+    for z in ks.iter_mut().take(n) {
+        *z = _mm512_aesenclast_epi128(*z, kl);
+    }
+
+    // Sealing hashes the ciphertext, so encrypt first.
+    if expect.is_none() {
+        xor_lanes(lanes, &ks, [true; 4]);
+    }
+
+    // GHASH, four lanes side by side, each lane's blocks right-aligned so that position p
+    // multiplies by H^(total - p) in every lane; the zero blocks in front of a shorter
+    // lane leave its hash unchanged.
+    let counts = lanes
+        .each_ref()
+        .map(|l| usize::from(l.aad_len > 0) + nblocks(l) + 1);
+    let total = counts.iter().copied().max().unwrap_or(1);
+    let mask = _mm512_broadcast_i32x4(bswap_mask());
+    let mut lo = _mm512_setzero_si512();
+    let mut mid = _mm512_setzero_si512();
+    let mut hi = _mm512_setzero_si512();
+    for p in 0..total {
+        // One call per lane, so that the four blocks stay in registers: packing four
+        // blocks that went through a stack array would stall on store forwarding.
+        let b0 = lane_block(&lanes[0], p, total - counts[0]);
+        let b1 = lane_block(&lanes[1], p, total - counts[1]);
+        let b2 = lane_block(&lanes[2], p, total - counts[2]);
+        let b3 = lane_block(&lanes[3], p, total - counts[3]);
+        let x = _mm512_shuffle_epi8(pack(b0, b1, b2, b3), mask);
+        let k = total - 1 - p;
+        let h = pack(
+            ld(&lanes[0].key.h[k]),
+            ld(&lanes[1].key.h[k]),
+            ld(&lanes[2].key.h[k]),
+            ld(&lanes[3].key.h[k]),
+        );
+        lo = _mm512_xor_si512(lo, _mm512_clmulepi64_epi128::<0x00>(x, h));
+        hi = _mm512_xor_si512(hi, _mm512_clmulepi64_epi128::<0x11>(x, h));
+        mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128::<0x01>(x, h));
+        mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128::<0x10>(x, h));
+    }
+    // The reduction of `Wide::reduce`, lane by lane.
+    let lo = _mm512_xor_si512(lo, _mm512_bslli_epi128::<8>(mid));
+    let hi = _mm512_xor_si512(hi, _mm512_bsrli_epi128::<8>(mid));
+    let poly = _mm512_broadcast_i32x4(_mm_set_epi64x(0xc200_0000_0000_0000_u64.cast_signed(), 1));
+    let t = _mm512_clmulepi64_epi128::<0x10>(lo, poly);
+    let lo = _mm512_xor_si512(_mm512_shuffle_epi32::<0x4e>(lo), t);
+    let t = _mm512_clmulepi64_epi128::<0x10>(lo, poly);
+    let lo = _mm512_xor_si512(_mm512_shuffle_epi32::<0x4e>(lo), t);
+    let s = _mm512_shuffle_epi8(_mm512_xor_si512(hi, lo), mask);
+    let tags = unpack(_mm512_xor_si512(s, ks[0]));
+
+    let mut out = [[0u8; 16]; 4];
+    match expect {
+        None => {
+            for (o, t) in out.iter_mut().zip(tags.iter()) {
+                store(o, *t);
+            }
+        }
+        Some(want) => {
+            let mut ok = [false; 4];
+            for i in 0..4 {
+                ok[i] = tags_equal(tags[i], &want[i]);
+                out[i] = [u8::from(ok[i]); 16];
+            }
+            xor_lanes(lanes, &ks, ok);
+        }
+    }
+    out
+}
+
+/// Block `p` of a lane's right-aligned hash input (AAD block, data blocks, length block),
+/// `off` zero blocks in front.
+#[target_feature(enable = "sse2")]
+#[inline]
+fn lane_block(l: &Lane<'_>, p: usize, off: usize) -> __m128i {
+    if p < off {
+        return _mm_setzero_si128();
+    }
+    let mut j = p - off;
+    if l.aad_len > 0 {
+        if j == 0 {
+            return from_u128(l.aad);
+        }
+        j -= 1;
+    }
+    if j < l.data.len().div_ceil(16) {
+        data_block(l.data, j)
+    } else {
+        let a = (l.aad_len as u64 * 8).swap_bytes();
+        let c = (l.data.len() as u64 * 8).swap_bytes();
+        from_u128(u128::from(a) | (u128::from(c) << 64))
+    }
+}
+
+/// XORs each selected lane's keystream (blocks 1..) into its data.
+#[target_feature(enable = "avx512f,sse2")]
+#[inline]
+fn xor_lanes(lanes: &mut [Lane<'_>; 4], ks: &[__m512i; 7], which: [bool; 4]) {
+    let cols: [[__m128i; 4]; 7] = [
+        unpack(ks[0]),
+        unpack(ks[1]),
+        unpack(ks[2]),
+        unpack(ks[3]),
+        unpack(ks[4]),
+        unpack(ks[5]),
+        unpack(ks[6]),
+    ];
+    for (i, l) in lanes.iter_mut().enumerate() {
+        if !which[i] {
+            continue;
+        }
+        let mut lane_ks = [_mm_setzero_si128(); 8];
+        for (b, k) in lane_ks.iter_mut().enumerate().take(7) {
+            *k = cols[b][i];
+        }
+        xor_small(&lane_ks, l.data);
+    }
 }
