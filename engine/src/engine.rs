@@ -522,14 +522,18 @@ impl Engine {
         let snap = self.store.read();
         let entry = snap.keys.get(&stream.0).ok_or(Error::UnknownKey)?;
         crate::sync::prefetch::<KeyEntry>(entry);
-        let ctx = RxCtx {
+        let ctx = self.rx_ctx(use_, now);
+        self.rx.unprotect(&ctx, entry, stream, buf)
+    }
+
+    fn rx_ctx(&self, use_: Option<SrtcpUse>, now: Timestamp) -> RxCtx {
+        RxCtx {
             use_,
             now,
             off_network: self.store.config().off_network,
             grace_ms: self.store.config().grace_period_ms,
             config: self.config,
-        };
-        self.rx.unprotect(&ctx, entry, stream, buf)
+        }
     }
 
     /// Unprotects a batch of packets, each found by its own MKI. Every packet gets its own
@@ -560,13 +564,7 @@ impl Engine {
         now: Timestamp,
     ) -> usize {
         let snap = self.store.read();
-        let ctx = RxCtx {
-            use_,
-            now,
-            off_network: self.store.config().off_network,
-            grace_ms: self.store.config().grace_period_ms,
-            config: self.config,
-        };
+        let ctx = self.rx_ctx(use_, now);
         let mut ok = 0;
         for group in pkts.chunks_mut(BATCH_GROUP) {
             let mut found: [Result<(&KeyEntry, Stream), Error>; BATCH_GROUP] =

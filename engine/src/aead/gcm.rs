@@ -295,6 +295,24 @@ fn lane_keys<'k>(jobs: [(&'k Gcm, &[&[u8]; 2], usize); 4]) -> Option<[&'k super:
     lanes_ok(keys).then_some(keys)
 }
 
+/// One lane of the four-lane kernel.
+#[cfg(target_arch = "x86_64")]
+fn lane<'a>(
+    key: &'a super::x86::Key,
+    iv: &[u8; IV_LEN],
+    aad: &[&[u8]; 2],
+    data: &'a mut [u8],
+) -> super::x86::Lane<'a> {
+    let (aad, aad_len) = super::x86::aad_block(aad);
+    super::x86::Lane {
+        key,
+        j0: j0_of(iv),
+        aad,
+        aad_len,
+        data,
+    }
+}
+
 /// Seals a batch of packets. On the `vaes` backend, groups of four packets of up to 96
 /// octets with one-block AAD and same-size keys go through the multi-buffer kernel; the
 /// rest one by one. The result is the same as [`Gcm::seal_in_place`] on each.
@@ -309,42 +327,12 @@ pub fn seal_batch(jobs: &mut [SealJob<'_>]) {
                 (d.gcm, &d.aad, d.data.len()),
             ])
         {
-            use super::x86::{Lane, aad_block, seal_lanes};
-            let (aa, al) = aad_block(&a.aad);
-            let (ba, bl) = aad_block(&b.aad);
-            let (ca, cl) = aad_block(&c.aad);
-            let (da, dl) = aad_block(&d.aad);
-            let mut lanes = [
-                Lane {
-                    key: keys[0],
-                    j0: j0_of(&a.iv),
-                    aad: aa,
-                    aad_len: al,
-                    data: &mut *a.data,
-                },
-                Lane {
-                    key: keys[1],
-                    j0: j0_of(&b.iv),
-                    aad: ba,
-                    aad_len: bl,
-                    data: &mut *b.data,
-                },
-                Lane {
-                    key: keys[2],
-                    j0: j0_of(&c.iv),
-                    aad: ca,
-                    aad_len: cl,
-                    data: &mut *c.data,
-                },
-                Lane {
-                    key: keys[3],
-                    j0: j0_of(&d.iv),
-                    aad: da,
-                    aad_len: dl,
-                    data: &mut *d.data,
-                },
-            ];
-            let tags = seal_lanes(&mut lanes);
+            let tags = super::x86::seal_lanes(&mut [
+                lane(keys[0], &a.iv, &a.aad, a.data),
+                lane(keys[1], &b.iv, &b.aad, b.data),
+                lane(keys[2], &c.iv, &c.aad, c.data),
+                lane(keys[3], &d.iv, &d.aad, d.data),
+            ]);
             *a.tag = tags[0];
             *b.tag = tags[1];
             *c.tag = tags[2];
@@ -370,43 +358,16 @@ pub fn open_batch(jobs: &mut [OpenJob<'_>]) {
                 (d.gcm, &d.aad, d.data.len()),
             ])
         {
-            use super::x86::{Lane, aad_block, open_lanes};
-            let (aa, al) = aad_block(&a.aad);
-            let (ba, bl) = aad_block(&b.aad);
-            let (ca, cl) = aad_block(&c.aad);
-            let (da, dl) = aad_block(&d.aad);
             let tags = [a.tag, b.tag, c.tag, d.tag];
-            let mut lanes = [
-                Lane {
-                    key: keys[0],
-                    j0: j0_of(&a.iv),
-                    aad: aa,
-                    aad_len: al,
-                    data: &mut *a.data,
-                },
-                Lane {
-                    key: keys[1],
-                    j0: j0_of(&b.iv),
-                    aad: ba,
-                    aad_len: bl,
-                    data: &mut *b.data,
-                },
-                Lane {
-                    key: keys[2],
-                    j0: j0_of(&c.iv),
-                    aad: ca,
-                    aad_len: cl,
-                    data: &mut *c.data,
-                },
-                Lane {
-                    key: keys[3],
-                    j0: j0_of(&d.iv),
-                    aad: da,
-                    aad_len: dl,
-                    data: &mut *d.data,
-                },
-            ];
-            let ok = open_lanes(&mut lanes, &tags);
+            let ok = super::x86::open_lanes(
+                &mut [
+                    lane(keys[0], &a.iv, &a.aad, a.data),
+                    lane(keys[1], &b.iv, &b.aad, b.data),
+                    lane(keys[2], &c.iv, &c.aad, c.data),
+                    lane(keys[3], &d.iv, &d.aad, d.data),
+                ],
+                &tags,
+            );
             a.ok = ok[0];
             b.ok = ok[1];
             c.ok = ok[2];
