@@ -104,14 +104,14 @@ fn protect_and_unprotect_do_not_allocate() {
     assert_eq!(n, 0, "allocations on the data path");
 }
 
-#[test]
-fn the_engine_path_does_not_allocate_in_steady_state() {
+/// An engine handle on a key store with `n` CSKs (IDs 1..=n, key octets = the ID).
+fn engine_with_csks(n: u32) -> (mcx_engine::Engine, Vec<KeyId>) {
     use mcx_engine::keys::{KeyInstall, KeyStore, Owner, Service, StoreConfig, Timestamp};
     use mcx_engine::{Engine, EngineConfig};
     use std::sync::Arc;
 
     let store = Arc::new(KeyStore::new(StoreConfig::default()));
-    let ids: Vec<KeyId> = (1..=50u32)
+    let ids = (1..=n)
         .map(|i| {
             let id = KeyId::from_parts(Purpose::Csk, i);
             let key = [i as u8; 16];
@@ -127,7 +127,14 @@ fn the_engine_path_does_not_allocate_in_steady_state() {
             id
         })
         .collect();
-    let mut e = Engine::new(Arc::clone(&store), EngineConfig::default()).unwrap();
+    (Engine::new(store, EngineConfig::default()).unwrap(), ids)
+}
+
+#[test]
+fn the_engine_path_does_not_allocate_in_steady_state() {
+    use mcx_engine::keys::Timestamp;
+
+    let (mut e, ids) = engine_with_csks(50);
     let mut buf = [0u8; 128];
     let packet = |buf: &mut [u8; 128]| {
         buf[..12].copy_from_slice(&[0x80, 0xcc, 0x00, 0x02, 0, 0, 0, 1, b'M', b'C', b'P', b'T']);
@@ -158,28 +165,10 @@ fn the_engine_path_does_not_allocate_in_steady_state() {
 #[test]
 fn batch_calls_and_aead_batches_do_not_allocate() {
     use mcx_engine::aead::{Backend, Gcm, OpenJob, SealJob, open_batch, seal_batch};
-    use mcx_engine::keys::{KeyInstall, KeyStore, Owner, Service, StoreConfig, Timestamp};
-    use mcx_engine::{Engine, EngineConfig, RxPacket, TxPacket};
-    use std::sync::Arc;
+    use mcx_engine::keys::Timestamp;
+    use mcx_engine::{Engine, RxPacket, TxPacket};
 
-    let store = Arc::new(KeyStore::new(StoreConfig::default()));
-    let ids: Vec<KeyId> = (1..=20u32)
-        .map(|i| {
-            let id = KeyId::from_parts(Purpose::Csk, i);
-            let key = [i as u8; 16];
-            let k = KeyInstall::new(
-                &key,
-                id,
-                &[7; 16],
-                Service::Mcptt,
-                Owner::new(format!("u{i}")),
-                "srv",
-            );
-            store.install(&k, Timestamp(0)).unwrap();
-            id
-        })
-        .collect();
-    let mut e = Engine::new(Arc::clone(&store), EngineConfig::default()).unwrap();
+    let (mut e, ids) = engine_with_csks(20);
     let plain = [0x80, 0xcc, 0x00, 0x02, 0, 0, 0, 1, b'M', b'C', b'P', b'T'];
     let mut bufs = [[0u8; 64]; 20];
     let run = |bufs: &mut [[u8; 64]; 20], e: &mut Engine| {
