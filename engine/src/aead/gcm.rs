@@ -26,8 +26,13 @@ impl core::fmt::Display for AuthError {
 impl core::error::Error for AuthError {}
 
 #[derive(Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the x86_64 key schedule is read by every packet and stays inline; the portable \
+              one (larger) is boxed so that it does not widen every key entry"
+)]
 pub(super) enum Imp {
-    Portable(PortableGcm),
+    Portable(Box<PortableGcm>),
     #[cfg(target_arch = "x86_64")]
     X86(super::x86::Key),
 }
@@ -82,7 +87,7 @@ impl Gcm {
             _ => return Err(Ok(len_err(key))),
         };
         let imp = match backend {
-            Backend::Portable => PortableGcm::new(key).map(Imp::Portable),
+            Backend::Portable => PortableGcm::new(key).map(|g| Imp::Portable(Box::new(g))),
             #[cfg(target_arch = "x86_64")]
             Backend::AesNi | Backend::Vaes if backend.is_available() => {
                 super::x86::Key::new(key).map(Imp::X86)

@@ -11,6 +11,7 @@
 //! All of these are pure functions of their inputs.
 
 mod id;
+mod index;
 pub mod kdf;
 mod mikey;
 pub mod store;

@@ -10,7 +10,8 @@
 //!
 //! The store is a copy-on-write snapshot (a map from MKI to key entry, and a map from
 //! binding to key ID) published through [`crate::sync::Rcu`]. Readers on the data path take
-//! no lock: a lookup is two atomic increments, a pointer load and a hash-map probe. Writers
+//! no lock: a lookup is two atomic increments, a pointer load and a probe of the snapshot's
+//! open-addressed index (`keys::index`), rebuilt by the writer at each publication. Writers
 //! (install, revoke, alias, purge) are serialized, build the next snapshot from the current
 //! one, swap it in and wait for a grace period before dropping the old one; readers are never
 //! blocked for longer than that pointer swap. Entries are shared between snapshots through
@@ -41,6 +42,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use core::fmt;
 
+use super::index::KeyIndex;
 use super::{CsId, DeriveError, KeyId, Purpose, derive_srtp_master};
 use crate::idhash::IdMap;
 use crate::secret::{KeyLen, LengthError, McKey};
@@ -401,6 +403,13 @@ impl fmt::Debug for KeyEntry {
 }
 
 impl KeyEntry {
+    /// Starts loading the part of the entry every packet reads (checks, policy, salt and key
+    /// schedule), so that its cache misses overlap; the cold tail (owner, peer) is left.
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        crate::sync::prefetch_prefix(self, core::mem::offset_of!(KeyEntry, tx));
+    }
+
     pub(crate) fn status(&self) -> KeyStatus {
         match self.state.load(Ordering::Acquire) {
             ACTIVE => KeyStatus::Active,
@@ -498,9 +507,38 @@ pub(crate) struct Snapshot {
     /// off-network has its own GUK-ID only), so protect can address a GMK by ID in O(1).
     gmk_ids: IdMap<u32, u64>,
     bindings: std::collections::HashMap<Binding, KeyId>,
+    /// The data path's table, rebuilt from `keys` when the snapshot is published.
+    index: KeyIndex,
 }
 
 impl Snapshot {
+    /// The entry an MKI's lookup key names (data path).
+    #[inline]
+    pub(crate) fn entry(&self, lookup: u64) -> Option<&KeyEntry> {
+        self.index.get(lookup)
+    }
+
+    /// The entry of key `id`, in O(1) for every purpose (data path).
+    #[inline]
+    pub(crate) fn entry_of(&self, id: KeyId) -> Option<&KeyEntry> {
+        if id.purpose() == Purpose::Gmk {
+            return self.index.get(*self.gmk_ids.get(&id.get())?);
+        }
+        self.index.get(u64::from(id.get()))
+    }
+
+    /// Starts loading the index slot of `lookup` (batch calls).
+    #[inline]
+    pub(crate) fn prefetch(&self, lookup: u64) {
+        self.index.prefetch(lookup);
+    }
+
+    /// The snapshot ready to publish, with its data-path table built.
+    fn publish(mut self) -> Box<Snapshot> {
+        self.index = KeyIndex::build(self.keys.values());
+        Box::new(self)
+    }
+
     /// The entry a 4-octet MKI names (non-GMK keys).
     pub(crate) fn by_id(&self, id: u32) -> Option<&Arc<KeyEntry>> {
         self.keys.get(&u64::from(id))
@@ -519,6 +557,7 @@ impl Snapshot {
             keys: self.keys.clone(),
             gmk_ids: self.gmk_ids.clone(),
             bindings: self.bindings.clone(),
+            index: KeyIndex::default(),
         }
     }
 
@@ -706,7 +745,7 @@ impl KeyStore {
                 next.bindings.insert(binding, k.key_id);
                 next.purge(now, grace);
                 Ok((
-                    Box::new(next),
+                    next.publish(),
                     Installed {
                         superseded: previous.map(|e| e.id),
                     },
@@ -724,7 +763,7 @@ impl KeyStore {
                 entry.revoke();
                 let mut next = cur.copy();
                 next.remove(entry);
-                Ok((Box::new(next), ()))
+                Ok((next.publish(), ()))
             })
             .map(|_| ())
     }
@@ -763,7 +802,7 @@ impl KeyStore {
                 next.bindings.insert(binding, key_id);
                 next.purge(now, grace);
                 Ok((
-                    Box::new(next),
+                    next.publish(),
                     Installed {
                         superseded: previous.map(|e| e.id),
                     },
@@ -807,7 +846,7 @@ impl KeyStore {
             .update(|cur| {
                 let mut next = cur.copy();
                 let gone = next.purge(now, grace);
-                (Box::new(next), gone)
+                (next.publish(), gone)
             })
             .1
     }
@@ -882,5 +921,53 @@ mod tests {
             assert!(tx.take(ssrc).is_ok());
         }
         assert_eq!(tx.take(999), Err(()));
+    }
+
+    /// The data path's index finds exactly the keys the control-plane map holds, after
+    /// installs, revocations and purges, for every purpose; absent IDs (forged MKIs) miss.
+    #[test]
+    fn index_agrees_with_the_map() {
+        let store = KeyStore::new(StoreConfig {
+            off_network: true,
+            ..StoreConfig::default()
+        });
+        let key = [0x42u8; 16];
+        let mut ids = Vec::new();
+        // Sequential IDs (the worst case for a weak hash) and a GMK addressed by ID.
+        for n in 0..300u32 {
+            let id = KeyId::from_parts(Purpose::Csk, 0x0010_0000 + n);
+            let owner = Owner::new(format!("sip:u{n}@x"));
+            let k = KeyInstall::new(&key, id, &[1; 16], Service::Mcptt, owner, "srv");
+            store.install(&k, Timestamp(0)).unwrap();
+            ids.push(id);
+        }
+        let gmk = KeyId::from_parts(Purpose::Gmk, 0x0abc_def0);
+        let mut k = KeyInstall::new(&key, gmk, &[2; 16], Service::Mcptt, Owner::new("g"), "");
+        k.guk_id = Some(0x0000_1234);
+        store.install(&k, Timestamp(0)).unwrap();
+        for id in ids.iter().step_by(3) {
+            store.revoke(*id).unwrap();
+        }
+        let snap = store.read();
+        for id in &ids {
+            let in_map = snap.by_id(id.get()).map(|e| e.id);
+            assert_eq!(snap.entry_of(*id).map(|e| e.id), in_map, "{id:?}");
+            assert_eq!(snap.entry(u64::from(id.get())).map(|e| e.id), in_map);
+        }
+        assert_eq!(snap.entry_of(gmk).map(|e| e.id), Some(gmk));
+        assert_eq!(
+            snap.entry(gmk_lookup(gmk.get(), 0x1234)).map(|e| e.id),
+            Some(gmk)
+        );
+        let mut x = 0x1234_5678_u32;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let id = x & 0x0fff_ffff | 0x3000_0000;
+            let expect = snap.by_id(id).map(|e| e.id);
+            assert_eq!(snap.entry(u64::from(id)).map(|e| e.id), expect);
+        }
+        assert_eq!(store.len(), 201);
     }
 }

@@ -22,12 +22,20 @@ pub(crate) use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering, fence};
 /// key entry overlap instead of arriving one after another. A no-op off x86_64.
 #[inline(always)]
 pub fn prefetch<T>(value: &T) {
+    prefetch_prefix(value, core::mem::size_of::<T>());
+}
+
+/// As [`prefetch`], for the cache lines of the first `len` octets of `value` only (at most
+/// all of it).
+#[inline(always)]
+pub fn prefetch_prefix<T>(value: &T, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         let p = (value as *const T).cast::<i8>();
+        let len = len.min(core::mem::size_of::<T>());
         let mut off = 0;
-        while off < core::mem::size_of::<T>() {
+        while off < len {
             // SAFETY: a prefetch is a hint: it never faults and has no architectural effect;
             // the address lies within `value`.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off)) };
@@ -35,7 +43,7 @@ pub fn prefetch<T>(value: &T) {
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
+    let _ = (value, len);
 }
 
 /// Gives the CPU (or, under loom, the model's scheduler) a chance while waiting.
