@@ -154,7 +154,7 @@ pub struct Engine {
 }
 
 /// Packets processed per group in the batch calls: their lookups are issued together.
-const BATCH_GROUP: usize = 16;
+const BATCH_GROUP: usize = 8;
 
 /// A receive stream: (store lookup key from the MKI, SSRC).
 type Stream = (u64, u32);
@@ -188,7 +188,6 @@ impl RxState {
         stream: Stream,
         buf: &mut [u8],
     ) -> Result<Processed, Error> {
-        let window = self.windows.get(&stream);
         let use_ = ctx.use_.unwrap_or(SrtcpUse::of(entry.purpose));
         check_use(entry, use_, ctx.off_network)?;
         match entry.status() {
@@ -201,27 +200,33 @@ impl RxState {
             KeyStatus::Revoked => return Err(Error::Revoked),
         }
         check_time(entry, ctx.now)?;
-        if window.is_none()
-            && self.streams.get(&entry.lookup).copied().unwrap_or(0)
-                >= ctx.config.max_streams_per_key
-        {
-            // Authenticate first anyway: a forged packet must read as a forgery, and only a
-            // genuine new stream over the limit is refused for the limit.
-            open_check_only(entry, buf)?;
-            return Err(Error::TooManyStreams);
-        }
-        let u = open_in_place(&entry.keys, &entry.policy, window, buf)?;
-        match self.windows.get_mut(&stream) {
-            Some(w) => w.commit(u.index),
+        // One probe of the window map for a known stream; a new stream's window is inserted
+        // only after its first packet authenticated, within the per-key bound.
+        let u = match self.windows.get_mut(&stream) {
+            Some(w) => {
+                let u = open_in_place(&entry.keys, &entry.policy, Some(w), buf)?;
+                w.commit(u.index);
+                u
+            }
             None => {
+                if self.streams.get(&entry.lookup).copied().unwrap_or(0)
+                    >= ctx.config.max_streams_per_key
+                {
+                    // Authenticate first anyway: a forged packet must read as a forgery, and
+                    // only a genuine new stream over the limit is refused for the limit.
+                    open_check_only(entry, buf)?;
+                    return Err(Error::TooManyStreams);
+                }
+                let u = open_in_place(&entry.keys, &entry.policy, None, buf)?;
                 let Ok(mut w) = ReplayWindow::new(ctx.config.replay_window) else {
                     unreachable!("window size checked in Engine::new")
                 };
                 w.commit(u.index);
                 self.windows.insert(stream, w);
                 *self.streams.entry(entry.lookup).or_insert(0) += 1;
+                u
             }
-        }
+        };
         Ok(Processed {
             len: u.len,
             key_id: entry.id,
@@ -357,8 +362,8 @@ impl Engine {
         now: Timestamp,
     ) -> Result<Processed, Error> {
         let snap = self.store.read();
-        let entry = snap.find(key_id).ok_or(Error::UnknownKey)?;
-        crate::sync::prefetch::<KeyEntry>(entry);
+        let entry = snap.entry_of(key_id).ok_or(Error::UnknownKey)?;
+        entry.prefetch();
         self.protect_entry(entry, use_, buf, len, now)
     }
 
@@ -443,11 +448,16 @@ impl Engine {
         let mut ok = 0;
         for group in pkts.chunks_mut(BATCH_GROUP) {
             let mut entries: [Option<&KeyEntry>; BATCH_GROUP] = [None; BATCH_GROUP];
+            for p in group.iter() {
+                if p.result.is_none() && p.key_id.purpose() != Purpose::Gmk {
+                    snap.prefetch(u64::from(p.key_id.get()));
+                }
+            }
             for (e, p) in entries.iter_mut().zip(group.iter()) {
                 if p.result.is_none() {
-                    *e = snap.find(p.key_id).map(|a| &**a);
+                    *e = snap.entry_of(p.key_id);
                     if let Some(e) = e {
-                        crate::sync::prefetch::<KeyEntry>(e);
+                        e.prefetch();
                     }
                 }
             }
@@ -520,8 +530,8 @@ impl Engine {
         // replay-window probe do not wait for the key entry to arrive from memory.
         let stream = stream_of(buf)?;
         let snap = self.store.read();
-        let entry = snap.keys.get(&stream.0).ok_or(Error::UnknownKey)?;
-        crate::sync::prefetch::<KeyEntry>(entry);
+        let entry = snap.entry(stream.0).ok_or(Error::UnknownKey)?;
+        entry.prefetch();
         let ctx = self.rx_ctx(use_, now);
         self.rx.unprotect(&ctx, entry, stream, buf)
     }
@@ -569,14 +579,24 @@ impl Engine {
         for group in pkts.chunks_mut(BATCH_GROUP) {
             let mut found: [Result<(&KeyEntry, Stream), Error>; BATCH_GROUP] =
                 [Err(Error::UnknownKey); BATCH_GROUP];
-            for (f, p) in found.iter_mut().zip(group.iter()) {
-                *f = stream_of(p.buf).and_then(|st| {
-                    let e = snap.keys.get(&st.0).ok_or(Error::UnknownKey)?;
-                    crate::sync::prefetch::<KeyEntry>(e);
+            // Three passes, so that each level's cache misses overlap across the group: the
+            // index slots, then the entries and replay windows, then the packets.
+            let mut streams: [Result<Stream, Error>; BATCH_GROUP] =
+                [Err(Error::UnknownKey); BATCH_GROUP];
+            for (st, p) in streams.iter_mut().zip(group.iter()) {
+                *st = stream_of(p.buf);
+                if let Ok(st) = st {
+                    snap.prefetch(st.0);
+                }
+            }
+            for (f, st) in found.iter_mut().zip(streams.iter()) {
+                *f = st.and_then(|st| {
+                    let e = snap.entry(st.0).ok_or(Error::UnknownKey)?;
+                    e.prefetch();
                     if let Some(w) = self.rx.windows.get(&st) {
                         crate::sync::prefetch::<ReplayWindow>(w);
                     }
-                    Ok((&**e, st))
+                    Ok((e, st))
                 });
             }
             for (f, p) in found.iter().zip(group.iter_mut()) {
