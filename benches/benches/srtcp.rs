@@ -75,7 +75,8 @@ fn srtcp(c: &mut Criterion) {
 /// `srtcp/unprotect_by_mki/64`: the engine path — MKI → key store lookup among 10,000 CSKs
 /// → purpose, status and time checks → replay window of (key, SSRC) → unprotect — with a
 /// random key each packet. Every stream already has its replay window (warmed untimed), as a
-/// proxy's would in steady state.
+/// proxy's would in steady state. `srtcp/unprotect_by_mki_batch/64`: the same packets through
+/// the batch call, 64 per call.
 fn unprotect_by_mki(c: &mut Criterion) {
     let keys_n = bench_keys();
     // The same number of distinct packets per round as the raw `unprotect` benchmark, so that
@@ -100,6 +101,38 @@ fn unprotect_by_mki(c: &mut Criterion) {
         .collect();
     let mut g = c.benchmark_group("srtcp");
     g.throughput(Throughput::Elements(1));
+    // The same path through the batch call: calls of 64 packets, each packet under a random
+    // one of the 10,000 keys; time per packet.
+    const BATCH: usize = 64;
+    g.bench_function(BenchmarkId::new("unprotect_by_mki_batch", 64), |b| {
+        b.iter_custom(|iters| {
+            let calls = (iters as usize).div_ceil(BATCH);
+            let setup = || {
+                let mut rx = tx.handle();
+                let mut work = [0u8; 128];
+                for w in &warm {
+                    work[..w.len()].copy_from_slice(w);
+                    let _ = rx.srtcp_unprotect(&mut work[..w.len()], Timestamp(1));
+                }
+                let bufs: Vec<[u8; 128]> = vec![[0u8; 128]; BATCH];
+                (rx, bufs)
+            };
+            let t = time_in_rounds(calls as u64, POOL / BATCH, setup, |(rx, bufs), call| {
+                let src = &pool[call * BATCH..(call + 1) * BATCH];
+                let mut it = bufs.iter_mut().zip(src);
+                let mut pkts: [RxPacket<'_>; BATCH] = core::array::from_fn(|_| {
+                    let Some((b, w)) = it.next() else {
+                        unreachable!("BATCH buffers")
+                    };
+                    b[..w.len()].copy_from_slice(w);
+                    RxPacket::new(&mut b[..w.len()])
+                });
+                black_box(rx.srtcp_unprotect_batch(black_box(&mut pkts), Timestamp(1)));
+            });
+            // Per packet: scale the time of `calls * BATCH` packets to `iters`.
+            t.mul_f64(iters as f64 / (calls * BATCH) as f64)
+        })
+    });
     g.bench_function(BenchmarkId::new("unprotect_by_mki", 64), |b| {
         b.iter_custom(|iters| {
             let setup = || {
