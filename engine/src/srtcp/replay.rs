@@ -51,7 +51,9 @@ impl ReplayWindow {
         if !(super::MIN_REPLAY_WINDOW..=super::MAX_REPLAY_WINDOW).contains(&size) {
             return Err(ConfigError::ReplayWindow(size));
         }
-        let words = size.div_ceil(64) as usize;
+        // A power-of-two ring, so that a slot is a mask away from its index (no division on
+        // the per-packet path).
+        let words = size.div_ceil(64).next_power_of_two() as usize;
         let bits = if words <= 2 {
             Bits::Inline([0; 2])
         } else {
@@ -79,7 +81,7 @@ impl ReplayWindow {
     }
 
     fn slot(&self, index: u32) -> (usize, u64) {
-        let pos = index % self.ring_bits();
+        let pos = index & (self.ring_bits() - 1);
         ((pos / 64) as usize, 1u64 << (pos % 64))
     }
 
@@ -126,7 +128,7 @@ impl ReplayWindow {
         }
         let mut j = from;
         while j <= to {
-            let pos = j % ring;
+            let pos = j & (ring - 1);
             if pos.is_multiple_of(64) && to - j >= 63 {
                 self.bits[(pos / 64) as usize] = 0;
                 j += 64;
@@ -215,27 +217,31 @@ mod tests {
 
     #[test]
     fn agrees_with_a_reference_set() {
-        // Random walk against a naive model: a set of all accepted indices.
-        let mut w = ReplayWindow::new(100).unwrap();
-        let mut seen = std::collections::BTreeSet::new();
-        let mut top: Option<u32> = None;
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let base = top.unwrap_or(1000) as i64;
-            let delta = (x % 260) as i64 - 200;
-            let i = (base + delta).max(0) as u32;
-            let want = match top {
-                Some(t) if i <= t && t - i >= 100 => Err(Error::TooOld),
-                _ if seen.contains(&i) => Err(Error::Replayed),
-                _ => Ok(()),
-            };
-            assert_eq!(accept(&mut w, i), want, "index {i} top {top:?}");
-            if want.is_ok() {
-                seen.insert(i);
-                top = Some(top.map_or(i, |t| t.max(i)));
+        // Random walk against a naive model: a set of all accepted indices. Sizes inline and
+        // on the heap, powers of two and not (the ring is rounded up to a power of two).
+        for size in [64u32, 100, 128, 150, 200, 1000, 2500, 32768] {
+            let mut w = ReplayWindow::new(size).unwrap();
+            let mut seen = std::collections::BTreeSet::new();
+            let mut top: Option<u32> = None;
+            let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ u64::from(size);
+            let span = u64::from(size) * 2 + 60;
+            for _ in 0..20_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let base = top.unwrap_or(100_000) as i64;
+                let delta = (x % span) as i64 - i64::from(size) * 2;
+                let i = (base + delta).max(0) as u32;
+                let want = match top {
+                    Some(t) if i <= t && t - i >= size => Err(Error::TooOld),
+                    _ if seen.contains(&i) => Err(Error::Replayed),
+                    _ => Ok(()),
+                };
+                assert_eq!(accept(&mut w, i), want, "size {size} index {i} top {top:?}");
+                if want.is_ok() {
+                    seen.insert(i);
+                    top = Some(top.map_or(i, |t| t.max(i)));
+                }
             }
         }
     }
