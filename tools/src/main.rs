@@ -28,6 +28,9 @@ fn main() {
     if let Some(w) = mcx_engine::aead::backend_warning() {
         version.push_str(&format!("\nwarning: {w}"));
     }
+    if let Some(n) = mcx_engine::aead::backend_note() {
+        version.push_str(&format!("\nnote: {n}"));
+    }
     let matches = cli::Cli::command()
         .version(version.clone())
         .long_version(version)
@@ -51,12 +54,16 @@ fn main() {
 
 /// Lists the AES-GCM backends this CPU can run (names as `MCX_AEAD_BACKEND` takes them).
 fn backends(json: bool) -> Result<(), String> {
-    use mcx_engine::aead::{Backend, active_backend};
+    use mcx_engine::aead::{Backend, active_backend, backend_note};
     let names: Vec<&str> = Backend::available().map(|b| b.name()).collect();
     if json {
         println!(
             "{}",
-            serde_json::json!({ "available": names, "active": active_backend().name() })
+            serde_json::json!({
+                "available": names,
+                "active": active_backend().name(),
+                "note": backend_note(),
+            })
         );
     } else {
         for n in names {
