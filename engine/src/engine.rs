@@ -23,8 +23,8 @@ use crate::idhash::IdMap;
 use crate::keys::store::{KeyEntry, TimeError};
 use crate::keys::{KeyId, KeyStatus, KeyStore, Purpose, SrtcpUse, Timestamp};
 use crate::srtcp::{
-    self, ConfigError, MAX_REPLAY_WINDOW, MIN_REPLAY_WINDOW, ReplayWindow, open_in_place,
-    seal_in_place, ssrc_of,
+    self, ConfigError, MAX_REPLAY_WINDOW, MIN_REPLAY_WINDOW, ReplayWindow, SealItem,
+    open_checked_4, open_in_place, seal_checked_4, seal_in_place, ssrc_of,
 };
 
 /// Why an engine data-path call failed. The call changed nothing.
@@ -188,18 +188,7 @@ impl RxState {
         stream: Stream,
         buf: &mut [u8],
     ) -> Result<Processed, Error> {
-        let use_ = ctx.use_.unwrap_or(SrtcpUse::of(entry.purpose));
-        check_use(entry, use_, ctx.off_network)?;
-        match entry.status() {
-            KeyStatus::Active => {}
-            KeyStatus::Superseded(at) => {
-                if ctx.now >= at.plus_ms(ctx.grace_ms) {
-                    return Err(Error::Superseded);
-                }
-            }
-            KeyStatus::Revoked => return Err(Error::Revoked),
-        }
-        check_time(entry, ctx.now)?;
+        check_rx(ctx, entry)?;
         // One probe of the window map for a known stream; a new stream's window is inserted
         // only after its first packet authenticated, within the per-key bound.
         let u = match self.windows.get_mut(&stream) {
@@ -234,6 +223,77 @@ impl RxState {
             index: u.index,
             encrypted: u.encrypted,
         })
+    }
+}
+
+impl RxState {
+    /// Unprotects four packets of a batch together through the multi-buffer kernel, when all
+    /// four can go: keys on the `vaes` backend that pass their checks, four distinct streams
+    /// that already have replay windows (so that neither a duplicate inside the four nor a
+    /// new stream's bound needs the one-by-one order), E=1 packets that pass the checks before
+    /// the tag. Returns `false`, having changed nothing, when they cannot; the caller then
+    /// processes them one by one.
+    fn unprotect_4(
+        &mut self,
+        ctx: &RxCtx,
+        found: &[Result<(&KeyEntry, Stream), Error>],
+        pkts: &mut [RxPacket<'_>],
+    ) -> bool {
+        let ([Ok(a), Ok(b), Ok(c), Ok(d)], [pa, pb, pc, pd]) = (found, pkts) else {
+            return false;
+        };
+        let four = [*a, *b, *c, *d];
+        if !four
+            .iter()
+            .all(|(e, _)| e.keys.gcm().has_lanes() && check_rx(ctx, e).is_ok())
+        {
+            return false;
+        }
+        let st = four.map(|(_, st)| st);
+        if st[0] == st[1]
+            || st[0] == st[2]
+            || st[0] == st[3]
+            || st[1] == st[2]
+            || st[1] == st[3]
+            || st[2] == st[3]
+        {
+            return false;
+        }
+        let (Some(wa), Some(wb), Some(wc), Some(wd)) = (
+            self.windows.get(&st[0]),
+            self.windows.get(&st[1]),
+            self.windows.get(&st[2]),
+            self.windows.get(&st[3]),
+        ) else {
+            return false;
+        };
+        let [(ea, _), (eb, _), (ec, _), (ed, _)] = four;
+        let Some(results) = open_checked_4([
+            (&ea.keys, &ea.policy, wa, &mut *pa.buf),
+            (&eb.keys, &eb.policy, wb, &mut *pb.buf),
+            (&ec.keys, &ec.policy, wc, &mut *pc.buf),
+            (&ed.keys, &ed.policy, wd, &mut *pd.buf),
+        ]) else {
+            return false;
+        };
+        for ((r, (e, st)), p) in results.into_iter().zip(four).zip([pa, pb, pc, pd]) {
+            p.result = Some(match r {
+                Ok(u) => {
+                    if let Some(w) = self.windows.get_mut(&st) {
+                        w.commit(u.index);
+                    }
+                    Ok(Processed {
+                        len: u.len,
+                        key_id: e.id,
+                        purpose: e.purpose,
+                        index: u.index,
+                        encrypted: u.encrypted,
+                    })
+                }
+                Err(err) => Err(Error::Srtcp(err)),
+            });
+        }
+        true
     }
 }
 
@@ -375,6 +435,21 @@ impl Engine {
         len: usize,
         now: Timestamp,
     ) -> Result<Processed, Error> {
+        let index = self.take_index(entry, use_, buf, len, now)?;
+        let n = seal_in_place(&entry.keys, &entry.policy, buf, len, index)?;
+        Ok(processed_tx(entry, n, index))
+    }
+
+    /// Checks key and packet for a protect and takes the packet's SRTCP index: after `Ok`,
+    /// `buf[..len]` is a valid RTCP packet and `buf` holds its protected length.
+    fn take_index(
+        &self,
+        entry: &KeyEntry,
+        use_: SrtcpUse,
+        buf: &[u8],
+        len: usize,
+        now: Timestamp,
+    ) -> Result<u32, Error> {
         check_use(entry, use_, self.store.config().off_network)?;
         match entry.status() {
             KeyStatus::Active => {}
@@ -389,19 +464,11 @@ impl Engine {
         if buf.len() < srtcp::protected_len(len, entry.policy.mki.len()) {
             return Err(srtcp::Error::BufferTooSmall.into());
         }
-        let index = match entry.tx.take(ssrc) {
-            Ok(Some(i)) => i,
-            Ok(None) => return Err(srtcp::Error::KeyExhausted.into()),
-            Err(()) => return Err(Error::TooManyStreams),
-        };
-        let n = seal_in_place(&entry.keys, &entry.policy, buf, len, index)?;
-        Ok(Processed {
-            len: n,
-            key_id: entry.id,
-            purpose: entry.purpose,
-            index,
-            encrypted: entry.policy.protection == srtcp::Protection::Encrypted,
-        })
+        match entry.tx.take(ssrc) {
+            Ok(Some(i)) => Ok(i),
+            Ok(None) => Err(srtcp::Error::KeyExhausted.into()),
+            Err(()) => Err(Error::TooManyStreams),
+        }
     }
 
     /// Protects a batch of packets, each with its own key (`TxPacket::key_id`), for the use
@@ -461,19 +528,69 @@ impl Engine {
                     }
                 }
             }
-            for (e, p) in entries.iter().zip(group.iter_mut()) {
+            // Checks and indices first; then the sealing, four packets at a time, so that
+            // the batch kernel can take them together.
+            let mut ready: [Option<(&KeyEntry, u32)>; BATCH_GROUP] = [None; BATCH_GROUP];
+            for ((e, r), p) in entries.iter().zip(ready.iter_mut()).zip(group.iter_mut()) {
                 if p.result.is_some() {
                     continue;
                 }
-                let r = match e {
-                    None => Err(Error::UnknownKey),
-                    Some(e) => {
-                        let u = use_.unwrap_or(SrtcpUse::of(e.purpose));
-                        self.protect_entry(e, u, p.buf, p.len, now)
+                let taken = e.ok_or(Error::UnknownKey).and_then(|e| {
+                    let u = use_.unwrap_or(SrtcpUse::of(e.purpose));
+                    Ok((e, self.take_index(e, u, p.buf, p.len, now)?))
+                });
+                match taken {
+                    Ok(t) => *r = Some(t),
+                    Err(err) => p.result = Some(Err(err)),
+                }
+            }
+            let mut todo = group
+                .iter_mut()
+                .zip(ready.iter())
+                .filter_map(|(p, r)| r.map(|r| (p, r)));
+            loop {
+                let four: [Option<_>; 4] = core::array::from_fn(|_| todo.next());
+                let full = four.iter().all(Option::is_some);
+                let lanes = four.iter().all(|x| {
+                    x.as_ref()
+                        .is_some_and(|(_, (e, _))| e.keys.gcm().has_lanes())
+                });
+                match (lanes, four) {
+                    (true, [Some(a), Some(b), Some(c), Some(d)]) => {
+                        let [(ia, ra, pa), (ib, rb, pb), (ic, rc, pc), (id, rd, pd)] = [a, b, c, d]
+                            .map(|(p, (e, index))| {
+                                let TxPacket {
+                                    buf, len, result, ..
+                                } = p;
+                                let n = srtcp::protected_len(*len, e.policy.mki.len());
+                                let item = SealItem {
+                                    keys: &e.keys,
+                                    policy: &e.policy,
+                                    out: &mut buf[..n],
+                                    len: *len,
+                                    index,
+                                };
+                                (item, result, processed_tx(e, n, index))
+                            });
+                        seal_checked_4([ia, ib, ic, id]);
+                        for (r, done) in [(ra, pa), (rb, pb), (rc, pc), (rd, pd)] {
+                            *r = Some(Ok(done));
+                        }
+                        ok += 4;
                     }
-                };
-                ok += usize::from(r.is_ok());
-                p.result = Some(r);
+                    (_, four) => {
+                        for (p, (e, index)) in four.into_iter().flatten() {
+                            let r = seal_in_place(&e.keys, &e.policy, p.buf, p.len, index)
+                                .map(|n| processed_tx(e, n, index))
+                                .map_err(Error::from);
+                            ok += usize::from(r.is_ok());
+                            p.result = Some(r);
+                        }
+                        if !full {
+                            break;
+                        }
+                    }
+                }
             }
         }
         ok
@@ -599,10 +716,17 @@ impl Engine {
                     Ok((e, st))
                 });
             }
-            for (f, p) in found.iter().zip(group.iter_mut()) {
-                let r = f.and_then(|(e, st)| self.rx.unprotect(&ctx, e, st, p.buf));
-                ok += usize::from(r.is_ok());
-                p.result = Some(r);
+            for (found, pkts) in found.chunks(4).zip(group.chunks_mut(4)) {
+                if !self.rx.unprotect_4(&ctx, found, pkts) {
+                    for (f, p) in found.iter().zip(pkts.iter_mut()) {
+                        p.result =
+                            Some(f.and_then(|(e, st)| self.rx.unprotect(&ctx, e, st, p.buf)));
+                    }
+                }
+                ok += pkts
+                    .iter()
+                    .filter(|p| matches!(p.result, Some(Ok(_))))
+                    .count();
             }
         }
         ok
@@ -638,6 +762,34 @@ fn mki_lookup(pkt: &[u8]) -> Option<u64> {
         u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
         last,
     ))
+}
+
+/// What a protect of `entry` at `index` reports, `n` octets long.
+fn processed_tx(entry: &KeyEntry, n: usize, index: u32) -> Processed {
+    Processed {
+        len: n,
+        key_id: entry.id,
+        purpose: entry.purpose,
+        index,
+        encrypted: entry.policy.protection == srtcp::Protection::Encrypted,
+    }
+}
+
+/// The key checks of an unprotect: purpose for the use, status (a superseded key within
+/// its grace period still opens), time.
+fn check_rx(ctx: &RxCtx, entry: &KeyEntry) -> Result<(), Error> {
+    let use_ = ctx.use_.unwrap_or(SrtcpUse::of(entry.purpose));
+    check_use(entry, use_, ctx.off_network)?;
+    match entry.status() {
+        KeyStatus::Active => {}
+        KeyStatus::Superseded(at) => {
+            if ctx.now >= at.plus_ms(ctx.grace_ms) {
+                return Err(Error::Superseded);
+            }
+        }
+        KeyStatus::Revoked => return Err(Error::Revoked),
+    }
+    check_time(entry, ctx.now)
 }
 
 fn check_use(entry: &KeyEntry, use_: SrtcpUse, off_network: bool) -> Result<(), Error> {

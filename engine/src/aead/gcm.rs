@@ -110,6 +110,16 @@ impl Gcm {
         self.backend
     }
 
+    /// Whether [`seal_batch`] and [`open_batch`] can put this key in a lane of the
+    /// multi-buffer kernel (the `vaes` backend).
+    pub fn has_lanes(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if let Imp::X86(_) = self.imp {
+            return self.backend == Backend::Vaes;
+        }
+        false
+    }
+
     fn keystream_j0(&self, j0: u128, data: &mut [u8]) {
         match &self.imp {
             Imp::Portable(g) => g.apply_keystream(&j0.to_le_bytes(), data),
@@ -302,6 +312,7 @@ fn lane_keys<'k>(jobs: [(&'k Gcm, &[&[u8]; 2], usize); 4]) -> Option<[&'k super:
 
 /// One lane of the four-lane kernel.
 #[cfg(target_arch = "x86_64")]
+#[inline]
 fn lane<'a>(
     key: &'a super::x86::Key,
     iv: &[u8; IV_LEN],

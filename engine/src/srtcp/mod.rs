@@ -60,6 +60,7 @@ pub use session::{
 pub use transform::{
     Policy, open, open_in_place, seal, seal_in_place, ssrc_of, tail_mki4, verify_only,
 };
+pub(crate) use transform::{SealItem, open_checked_4, seal_checked_4};
 
 #[cfg(test)]
 mod tests;
