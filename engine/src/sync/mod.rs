@@ -34,11 +34,14 @@ pub fn prefetch_prefix<T>(value: &T, len: usize) {
         use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         let p = (value as *const T).cast::<i8>();
         let len = len.min(core::mem::size_of::<T>());
+        // From the start of the line holding the first octet, so that a value that straddles
+        // lines gets its last line too.
+        let lead = p as usize % 64;
         let mut off = 0;
-        while off < len {
+        while off < lead + len {
             // SAFETY: a prefetch is a hint: it never faults and has no architectural effect;
-            // the address lies within `value`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off)) };
+            // the address lies in a cache line that holds part of `value`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_sub(lead).wrapping_add(off)) };
             off += 64;
         }
     }
