@@ -66,8 +66,13 @@ fn backends(json: bool) -> Result<(), String> {
             })
         );
     } else {
+        // A reader that stops early (`| head -1`) closes the pipe: stop quietly.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
         for n in names {
-            println!("{n}");
+            if writeln!(out, "{n}").is_err() {
+                break;
+            }
         }
     }
     Ok(())
