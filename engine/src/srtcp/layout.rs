@@ -76,6 +76,26 @@ impl Mki {
         &self.bytes[..self.len as usize]
     }
 
+    /// Whether `tail` (exactly [`Mki::len`] octets) is this MKI. The comparison is inline,
+    /// one integer compare per MKI length (a slice comparison calls `memcmp`, and copying
+    /// the tail into an array first stalls on store forwarding). An MKI is not secret, so the
+    /// timing of the comparison does not matter.
+    #[inline]
+    pub fn matches(&self, tail: &[u8]) -> bool {
+        let [a, b, c, d, e, f, g, h] = self.bytes;
+        match (self.len, tail) {
+            (0, []) => true,
+            (4, t) => t.first_chunk::<4>().is_some_and(|t| {
+                t.len() == tail.len() && u32::from_ne_bytes(*t) == u32::from_ne_bytes([a, b, c, d])
+            }),
+            (8, t) => t.first_chunk::<8>().is_some_and(|t| {
+                t.len() == tail.len()
+                    && u64::from_ne_bytes(*t) == u64::from_ne_bytes([a, b, c, d, e, f, g, h])
+            }),
+            _ => false,
+        }
+    }
+
     /// Number of octets on the wire.
     pub const fn len(&self) -> usize {
         self.len as usize
@@ -189,6 +209,31 @@ pub(crate) fn iv(salt: &[u8; 12], ssrc: [u8; 4], index: u32) -> [u8; 12] {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn mki_matches_only_itself() {
+        let m4 = Mki::from_slice(&[0x21, 0x22, 0x23, 0x24]).unwrap();
+        let m8 = Mki::from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+        assert!(m4.matches(&[0x21, 0x22, 0x23, 0x24]));
+        assert!(m8.matches(&[1, 2, 3, 4, 5, 6, 7, 8]));
+        assert!(Mki::NONE.matches(&[]));
+        for i in 0..4 {
+            let mut t = [0x21, 0x22, 0x23, 0x24];
+            t[i] ^= 0x80;
+            assert!(!m4.matches(&t));
+        }
+        for i in 0..8 {
+            let mut t = [1, 2, 3, 4, 5, 6, 7, 8];
+            t[i] ^= 1;
+            assert!(!m8.matches(&t));
+        }
+        // Wrong lengths: a prefix, a longer tail, the empty tail, and the empty MKI.
+        assert!(!m4.matches(&[0x21, 0x22, 0x23]));
+        assert!(!m4.matches(&[0x21, 0x22, 0x23, 0x24, 0]));
+        assert!(!m4.matches(&[]));
+        assert!(!m8.matches(&[1, 2, 3, 4]));
+        assert!(!Mki::NONE.matches(&[0, 0, 0, 0]));
+    }
     use super::*;
     use hex_literal::hex;
 

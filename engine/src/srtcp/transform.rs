@@ -200,7 +200,7 @@ fn parse(policy: &Policy, window: Option<&ReplayWindow>, pkt: &[u8]) -> Result<P
         return Err(Error::TooShort);
     }
     let mki_at = pkt.len() - mki.len();
-    if &pkt[mki_at..] != mki {
+    if !policy.mki.matches(&pkt[mki_at..]) {
         return Err(Error::UnknownMki);
     }
     let word_at = mki_at - ESRTCP_WORD_LEN;
