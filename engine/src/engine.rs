@@ -23,7 +23,7 @@ use crate::idhash::IdMap;
 use crate::keys::store::{KeyEntry, TimeError};
 use crate::keys::{KeyId, KeyStatus, KeyStore, Purpose, SrtcpUse, Timestamp};
 use crate::srtcp::{
-    self, ConfigError, MAX_REPLAY_WINDOW, MIN_REPLAY_WINDOW, ReplayWindow, SealItem,
+    self, ConfigError, MAX_REPLAY_WINDOW, MIN_REPLAY_WINDOW, ReplayWindow, SealItem, Unprotected,
     open_checked_4, open_in_place, seal_checked_4, seal_in_place, ssrc_of,
 };
 
@@ -187,7 +187,7 @@ impl RxState {
         entry: &KeyEntry,
         stream: Stream,
         buf: &mut [u8],
-    ) -> Result<Processed, Error> {
+    ) -> Result<Unprotected, Error> {
         check_rx(ctx, entry)?;
         // One probe of the window map for a known stream; a new stream's window is inserted
         // only after its first packet authenticated, within the per-key bound.
@@ -216,13 +216,10 @@ impl RxState {
                 u
             }
         };
-        Ok(Processed {
-            len: u.len,
-            key_id: entry.id,
-            purpose: entry.purpose,
-            index: u.index,
-            encrypted: u.encrypted,
-        })
+        // The caller adds key ID and purpose: a 16-octet result comes back in registers,
+        // where the 24-octet `Processed` would go through memory and be read back wider
+        // than it was written (a store-forwarding stall per packet).
+        Ok(u)
     }
 }
 
@@ -282,13 +279,7 @@ impl RxState {
                     if let Some(w) = self.windows.get_mut(&st) {
                         w.commit(u.index);
                     }
-                    Ok(Processed {
-                        len: u.len,
-                        key_id: e.id,
-                        purpose: e.purpose,
-                        index: u.index,
-                        encrypted: u.encrypted,
-                    })
+                    Ok(processed_rx(e, u))
                 }
                 Err(err) => Err(Error::Srtcp(err)),
             });
@@ -650,7 +641,8 @@ impl Engine {
         let entry = snap.entry(stream.0).ok_or(Error::UnknownKey)?;
         entry.prefetch();
         let ctx = self.rx_ctx(use_, now);
-        self.rx.unprotect(&ctx, entry, stream, buf)
+        let u = self.rx.unprotect(&ctx, entry, stream, buf)?;
+        Ok(processed_rx(entry, u))
     }
 
     fn rx_ctx(&self, use_: Option<SrtcpUse>, now: Timestamp) -> RxCtx {
@@ -719,8 +711,13 @@ impl Engine {
             for (found, pkts) in found.chunks(4).zip(group.chunks_mut(4)) {
                 if !self.rx.unprotect_4(&ctx, found, pkts) {
                     for (f, p) in found.iter().zip(pkts.iter_mut()) {
-                        p.result =
-                            Some(f.and_then(|(e, st)| self.rx.unprotect(&ctx, e, st, p.buf)));
+                        p.result = Some(match *f {
+                            Ok((e, st)) => self
+                                .rx
+                                .unprotect(&ctx, e, st, p.buf)
+                                .map(|u| processed_rx(e, u)),
+                            Err(err) => Err(err),
+                        });
                     }
                 }
                 ok += pkts
@@ -762,6 +759,17 @@ fn mki_lookup(pkt: &[u8]) -> Option<u64> {
         u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
         last,
     ))
+}
+
+/// What an unprotect under `entry` reports.
+fn processed_rx(entry: &KeyEntry, u: Unprotected) -> Processed {
+    Processed {
+        len: u.len,
+        key_id: entry.id,
+        purpose: entry.purpose,
+        index: u.index,
+        encrypted: u.encrypted,
+    }
 }
 
 /// What a protect of `entry` at `index` reports, `n` octets long.
