@@ -3,10 +3,13 @@
 //!
 //! - [`Rcu`]: publish a value that readers use without locks; the writer waits for a grace
 //!   period before handing the old value back (the key store's snapshots).
+//! - [`Ring`]: a bounded lock-free FIFO, the pool's hand-off between threads.
 
 mod rcu;
+mod ring;
 
 pub use rcu::{Rcu, RcuGuard};
+pub use ring::Ring;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::Mutex;
@@ -17,6 +20,27 @@ pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering, fence};
 pub(crate) use std::sync::Mutex;
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering, fence};
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// `core::cell::UnsafeCell` with loom's access-by-closure interface, so that the code using
+/// it is the same under `cfg(loom)`.
+#[cfg(not(loom))]
+pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(value: T) -> UnsafeCell<T> {
+        UnsafeCell(core::cell::UnsafeCell::new(value))
+    }
+
+    /// Calls `f` with a pointer to the value; the caller makes the access exclusive.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
 
 /// Asks the CPU to start loading every cache line of `value`, so that the misses of a cold
 /// key entry overlap instead of arriving one after another. A no-op off x86_64.
