@@ -35,6 +35,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
+# The pure core without the pool (STYLE.md rule 1: the engine builds and tests without its
+# default features, which are what spawns threads).
+cargo test -p mcx-engine --no-default-features --lib --locked 2>&1 | tee -a "$log"
 # The SRTCP-level suites once more on every AES-GCM backend this CPU runs, each forced (the
 # default run above used whichever the process chose; the aead unit tests cover every backend
 # in-process). The list is read whole first: a reader that stops early would break the pipe.
@@ -45,10 +48,11 @@ for b in $backends; do
     MCX_AEAD_BACKEND=$b cargo test -p mcx-tests --locked \
         --test batch --test interop_libsrtp --test properties --test vectors 2>&1 | tee -a "$log"
 done
-# The loom model of the key store's publication (engine/tests/loom_rcu.rs), in its own target
+# The loom models of the key store's publication (engine/tests/loom_rcu.rs) and of the pool's
+# rings (engine/tests/loom_ring.rs), in their own target
 # directory because --cfg loom changes every crate's build.
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-    cargo test -p mcx-engine --test loom_rcu --release --locked 2>&1 | tee -a "$log"
+    cargo test -p mcx-engine --test loom_rcu --test loom_ring --release --locked 2>&1 | tee -a "$log"
 awk '/^test result:/ { p += $4; f += $6 } END {
     if (p == 0) { print "scripts/test.sh: no test ran" > "/dev/stderr"; exit 1 }
     printf "summary: %d passed, %d failed\n", p, f }' "$log"

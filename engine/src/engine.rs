@@ -49,6 +49,9 @@ pub enum Error {
     /// This key already has the most receive streams (SSRCs) allowed, or the most transmit
     /// SSRCs.
     TooManyStreams,
+    /// The worker processing this packet failed (a bug caught at the pool's panic
+    /// boundary); what became of the packet is unknown, so drop it.
+    Internal,
 }
 
 impl From<srtcp::Error> for Error {
@@ -68,6 +71,7 @@ impl fmt::Display for Error {
             Error::NotYetValid => f.write_str("key not yet valid"),
             Error::Expired => f.write_str("key expired"),
             Error::TooManyStreams => f.write_str("too many SSRCs for this key"),
+            Error::Internal => f.write_str("internal error in the worker (panic caught)"),
         }
     }
 }
@@ -157,7 +161,7 @@ pub struct Engine {
 const BATCH_GROUP: usize = 8;
 
 /// A receive stream: (store lookup key from the MKI, SSRC).
-type Stream = (u64, u32);
+pub(crate) type Stream = (u64, u32);
 
 /// One handle's receive state.
 #[derive(Default)]
@@ -332,7 +336,7 @@ impl<'a> RxPacket<'a> {
 }
 
 /// The receive stream a packet names: its MKI's lookup key and its SSRC.
-fn stream_of(buf: &[u8]) -> Result<Stream, Error> {
+pub(crate) fn stream_of(buf: &[u8]) -> Result<Stream, Error> {
     let lookup = mki_lookup(buf).ok_or(Error::UnknownKey)?;
     let ssrc = ssrc_of(buf).ok_or(srtcp::Error::TooShort)?;
     Ok((lookup, ssrc))

@@ -47,6 +47,8 @@ pub mod aead;
 mod engine;
 mod idhash;
 pub mod keys;
+#[cfg(feature = "pool")]
+pub mod pool;
 pub mod secret;
 pub mod srtcp;
 // The one place outside the AES kernels where `unsafe` is allowed: the RCU publication

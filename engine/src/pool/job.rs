@@ -1,0 +1,198 @@
+//! What a submitter hands the pool and gets back: jobs, their packets, completions.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::engine::{Error, Processed};
+use crate::keys::{KeyId, SrtcpUse, Timestamp};
+
+/// One packet of a job. The buffer moves into the pool and comes back in the completion,
+/// without copies: leave [`crate::srtcp::MAX_SRTCP_TRAILER`] octets of spare capacity
+/// (`BytesMut::with_capacity`) behind a packet to protect, or the buffer grows (one copy).
+#[derive(Debug, Default)]
+pub struct Packet {
+    /// The key to protect with (protect and fan-out); `None` for unprotect, where the MKI
+    /// names the key.
+    pub key_id: Option<KeyId>,
+    /// Protect: the RTCP packet, exactly its length. Unprotect: the SRTCP packet. Fan-out:
+    /// any buffer, ideally with room for the protected packet. After the job it holds the
+    /// result (SRTCP or RTCP), or, on failure, what it held before (a fan-out target: empty).
+    pub buf: BytesMut,
+    /// What happened to this packet; `None` until the job completed.
+    pub result: Option<Result<Processed, Error>>,
+}
+
+impl Packet {
+    /// An RTCP packet to protect with `key_id`.
+    pub fn protect(key_id: KeyId, buf: BytesMut) -> Packet {
+        Packet {
+            key_id: Some(key_id),
+            buf,
+            result: None,
+        }
+    }
+
+    /// A received SRTCP packet to unprotect.
+    pub fn unprotect(buf: BytesMut) -> Packet {
+        Packet {
+            key_id: None,
+            buf,
+            result: None,
+        }
+    }
+}
+
+/// Which operation a job runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    /// SRTCP protect, each packet with its own key.
+    Protect,
+    /// SRTCP unprotect, each packet's key named by its MKI.
+    Unprotect,
+    /// One RTCP packet protected toward several recipients.
+    FanOut,
+}
+
+/// Work for the pool: a batch of packets and what to do with them.
+#[derive(Debug)]
+pub struct Job {
+    pub(super) kind: JobKind,
+    pub(super) use_: Option<SrtcpUse>,
+    pub(super) now: Timestamp,
+    pub(super) plain: Bytes,
+    pub(super) packets: Vec<Packet>,
+}
+
+impl Job {
+    /// Protect each packet with its key, for the use the key's purpose implies.
+    pub fn protect(packets: Vec<Packet>, now: Timestamp) -> Job {
+        Job {
+            kind: JobKind::Protect,
+            use_: None,
+            now,
+            plain: Bytes::new(),
+            packets,
+        }
+    }
+
+    /// Unprotect each packet with the key its MKI names.
+    pub fn unprotect(packets: Vec<Packet>, now: Timestamp) -> Job {
+        Job {
+            kind: JobKind::Unprotect,
+            use_: None,
+            now,
+            plain: Bytes::new(),
+            packets,
+        }
+    }
+
+    /// Fan-out: protect the RTCP packet `plain` once per recipient, each with its own key
+    /// (`Packet::key_id`), into the recipient's buffer — a CSK per client for unicast. For a
+    /// multicast group give one recipient with the group's MuSiK (or MKFC) and
+    /// [`SrtcpUse::Multicast`]: one packet protected once, to send to every member.
+    pub fn fan_out(use_: SrtcpUse, plain: Bytes, recipients: Vec<Packet>, now: Timestamp) -> Job {
+        Job {
+            kind: JobKind::FanOut,
+            use_: Some(use_),
+            now,
+            plain,
+            packets: recipients,
+        }
+    }
+
+    /// As [`Job::fan_out`], with a fresh buffer per key.
+    pub fn fan_out_to(use_: SrtcpUse, plain: Bytes, keys: &[KeyId], now: Timestamp) -> Job {
+        let cap = plain.len() + crate::srtcp::MAX_SRTCP_TRAILER;
+        let recipients = keys
+            .iter()
+            .map(|&k| Packet::protect(k, BytesMut::with_capacity(cap)))
+            .collect();
+        Job::fan_out(use_, plain, recipients, now)
+    }
+
+    /// Refuse keys whose purpose does not fit `use_` (protect and unprotect; a fan-out
+    /// names its use when it is made).
+    pub fn for_use(mut self, use_: SrtcpUse) -> Job {
+        self.use_ = Some(use_);
+        self
+    }
+
+    /// Which operation this job runs.
+    pub fn kind(&self) -> JobKind {
+        self.kind
+    }
+
+    /// The packets (recipients for a fan-out).
+    pub fn packets(&self) -> &[Packet] {
+        &self.packets
+    }
+
+    /// Gives the packets back (after a refused submit, say).
+    pub fn into_packets(self) -> Vec<Packet> {
+        self.packets
+    }
+}
+
+/// Names a submitted job; its completion carries the same ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ticket(pub(super) u64);
+
+impl Ticket {
+    /// The ticket's number: a submitter numbers its jobs 0, 1, 2 …
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// A finished job: the packets in the order they were submitted, each with its result.
+#[derive(Debug)]
+pub struct Completion {
+    /// The job's ticket.
+    pub ticket: Ticket,
+    /// The job's operation.
+    pub kind: JobKind,
+    /// The packets, in submission order.
+    pub packets: Vec<Packet>,
+    /// `false` when a worker panicked on part of the job: those packets carry
+    /// [`Error::Internal`](crate::Error::Internal).
+    pub clean: bool,
+}
+
+impl Completion {
+    /// How many packets succeeded.
+    pub fn succeeded(&self) -> usize {
+        self.packets
+            .iter()
+            .filter(|p| matches!(p.result, Some(Ok(_))))
+            .count()
+    }
+}
+
+/// Why the pool refused a job. The job comes back untouched in [`Rejected::job`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectReason {
+    /// A worker's ring, or this submitter's completion queue, is full: poll completions or
+    /// try again later (back-pressure).
+    Busy,
+    /// The pool is shutting down and accepts no new work.
+    Closed,
+}
+
+/// A refused submit, with the job given back.
+#[derive(Debug)]
+pub struct Rejected {
+    /// Why.
+    pub reason: RejectReason,
+    /// The job, as it was submitted.
+    pub job: Job,
+}
+
+impl core::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.reason {
+            RejectReason::Busy => f.write_str("pool busy: queues full"),
+            RejectReason::Closed => f.write_str("pool closed"),
+        }
+    }
+}
+
+impl core::error::Error for Rejected {}

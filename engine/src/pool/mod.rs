@@ -1,0 +1,600 @@
+//! The execution layer (ARCHITECTURE.md, layer 3): a pool of worker threads pinned to
+//! cores, fed through bounded lock-free rings.
+//!
+//! ```text
+//!  submitter ──submit(job)──► split by hash(key, SSRC) ──► ring of worker k ──► worker k
+//!      ▲                                                                        │ engine handle k:
+//!      └──poll()/wait()── reassemble ◄── completion ring of the submitter ◄─────┘ replay windows
+//! ```
+//!
+//! - **Sharding.** A job's packets are split by hash(key ID, SSRC) into one part per worker
+//!   it touches. Worker k owns the receive state (replay windows) of the streams that hash
+//!   to it, in its own [`Engine`] handle, so no receive state is ever shared; the transmit
+//!   index of a (key, SSRC) is an atomic in the key store. Parts go through each worker's
+//!   ring in submission order, so the packets of one stream are processed in the order they
+//!   were submitted.
+//! - **Hand-off.** Each worker has a bounded ring ([`crate::sync::Ring`]); each submitter
+//!   has a bounded completion ring. A submit reserves room in every ring it needs first, so
+//!   it takes the whole job or none of it: a full ring answers [`RejectReason::Busy`] and the
+//!   job comes back. A submitter never has more parts in flight than its completion ring
+//!   holds, so a worker always has room to hand a part back: no completion is lost and no
+//!   worker waits on a submitter.
+//! - **Jobs.** Protect, unprotect and fan-out, each part through the engine's batch calls
+//!   (key and window lookups of a group issued together, the multi-buffer kernel where it
+//!   pays). Buffers are `bytes::BytesMut` and move in and out without copies.
+//! - **Faults.** A panic inside a part is caught at the worker's boundary: the part's
+//!   unfinished packets complete with [`crate::Error::Internal`], the completion says so, and the
+//!   worker serves on.
+//! - **Shutdown.** [`Pool::shutdown`] (or drop) refuses new work, waits for submits in
+//!   progress, lets every worker drain its ring, and joins the threads; completions stay
+//!   in the submitters' rings to be polled.
+//! - **Sleeping.** An idle worker polls a little, yields, then parks; a submit unparks the
+//!   workers it fed. A submitter blocked in [`Submitter::wait`] is unparked by each
+//!   completion.
+
+mod job;
+mod stats;
+#[cfg(test)]
+mod tests;
+mod worker;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+use crossbeam_utils::sync::{Parker, Unparker};
+
+pub use job::{Completion, Job, JobKind, Packet, RejectReason, Rejected, Ticket};
+pub use stats::{Cause, PoolStats, WorkerStats};
+
+use crate::engine::{Engine, EngineConfig};
+use crate::keys::KeyStore;
+use crate::srtcp::{ConfigError, ssrc_of};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering, Ring, spin_wait};
+use stats::Counters;
+use worker::{Part, Worker};
+
+/// How the pool is built.
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    /// Number of workers; 0: one per core available to the process.
+    pub workers: usize,
+    /// Cores to pin workers to, in worker order (worker i gets `cores[i % len]`); empty: the
+    /// cores available to the process, in the order the OS lists them.
+    pub cores: Vec<usize>,
+    /// Pin each worker to its core (default on). Off: the OS schedules them.
+    pub pin: bool,
+    /// Job parts each worker's ring holds (rounded up to a power of two). Default 1024.
+    pub ring_capacity: usize,
+    /// Job parts a submitter may have in flight (its completion ring; rounded up to a power
+    /// of two). Default 1024.
+    pub completion_capacity: usize,
+    /// Settings of the workers' engine handles (replay window, streams per key).
+    pub engine: EngineConfig,
+}
+
+impl Default for PoolConfig {
+    fn default() -> PoolConfig {
+        PoolConfig {
+            workers: 0,
+            cores: Vec::new(),
+            pin: true,
+            ring_capacity: 1024,
+            completion_capacity: 1024,
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+/// Why a pool could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// The engine settings are invalid.
+    Engine(ConfigError),
+    /// The OS refused to start a worker thread.
+    Spawn(std::io::Error),
+}
+
+impl core::fmt::Display for PoolError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PoolError::Engine(e) => write!(f, "engine settings: {e}"),
+            PoolError::Spawn(e) => write!(f, "cannot start a worker thread: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for PoolError {}
+
+/// What workers and submitters share.
+pub(crate) struct Shared {
+    workers: Box<[WorkerSlot]>,
+    /// Submits between their `closing` check and their last push.
+    submitting: CachePadded<AtomicUsize>,
+    /// Set by shutdown: submits are refused from now on.
+    closing: AtomicBool,
+    /// Set once no submit is in progress any more: workers drain their rings and leave.
+    stop: AtomicBool,
+    completion_capacity: usize,
+}
+
+struct WorkerSlot {
+    ring: Ring<Part>,
+    /// Ring positions promised to submits (pushed or about to be).
+    reserved: CachePadded<AtomicUsize>,
+    unparker: Unparker,
+    counters: CachePadded<Counters>,
+}
+
+/// A submitter's completion ring and the means to wake it.
+pub(crate) struct Done {
+    ring: Ring<PartDone>,
+    unparker: Unparker,
+}
+
+/// A part handed back by a worker.
+struct PartDone {
+    ticket: u64,
+    packets: Vec<Packet>,
+    slots: Vec<u32>,
+    panicked: bool,
+}
+
+/// The worker pool. Dropping it shuts it down (see [`Pool::shutdown`]).
+pub struct Pool {
+    shared: Arc<Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl core::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Pool")
+            .field("workers", &self.shared.workers.len())
+            .field("closing", &self.shared.closing.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Pool {
+    /// Starts the workers on `store`.
+    pub fn new(store: Arc<KeyStore>, config: PoolConfig) -> Result<Pool, PoolError> {
+        let template = Engine::new(store, config.engine).map_err(PoolError::Engine)?;
+        let available = core_affinity::get_core_ids().unwrap_or_default();
+        let cores: Vec<core_affinity::CoreId> = if config.cores.is_empty() {
+            available
+        } else {
+            config
+                .cores
+                .iter()
+                .map(|&id| core_affinity::CoreId { id })
+                .collect()
+        };
+        let n = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let parkers: Vec<Parker> = (0..n).map(|_| Parker::new()).collect();
+        let shared = Arc::new(Shared {
+            workers: parkers
+                .iter()
+                .map(|p| WorkerSlot {
+                    ring: Ring::new(config.ring_capacity),
+                    reserved: CachePadded::new(AtomicUsize::new(0)),
+                    unparker: p.unparker().clone(),
+                    counters: CachePadded::new(Counters::new()),
+                })
+                .collect(),
+            submitting: CachePadded::new(AtomicUsize::new(0)),
+            closing: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            completion_capacity: config.completion_capacity.max(2).next_power_of_two(),
+        });
+        let mut pool = Pool {
+            shared: Arc::clone(&shared),
+            threads: Vec::with_capacity(n),
+        };
+        for (me, parker) in parkers.into_iter().enumerate() {
+            let core = (config.pin && !cores.is_empty()).then(|| cores[me % cores.len()]);
+            let w = Worker::new(Arc::clone(&shared), me, template.handle(), parker, core);
+            let t = std::thread::Builder::new()
+                .name(format!("mcx-worker-{me}"))
+                .spawn(move || w.run())
+                .map_err(PoolError::Spawn)?;
+            pool.threads.push(t);
+        }
+        Ok(pool)
+    }
+
+    /// A submitter: one per thread that submits work.
+    pub fn submitter(&self) -> Submitter {
+        let parker = Parker::new();
+        Submitter {
+            done: Arc::new(Done {
+                ring: Ring::new(self.shared.completion_capacity),
+                unparker: parker.unparker().clone(),
+            }),
+            parker,
+            shared: Arc::clone(&self.shared),
+            next: 0,
+            in_flight: 0,
+            pending: HashMap::new(),
+            ready: VecDeque::new(),
+            route: Vec::new(),
+        }
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.shared.workers.len()
+    }
+
+    /// The workers' counters now (no lock; each figure is a relaxed snapshot).
+    pub fn stats(&self) -> PoolStats {
+        self.shared.stats()
+    }
+
+    /// Refuses new work, lets the workers finish everything already accepted, stops them
+    /// and returns the final figures. Completions wait in the submitters' rings.
+    pub fn shutdown(mut self) -> PoolStats {
+        self.close();
+        self.shared.stats()
+    }
+
+    fn close(&mut self) {
+        let s = &self.shared;
+        s.closing.store(true, Ordering::SeqCst);
+        // A submit increments `submitting` before it checks `closing` (both SeqCst): either
+        // it saw `closing` and refused, or it is counted here and gets to finish its pushes.
+        while s.submitting.load(Ordering::SeqCst) != 0 {
+            spin_wait();
+        }
+        s.stop.store(true, Ordering::Release);
+        for w in s.workers.iter() {
+            w.unparker.unpark();
+        }
+        for t in self.threads.drain(..) {
+            // A worker catches panics per part; a join error would be a panic outside a
+            // part, and there is nothing left to do for that thread.
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.close();
+        }
+    }
+}
+
+impl Shared {
+    fn stats(&self) -> PoolStats {
+        PoolStats {
+            workers: self
+                .workers
+                .iter()
+                .map(|w| w.counters.snapshot(w.ring.capacity()))
+                .collect(),
+        }
+    }
+}
+
+/// A job waiting for its parts.
+struct Pending {
+    kind: JobKind,
+    parts_left: usize,
+    /// The job's packets, filled in from the parts (a one-part job takes its part's vector).
+    packets: Vec<Packet>,
+    clean: bool,
+}
+
+/// Submits jobs and collects their completions. Owned by one thread at a time (it may move
+/// between threads); make one per submitting thread with [`Pool::submitter`].
+pub struct Submitter {
+    shared: Arc<Shared>,
+    done: Arc<Done>,
+    parker: Parker,
+    next: u64,
+    /// Parts submitted and not yet taken from the completion ring.
+    in_flight: usize,
+    pending: HashMap<u64, Pending>,
+    ready: VecDeque<Completion>,
+    /// Scratch: the worker of each packet of the job being submitted.
+    route: Vec<u16>,
+}
+
+impl core::fmt::Debug for Submitter {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Submitter")
+            .field("parts_in_flight", &self.in_flight)
+            .field("jobs_pending", &self.pending.len())
+            .field("ready", &self.ready.len())
+            .finish()
+    }
+}
+
+/// The worker whose shard holds the stream of `p`: hash(key, SSRC) over the workers.
+/// Unparsable packets go to worker 0, which reports their error.
+fn shard_of(kind: JobKind, p: &Packet, workers: usize) -> usize {
+    if workers == 1 {
+        return 0;
+    }
+    let (key, ssrc) = match kind {
+        JobKind::Protect => match (p.key_id, ssrc_of(&p.buf)) {
+            (Some(k), Some(s)) => (u64::from(k.get()), s),
+            _ => return 0,
+        },
+        // A fan-out's packets share one SSRC; the key decides.
+        JobKind::FanOut => match p.key_id {
+            Some(k) => (u64::from(k.get()), 0),
+            None => return 0,
+        },
+        JobKind::Unprotect => match crate::engine::stream_of(&p.buf) {
+            Ok(st) => st,
+            Err(_) => return 0,
+        },
+    };
+    // Fibonacci hashing of (key, SSRC), then the top 32 bits scaled onto the workers.
+    let h = (key ^ (u64::from(ssrc) << 32 | u64::from(ssrc))).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (((h >> 32) * workers as u64) >> 32) as usize
+}
+
+impl Submitter {
+    /// Hands `job` to the workers. The whole job is accepted, or none of it: on
+    /// [`RejectReason::Busy`] poll completions (or wait) and submit again.
+    pub fn submit(&mut self, job: Job) -> Result<Ticket, Rejected> {
+        let shared = Arc::clone(&self.shared);
+        let workers = shared.workers.len();
+        if job.packets.is_empty() {
+            return self.accept_empty(job, &shared);
+        }
+        // Which worker takes each packet, and how many parts that makes.
+        self.route.clear();
+        let mut used = [0u32; 64];
+        let mut seen = vec![0u32; 0];
+        let counts: &mut [u32] = if workers <= used.len() {
+            &mut used[..workers]
+        } else {
+            seen.resize(workers, 0);
+            &mut seen
+        };
+        for p in &job.packets {
+            let w = shard_of(job.kind, p, workers);
+            counts[w] += 1;
+            self.route.push(w as u16);
+        }
+        let parts = counts.iter().filter(|&&c| c > 0).count();
+        if self.in_flight + parts > self.done.ring.capacity() {
+            return Err(Rejected {
+                reason: RejectReason::Busy,
+                job,
+            });
+        }
+        shared.submitting.fetch_add(1, Ordering::SeqCst);
+        if shared.closing.load(Ordering::SeqCst) {
+            shared.submitting.fetch_sub(1, Ordering::SeqCst);
+            return Err(Rejected {
+                reason: RejectReason::Closed,
+                job,
+            });
+        }
+        // Room in every ring this job needs, before anything is pushed.
+        for (w, slot) in shared.workers.iter().enumerate() {
+            if counts[w] == 0 {
+                continue;
+            }
+            if slot.reserved.fetch_add(1, Ordering::AcqRel) >= slot.ring.capacity() {
+                for (c, taken) in counts[..=w].iter().zip(shared.workers.iter()) {
+                    if *c > 0 {
+                        taken.reserved.fetch_sub(1, Ordering::AcqRel);
+                    }
+                }
+                shared.submitting.fetch_sub(1, Ordering::SeqCst);
+                return Err(Rejected {
+                    reason: RejectReason::Busy,
+                    job,
+                });
+            }
+        }
+        let ticket = self.next;
+        self.next += 1;
+        let Job {
+            kind,
+            use_,
+            now,
+            plain,
+            packets,
+        } = job;
+        let n = packets.len();
+        let part = |packets: Vec<Packet>, slots: Vec<u32>| Part {
+            ticket,
+            kind,
+            use_,
+            now,
+            plain: plain.clone(),
+            packets,
+            slots,
+            done: Arc::clone(&self.done),
+        };
+        let mut out: Vec<(usize, Part)> = Vec::with_capacity(parts);
+        if parts == 1 {
+            out.push((usize::from(self.route[0]), part(packets, Vec::new())));
+        } else {
+            let mut split: Vec<(Vec<Packet>, Vec<u32>)> = counts
+                .iter()
+                .map(|&c| {
+                    (
+                        Vec::with_capacity(c as usize),
+                        Vec::with_capacity(c as usize),
+                    )
+                })
+                .collect();
+            for (i, (p, &w)) in packets.into_iter().zip(&self.route).enumerate() {
+                let (ps, slots) = &mut split[usize::from(w)];
+                ps.push(p);
+                slots.push(i as u32);
+            }
+            for (w, (ps, slots)) in split.into_iter().enumerate() {
+                if !ps.is_empty() {
+                    out.push((w, part(ps, slots)));
+                }
+            }
+        }
+        for (w, p) in out {
+            let slot = &shared.workers[w];
+            let mut p = p;
+            // Room was reserved above; the loop only guards that promise.
+            while let Err(back) = slot.ring.push(p) {
+                p = back;
+                spin_wait();
+            }
+            slot.unparker.unpark();
+        }
+        shared.submitting.fetch_sub(1, Ordering::SeqCst);
+        self.in_flight += parts;
+        self.pending.insert(
+            ticket,
+            Pending {
+                kind,
+                parts_left: parts,
+                packets: if parts == 1 {
+                    Vec::new()
+                } else {
+                    (0..n).map(|_| Packet::default()).collect()
+                },
+                clean: true,
+            },
+        );
+        Ok(Ticket(ticket))
+    }
+
+    fn accept_empty(&mut self, job: Job, shared: &Shared) -> Result<Ticket, Rejected> {
+        if shared.closing.load(Ordering::SeqCst) {
+            return Err(Rejected {
+                reason: RejectReason::Closed,
+                job,
+            });
+        }
+        let ticket = Ticket(self.next);
+        self.next += 1;
+        self.ready.push_back(Completion {
+            ticket,
+            kind: job.kind,
+            packets: Vec::new(),
+            clean: true,
+        });
+        Ok(ticket)
+    }
+
+    /// Takes the parts workers handed back; returns whether any arrived.
+    fn drain(&mut self) -> bool {
+        let mut any = false;
+        while let Some(d) = self.done.ring.pop() {
+            any = true;
+            self.in_flight -= 1;
+            let Some(job) = self.pending.get_mut(&d.ticket) else {
+                continue;
+            };
+            job.parts_left -= 1;
+            job.clean &= !d.panicked;
+            if d.slots.is_empty() {
+                job.packets = d.packets;
+            } else {
+                for (p, &i) in d.packets.into_iter().zip(&d.slots) {
+                    job.packets[i as usize] = p;
+                }
+            }
+            if job.parts_left == 0
+                && let Some(job) = self.pending.remove(&d.ticket)
+            {
+                self.ready.push_back(Completion {
+                    ticket: Ticket(d.ticket),
+                    kind: job.kind,
+                    packets: job.packets,
+                    clean: job.clean,
+                });
+            }
+        }
+        any
+    }
+
+    /// A finished job, if one is ready. Never blocks.
+    pub fn poll(&mut self) -> Option<Completion> {
+        self.drain();
+        self.ready.pop_front()
+    }
+
+    /// Waits up to `timeout` (`None`: as long as it takes) for a finished job. Returns
+    /// `None` at the timeout, or at once when nothing is in flight.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Option<Completion> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            if let Some(c) = self.poll() {
+                return Some(c);
+            }
+            if self.pending.is_empty() {
+                return None;
+            }
+            self.park_until(deadline)?;
+        }
+    }
+
+    /// Sleeps until a worker hands something back or `deadline` passes (`None` then).
+    fn park_until(&self, deadline: Option<Instant>) -> Option<()> {
+        match deadline {
+            None => self.parker.park(),
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return None;
+                }
+                self.parker.park_timeout(d - now);
+            }
+        }
+        Some(())
+    }
+
+    /// The blocking convenience: submits `job` (waiting while the pool is busy) and waits
+    /// for its completion. Completions of other jobs that arrive meanwhile stay queued for
+    /// [`Submitter::poll`]. Fails only when the pool is closed.
+    pub fn run(&mut self, job: Job) -> Result<Completion, Rejected> {
+        let mut job = job;
+        let ticket = loop {
+            match self.submit(job) {
+                Ok(t) => break t,
+                Err(Rejected {
+                    reason: RejectReason::Busy,
+                    job: back,
+                }) => {
+                    job = back;
+                    if !self.drain() {
+                        if self.pending.is_empty() {
+                            std::thread::yield_now();
+                        } else {
+                            let _ =
+                                self.park_until(Some(Instant::now() + Duration::from_millis(1)));
+                        }
+                    }
+                }
+                Err(closed) => return Err(closed),
+            }
+        };
+        loop {
+            self.drain();
+            if let Some(i) = self.ready.iter().position(|c| c.ticket == ticket)
+                && let Some(c) = self.ready.remove(i)
+            {
+                return Ok(c);
+            }
+            self.parker.park();
+        }
+    }
+
+    /// Jobs submitted and not yet returned by `poll`, `wait` or `run`.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len() + self.ready.len()
+    }
+}

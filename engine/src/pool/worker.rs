@@ -1,0 +1,245 @@
+//! A worker: pops job parts from its ring, runs them through its own engine handle (which
+//! owns the replay windows of the streams its shard holds), and pushes each finished part to
+//! the submitter's completion ring.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_utils::sync::Parker;
+
+use super::job::{JobKind, Packet};
+use super::{Done, PartDone, Shared};
+use crate::engine::{Engine, Error, Processed, RxPacket, TxPacket};
+use crate::keys::{SrtcpUse, Timestamp};
+use crate::srtcp::MAX_SRTCP_TRAILER;
+use crate::sync::Ordering;
+
+/// A job's share for one worker: the packets that hash to its shard, in submission order.
+pub(super) struct Part {
+    pub(super) ticket: u64,
+    pub(super) kind: JobKind,
+    pub(super) use_: Option<SrtcpUse>,
+    pub(super) now: Timestamp,
+    pub(super) plain: bytes::Bytes,
+    pub(super) packets: Vec<Packet>,
+    /// Where each packet sits in the job (empty: the part is the whole job, in order).
+    pub(super) slots: Vec<u32>,
+    pub(super) done: Arc<Done>,
+}
+
+/// Polls before the worker yields its core, and yields before it sleeps.
+const SPINS: u32 = 64;
+const YIELDS: u32 = 16;
+/// Longest sleep without work; a submit wakes the worker at once.
+const NAP: Duration = Duration::from_millis(20);
+
+pub(super) struct Worker {
+    pub(super) shared: Arc<Shared>,
+    pub(super) me: usize,
+    pub(super) engine: Engine,
+    pub(super) parker: Parker,
+    pub(super) core: Option<core_affinity::CoreId>,
+    /// Reused between parts (capacity only; emptied after each part).
+    results: Vec<Option<Result<Processed, Error>>>,
+    lens: Vec<usize>,
+    tx: Vec<TxPacket<'static>>,
+    rx: Vec<RxPacket<'static>>,
+}
+
+/// Empties a vector of borrowed packets and re-types it for another borrow, keeping its
+/// allocation (the element types differ only in lifetime, so the collect reuses it in place).
+fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("empty")).collect()
+}
+
+impl Worker {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        me: usize,
+        engine: Engine,
+        parker: Parker,
+        core: Option<core_affinity::CoreId>,
+    ) -> Worker {
+        Worker {
+            shared,
+            me,
+            engine,
+            parker,
+            core,
+            results: Vec::new(),
+            lens: Vec::new(),
+            tx: Vec::new(),
+            rx: Vec::new(),
+        }
+    }
+
+    pub(super) fn run(mut self) {
+        let shared = Arc::clone(&self.shared);
+        let slot = &shared.workers[self.me];
+        if let Some(core) = self.core
+            && core_affinity::set_for_current(core)
+        {
+            slot.counters.set_core(core.id);
+        }
+        let mut idle = 0u32;
+        loop {
+            if let Some(part) = slot.ring.pop() {
+                slot.counters.ring_len(slot.ring.len() + 1);
+                slot.reserved.fetch_sub(1, Ordering::Release);
+                self.finish(part);
+                idle = 0;
+                continue;
+            }
+            if shared.stop.load(Ordering::Acquire) {
+                // Every accepted submit finished pushing before `stop` was set: drain what
+                // is left, then leave.
+                while let Some(part) = slot.ring.pop() {
+                    slot.reserved.fetch_sub(1, Ordering::Release);
+                    self.finish(part);
+                }
+                return;
+            }
+            idle = idle.saturating_add(1);
+            if idle < SPINS {
+                core::hint::spin_loop();
+            } else if idle < SPINS + YIELDS {
+                std::thread::yield_now();
+            } else {
+                // A submit unparks after its push, so a part pushed after the pop above
+                // ends this park at once.
+                self.parker.park_timeout(NAP);
+            }
+        }
+    }
+
+    /// Runs a part behind the panic boundary and hands it back, whatever happened.
+    fn finish(&mut self, mut part: Part) {
+        let panicked = catch_unwind(AssertUnwindSafe(|| self.apply(&mut part))).is_err();
+        if panicked {
+            for p in &mut part.packets {
+                if p.result.is_none() {
+                    p.result = Some(Err(Error::Internal));
+                }
+            }
+            // Borrowed scratch may be half filled; start the next part clean.
+            self.results.clear();
+            self.lens.clear();
+            self.tx = Vec::new();
+            self.rx = Vec::new();
+        }
+        let slot = &self.shared.workers[self.me];
+        slot.counters.part(&part.packets, panicked);
+        let Part {
+            ticket,
+            packets,
+            slots,
+            done,
+            ..
+        } = part;
+        let mut d = PartDone {
+            ticket,
+            packets,
+            slots,
+            panicked,
+        };
+        // The submitter bounds its parts in flight by this ring's capacity, so the push
+        // finds room; the loop only guards that bound.
+        loop {
+            match done.ring.push(d) {
+                Ok(()) => break,
+                Err(back) => {
+                    d = back;
+                    std::thread::yield_now();
+                }
+            }
+        }
+        done.unparker.unpark();
+    }
+
+    fn apply(&mut self, part: &mut Part) {
+        for p in &mut part.packets {
+            p.result = None;
+        }
+        match part.kind {
+            JobKind::Protect => self.protect(part, false),
+            JobKind::FanOut => self.protect(part, true),
+            JobKind::Unprotect => self.unprotect(part),
+        }
+    }
+
+    fn protect(&mut self, part: &mut Part, fan_out: bool) {
+        let plain = &part.plain[..];
+        #[cfg(test)]
+        let inject = super::tests::inject_panic(&part.packets);
+        let mut tx: Vec<TxPacket<'_>> = recycle(core::mem::take(&mut self.tx));
+        for p in part.packets.iter_mut() {
+            let len = if fan_out { plain.len() } else { p.buf.len() };
+            self.lens.push(p.buf.len());
+            let Some(key) = p.key_id else {
+                p.result = Some(Err(Error::UnknownKey));
+                continue;
+            };
+            p.buf.resize(len + MAX_SRTCP_TRAILER, 0);
+            tx.push(TxPacket::new(key, &mut p.buf[..], len));
+        }
+        let (use_, now) = (part.use_, part.now);
+        match (fan_out, use_) {
+            (true, Some(u)) => {
+                self.engine.srtcp_fan_out(u, plain, &mut tx, now);
+            }
+            (_, Some(u)) => {
+                self.engine.srtcp_protect_batch_for(u, &mut tx, now);
+            }
+            (_, None) => {
+                self.engine.srtcp_protect_batch(&mut tx, now);
+            }
+        }
+        #[cfg(test)]
+        if inject {
+            panic!("fault injected by a test");
+        }
+        self.results.extend(tx.iter().map(|t| t.result));
+        self.tx = recycle(tx);
+        let mut results = self.results.drain(..);
+        for (p, len) in part.packets.iter_mut().zip(self.lens.drain(..)) {
+            if p.result.is_some() {
+                continue;
+            }
+            let r = results.next().flatten().unwrap_or(Err(Error::Internal));
+            match r {
+                Ok(done) => p.buf.truncate(done.len),
+                Err(_) if fan_out => p.buf.clear(),
+                Err(_) => p.buf.truncate(len),
+            }
+            p.result = Some(r);
+        }
+    }
+
+    fn unprotect(&mut self, part: &mut Part) {
+        #[cfg(test)]
+        let inject = super::tests::inject_panic(&part.packets);
+        let mut rx: Vec<RxPacket<'_>> = recycle(core::mem::take(&mut self.rx));
+        for p in part.packets.iter_mut() {
+            rx.push(RxPacket::new(&mut p.buf[..]));
+        }
+        match part.use_ {
+            Some(u) => self.engine.srtcp_unprotect_batch_for(u, &mut rx, part.now),
+            None => self.engine.srtcp_unprotect_batch(&mut rx, part.now),
+        };
+        #[cfg(test)]
+        if inject {
+            panic!("fault injected by a test");
+        }
+        self.results.extend(rx.iter().map(|r| r.result));
+        self.rx = recycle(rx);
+        for (p, r) in part.packets.iter_mut().zip(self.results.drain(..)) {
+            let r = r.unwrap_or(Err(Error::Internal));
+            if let Ok(done) = r {
+                p.buf.truncate(done.len);
+            }
+            p.result = Some(r);
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The worker pool under load (issue 5): several submitter threads, a million packets, every
+//! completion accounted for and the order of each stream checked; and shutdown while
+//! submitters are still pushing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use mcx_engine::keys::{
+    KeyId, KeyInstall, KeyStore, Owner, Purpose, Service, StoreConfig, Timestamp,
+};
+use mcx_engine::pool::{
+    Completion, Job, JobKind, Packet, Pool, PoolConfig, RejectReason, Submitter,
+};
+use mcx_engine::srtcp::MAX_SRTCP_TRAILER;
+use mcx_tests::rng::Rng;
+
+const T0: Timestamp = Timestamp(1_000);
+const KEYS: u32 = 64;
+
+fn store() -> (Arc<KeyStore>, Vec<KeyId>) {
+    let store = Arc::new(KeyStore::new(StoreConfig::default()));
+    let ids = (0..KEYS)
+        .map(|i| {
+            let id = KeyId::from_parts(Purpose::Csk, 0x900 + i);
+            let user = format!("sip:load{i}@example.org");
+            let key = [i as u8 ^ 0x5a; 16];
+            let k = KeyInstall::new(
+                &key,
+                id,
+                &[3; 16],
+                Service::Mcptt,
+                Owner::new(&user),
+                "sip:server@example.org",
+            );
+            store.install(&k, T0).unwrap();
+            id
+        })
+        .collect();
+    (store, ids)
+}
+
+/// A 24-octet RTCP APP packet whose body carries the stream and its sequence number.
+fn rtcp(ssrc: u32, key: u32, seq: u32) -> BytesMut {
+    let mut b = BytesMut::with_capacity(24 + MAX_SRTCP_TRAILER);
+    b.extend_from_slice(&[0x80, 0xcc, 0x00, 0x05]);
+    b.extend_from_slice(&ssrc.to_be_bytes());
+    b.extend_from_slice(b"MCPT");
+    b.extend_from_slice(&key.to_be_bytes());
+    b.extend_from_slice(&seq.to_be_bytes());
+    b.extend_from_slice(&[0xee; 4]);
+    b
+}
+
+fn body(buf: &[u8]) -> (u32, u32, u32) {
+    let word = |i: usize| u32::from_be_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
+    (word(4), word(12), word(16))
+}
+
+type Seqs = HashMap<u64, Vec<u32>>;
+
+/// Submits `job`, taking completions (handed to `on_done`) while the pool is busy.
+fn submit(
+    s: &mut Submitter,
+    job: Job,
+    on_done: &mut impl FnMut(&mut Submitter, Completion, &mut Seqs),
+    seqs: &mut Seqs,
+) -> u64 {
+    let mut job = job;
+    loop {
+        match s.submit(job) {
+            Ok(t) => return t.get(),
+            Err(r) => {
+                assert_eq!(r.reason, RejectReason::Busy);
+                job = r.job;
+                if let Some(c) = s.wait(Some(Duration::from_millis(5))) {
+                    on_done(s, c, seqs);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_million_packets_from_three_submitters() {
+    const SUBMITTERS: u32 = 3;
+    const PACKETS: u32 = 1_000_000;
+    const BATCH: u32 = 64;
+    const SSRCS: u32 = 4;
+    let (store, ids) = store();
+    let pool = Pool::new(
+        store,
+        PoolConfig {
+            workers: 3,
+            pin: false,
+            ring_capacity: 16,
+            completion_capacity: 32,
+            ..PoolConfig::default()
+        },
+    )
+    .unwrap();
+    let seed = Rng::from_env_or_time("pool stress").next_u64();
+    let threads: Vec<_> = (0..SUBMITTERS)
+        .map(|t| {
+            let mut s = pool.submitter();
+            let ids = ids.clone();
+            std::thread::spawn(move || {
+                let mut rng = Rng::new(seed ^ u64::from(t));
+                let per = PACKETS / SUBMITTERS + u32::from(t < PACKETS % SUBMITTERS);
+                // Per stream (key, SSRC): the SRTCP index given to each sequence number.
+                let mut index: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
+                let mut next_seq: HashMap<(u32, u32), u32> = HashMap::new();
+                // Sequence numbers of each protect job's packets (the body is encrypted
+                // when it comes back).
+                let mut seqs: Seqs = HashMap::new();
+                let (mut protected, mut opened) = (0u32, 0u32);
+                let mut on_done = |s: &mut Submitter, c: Completion, seqs: &mut Seqs| {
+                    assert!(c.clean);
+                    match c.kind {
+                        JobKind::Protect => {
+                            let mut back = Vec::with_capacity(c.packets.len());
+                            let sent = seqs.remove(&c.ticket.get()).unwrap();
+                            for (p, seq) in c.packets.into_iter().zip(sent) {
+                                let r = p.result.unwrap().unwrap();
+                                let ssrc =
+                                    u32::from_be_bytes([p.buf[4], p.buf[5], p.buf[6], p.buf[7]]);
+                                let key = r.key_id.get();
+                                let mki = &p.buf[p.buf.len() - 4..];
+                                assert_eq!(mki, &key.to_be_bytes());
+                                let v = index.entry((key, ssrc)).or_default();
+                                if v.len() <= seq as usize {
+                                    v.resize(seq as usize + 1, u32::MAX);
+                                }
+                                v[seq as usize] = r.index;
+                                protected += 1;
+                                back.push(Packet::unprotect(p.buf));
+                            }
+                            // Straight back through the pool to be opened.
+                            match s.submit(Job::unprotect(back, T0)) {
+                                Ok(_) => {}
+                                Err(r) => {
+                                    // Busy: open them with the blocking call instead.
+                                    let c = s.run(r.job).unwrap();
+                                    opened += check_opened(&c);
+                                }
+                            }
+                        }
+                        JobKind::Unprotect => opened += check_opened(&c),
+                        JobKind::FanOut => unreachable!(),
+                    }
+                };
+                let mut sent = 0;
+                while sent < per {
+                    let n = BATCH.min(per - sent);
+                    let mut job_seqs = Vec::with_capacity(n as usize);
+                    let packets = (0..n)
+                        .map(|_| {
+                            let key = ids[rng.below(u64::from(KEYS)) as usize];
+                            let ssrc = (t << 16) | rng.below(u64::from(SSRCS)) as u32;
+                            let seq = next_seq.entry((key.get(), ssrc)).or_insert(0);
+                            let p = Packet::protect(key, rtcp(ssrc, key.get(), *seq));
+                            job_seqs.push(*seq);
+                            *seq += 1;
+                            p
+                        })
+                        .collect();
+                    let ticket = submit(&mut s, Job::protect(packets, T0), &mut on_done, &mut seqs);
+                    // A job completes only after this call returns, on a later poll.
+                    seqs.insert(ticket, job_seqs);
+                    sent += n;
+                    while let Some(c) = s.poll() {
+                        on_done(&mut s, c, &mut seqs);
+                    }
+                }
+                while s.in_flight() > 0 {
+                    if let Some(c) = s.wait(None) {
+                        on_done(&mut s, c, &mut seqs);
+                    }
+                }
+                // Packets of a stream were indexed in the order they were submitted.
+                for ((key, ssrc), v) in &index {
+                    if let Some(at) = v.windows(2).position(|w| w[0] >= w[1]) {
+                        panic!(
+                            "stream {key:08x}/{ssrc:08x} out of order: sequence {} got index {}, \
+                             sequence {} got {}",
+                            at,
+                            v[at],
+                            at + 1,
+                            v[at + 1]
+                        );
+                    }
+                    assert_eq!(v.len() as u32, next_seq[&(*key, *ssrc)]);
+                }
+                (protected, opened, per)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for th in threads {
+        let (protected, opened, per) = th.join().unwrap();
+        assert_eq!(protected, per, "every protect completion came back");
+        assert_eq!(opened, per, "every unprotect completion came back");
+        total += per;
+    }
+    assert_eq!(total, PACKETS);
+    let stats = pool.shutdown();
+    let all = stats.total();
+    assert_eq!(all.packets, 2 * u64::from(PACKETS));
+    assert_eq!(all.failed_total(), 0);
+    assert_eq!(all.panics, 0);
+    assert!(
+        stats.workers.iter().all(|w| w.packets > 0),
+        "every worker got a shard: {stats:?}"
+    );
+    assert!(all.ring_high_water <= all.ring_capacity);
+}
+
+/// Every packet of an unprotect completion opened to the RTCP packet it came from.
+fn check_opened(c: &Completion) -> u32 {
+    assert!(c.clean);
+    for p in &c.packets {
+        let r = p.result.unwrap().unwrap();
+        let (ssrc, key, seq) = body(&p.buf);
+        assert_eq!(r.key_id.get(), key);
+        assert_eq!(&p.buf[..], &rtcp(ssrc, key, seq)[..]);
+    }
+    c.packets.len() as u32
+}
+
+#[test]
+fn shutdown_under_load_completes_everything_it_accepted() {
+    let (store, ids) = store();
+    let pool = Pool::new(
+        store,
+        PoolConfig {
+            workers: 2,
+            pin: false,
+            ring_capacity: 8,
+            completion_capacity: 16,
+            ..PoolConfig::default()
+        },
+    )
+    .unwrap();
+    let submitters: Vec<_> = (0..2u32)
+        .map(|t| {
+            let mut s = pool.submitter();
+            let ids = ids.clone();
+            std::thread::spawn(move || {
+                let (mut accepted, mut packets, mut completed, mut busy) = (0u64, 0u64, 0u64, 0u64);
+                let mut seq = 0u32;
+                loop {
+                    let batch: Vec<Packet> = (0..16)
+                        .map(|i| {
+                            seq += 1;
+                            let key = ids[(seq as usize + i) % ids.len()];
+                            Packet::protect(key, rtcp(t, key.get(), seq))
+                        })
+                        .collect();
+                    match s.submit(Job::protect(batch, T0)) {
+                        Ok(_) => {
+                            accepted += 1;
+                            packets += 16;
+                        }
+                        Err(r) if r.reason == RejectReason::Busy => busy += 1,
+                        Err(_) => break,
+                    }
+                    while let Some(c) = s.poll() {
+                        assert_eq!(c.succeeded(), 16);
+                        completed += 1;
+                    }
+                }
+                // Closed: whatever was accepted still comes back.
+                while let Some(c) = s.wait(Some(Duration::from_secs(10))) {
+                    assert_eq!(c.succeeded(), 16);
+                    completed += 1;
+                }
+                assert_eq!(s.in_flight(), 0);
+                (accepted, packets, completed, busy)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let stats = pool.shutdown();
+    let mut packets_accepted = 0;
+    for s in submitters {
+        let (accepted, packets, completed, _busy) = s.join().unwrap();
+        assert!(accepted > 0);
+        assert_eq!(completed, accepted, "a completion was lost");
+        packets_accepted += packets;
+    }
+    assert_eq!(stats.total().packets, packets_accepted);
+}
