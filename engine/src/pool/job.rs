@@ -9,6 +9,7 @@ use crate::keys::{KeyId, SrtcpUse, Timestamp};
 /// without copies: leave [`crate::srtcp::MAX_SRTCP_TRAILER`] octets of spare capacity
 /// (`BytesMut::with_capacity`) behind a packet to protect, or the buffer grows (one copy).
 #[derive(Debug, Default)]
+#[repr(align(64))]
 pub struct Packet {
     /// The key to protect with (protect and fan-out); `None` for unprotect, where the MKI
     /// names the key.

@@ -51,9 +51,9 @@ pub use stats::{Cause, PoolStats, WorkerStats};
 use crate::engine::{Engine, EngineConfig};
 use crate::keys::KeyStore;
 use crate::srtcp::{ConfigError, ssrc_of};
-use crate::sync::{AtomicBool, AtomicUsize, Ordering, Ring, spin_wait};
+use crate::sync::{AtomicBool, AtomicUsize, Gather, Ordering, Ring, fence, scatter, spin_wait};
 use stats::Counters;
-use worker::{Part, Worker};
+use worker::{Part, PartPackets, Worker};
 
 /// How the pool is built.
 #[derive(Clone, Debug)]
@@ -132,13 +132,30 @@ struct WorkerSlot {
 pub(crate) struct Done {
     ring: Ring<PartDone>,
     unparker: Unparker,
+    /// While the submitter sleeps: how many parts in the ring should wake it (`usize::MAX`
+    /// when it is awake). A worker wakes it only then, so one wake-up (a system call on the
+    /// worker's core) serves several parts.
+    wake_at: CachePadded<AtomicUsize>,
+}
+
+impl Done {
+    /// After a worker pushed a part: wakes the submitter if it waits for this many.
+    fn pushed(&self) {
+        // Store-buffering with `Submitter::park_until`: the push, then the check here; the
+        // submitter's `wake_at`, then its check of the ring. With a SeqCst fence on each
+        // side one of the two checks sees the other's write, so a wake-up is never missed.
+        fence(Ordering::SeqCst);
+        if self.ring.len() >= self.wake_at.load(Ordering::Relaxed) {
+            self.unparker.unpark();
+        }
+    }
 }
 
 /// A part handed back by a worker.
 struct PartDone {
     ticket: u64,
-    packets: Vec<Packet>,
-    slots: Vec<u32>,
+    /// The job's vector, when the part was the whole job (a share is dropped by the worker).
+    packets: Option<Vec<Packet>>,
     panicked: bool,
 }
 
@@ -214,6 +231,7 @@ impl Pool {
             done: Arc::new(Done {
                 ring: Ring::new(self.shared.completion_capacity),
                 unparker: parker.unparker().clone(),
+                wake_at: CachePadded::new(AtomicUsize::new(usize::MAX)),
             }),
             parker,
             shared: Arc::clone(&self.shared),
@@ -286,8 +304,9 @@ impl Shared {
 struct Pending {
     kind: JobKind,
     parts_left: usize,
-    /// The job's packets, filled in from the parts (a one-part job takes its part's vector).
-    packets: Vec<Packet>,
+    /// The job's vector, while the workers hold shares of it (a one-part job: `None`, the
+    /// vector itself comes back with the part).
+    gather: Option<Gather<Packet>>,
     clean: bool,
 }
 
@@ -408,38 +427,28 @@ impl Submitter {
             plain,
             packets,
         } = job;
-        let n = packets.len();
-        let part = |packets: Vec<Packet>, slots: Vec<u32>| Part {
+        let part = |packets: PartPackets| Part {
             ticket,
             kind,
             use_,
             now,
             plain: plain.clone(),
             packets,
-            slots,
             done: Arc::clone(&self.done),
         };
+        let mut gather = None;
         let mut out: Vec<(usize, Part)> = Vec::with_capacity(parts);
         if parts == 1 {
-            out.push((usize::from(self.route[0]), part(packets, Vec::new())));
+            out.push((
+                usize::from(self.route[0]),
+                part(PartPackets::Whole(packets)),
+            ));
         } else {
-            let mut split: Vec<(Vec<Packet>, Vec<u32>)> = counts
-                .iter()
-                .map(|&c| {
-                    (
-                        Vec::with_capacity(c as usize),
-                        Vec::with_capacity(c as usize),
-                    )
-                })
-                .collect();
-            for (i, (p, &w)) in packets.into_iter().zip(&self.route).enumerate() {
-                let (ps, slots) = &mut split[usize::from(w)];
-                ps.push(p);
-                slots.push(i as u32);
-            }
-            for (w, (ps, slots)) in split.into_iter().enumerate() {
-                if !ps.is_empty() {
-                    out.push((w, part(ps, slots)));
+            let (g, shares) = scatter(packets, &self.route, workers);
+            gather = Some(g);
+            for (w, share) in shares.into_iter().enumerate() {
+                if let Some(share) = share {
+                    out.push((w, part(PartPackets::Share(share))));
                 }
             }
         }
@@ -460,11 +469,7 @@ impl Submitter {
             Pending {
                 kind,
                 parts_left: parts,
-                packets: if parts == 1 {
-                    Vec::new()
-                } else {
-                    (0..n).map(|_| Packet::default()).collect()
-                },
+                gather,
                 clean: true,
             },
         );
@@ -500,23 +505,33 @@ impl Submitter {
             };
             job.parts_left -= 1;
             job.clean &= !d.panicked;
-            if d.slots.is_empty() {
-                job.packets = d.packets;
-            } else {
-                for (p, &i) in d.packets.into_iter().zip(&d.slots) {
-                    job.packets[i as usize] = p;
-                }
+            if job.parts_left > 0 {
+                continue;
             }
-            if job.parts_left == 0
-                && let Some(job) = self.pending.remove(&d.ticket)
-            {
-                self.ready.push_back(Completion {
-                    ticket: Ticket(d.ticket),
-                    kind: job.kind,
-                    packets: job.packets,
-                    clean: job.clean,
-                });
-            }
+            let Some(job) = self.pending.remove(&d.ticket) else {
+                continue;
+            };
+            let packets = match (d.packets, job.gather) {
+                (Some(v), _) => v,
+                (None, Some(mut g)) => loop {
+                    // Every worker dropped its share before handing its part back, so this
+                    // succeeds at once; the loop only guards that order.
+                    match g.into_vec() {
+                        Ok(v) => break v,
+                        Err(back) => {
+                            g = back;
+                            spin_wait();
+                        }
+                    }
+                },
+                (None, None) => Vec::new(),
+            };
+            self.ready.push_back(Completion {
+                ticket: Ticket(d.ticket),
+                kind: job.kind,
+                packets,
+                clean: job.clean,
+            });
         }
         any
     }
@@ -529,6 +544,10 @@ impl Submitter {
 
     /// Waits up to `timeout` (`None`: as long as it takes) for a finished job. Returns
     /// `None` at the timeout, or at once when nothing is in flight.
+    ///
+    /// For throughput, a waiting submitter sleeps until half of its parts in flight are
+    /// back, not just the first (a wake-up costs a worker a system call): it then drains
+    /// them together. Jobs finish no later for it; this call may return a little later.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Option<Completion> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
@@ -538,22 +557,26 @@ impl Submitter {
             if self.pending.is_empty() {
                 return None;
             }
-            self.park_until(deadline)?;
+            self.park_until(deadline, (self.in_flight / 2).max(1))?;
         }
     }
 
-    /// Sleeps until a worker hands something back or `deadline` passes (`None` then).
-    fn park_until(&self, deadline: Option<Instant>) -> Option<()> {
-        match deadline {
-            None => self.parker.park(),
-            Some(d) => {
-                let now = Instant::now();
-                if now >= d {
-                    return None;
-                }
-                self.parker.park_timeout(d - now);
+    /// Sleeps until `want` parts wait in the completion ring (or a worker woke it for
+    /// less: callers loop), or until `deadline` passes (`None` then).
+    fn park_until(&self, deadline: Option<Instant>, want: usize) -> Option<()> {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return None;
+        }
+        self.done.wake_at.store(want, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if self.done.ring.len() < want {
+            match deadline {
+                None => self.parker.park(),
+                Some(d) => self.parker.park_timeout(d - now),
             }
         }
+        self.done.wake_at.store(usize::MAX, Ordering::Relaxed);
         Some(())
     }
 
@@ -574,8 +597,8 @@ impl Submitter {
                         if self.pending.is_empty() {
                             std::thread::yield_now();
                         } else {
-                            let _ =
-                                self.park_until(Some(Instant::now() + Duration::from_millis(1)));
+                            let soon = Instant::now() + Duration::from_millis(1);
+                            let _ = self.park_until(Some(soon), 1);
                         }
                     }
                 }
@@ -589,7 +612,7 @@ impl Submitter {
             {
                 return Ok(c);
             }
-            self.parker.park();
+            let _ = self.park_until(None, 1);
         }
     }
 

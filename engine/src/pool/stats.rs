@@ -99,6 +99,9 @@ pub struct WorkerStats {
     pub failures: [u64; Cause::ALL.len()],
     /// Panics caught.
     pub panics: u64,
+    /// Nanoseconds spent processing parts (the rest of the worker's time it waited for
+    /// work): busy time over wall time is the worker's load.
+    pub busy_ns: u64,
     /// Most parts the worker's ring held at once.
     pub ring_high_water: usize,
     /// The ring's capacity.
@@ -133,6 +136,7 @@ impl PoolStats {
             t.packets += w.packets;
             t.bytes += w.bytes;
             t.panics += w.panics;
+            t.busy_ns += w.busy_ns;
             for (a, b) in t.failures.iter_mut().zip(w.failures) {
                 *a += b;
             }
@@ -153,6 +157,7 @@ pub(super) struct Counters {
     bytes: AtomicU64,
     failures: [AtomicU64; Cause::ALL.len()],
     panics: AtomicU64,
+    busy_ns: AtomicU64,
     high_water: AtomicUsize,
 }
 
@@ -171,6 +176,7 @@ impl Counters {
             bytes: AtomicU64::new(0),
             failures: core::array::from_fn(|_| AtomicU64::new(0)),
             panics: AtomicU64::new(0),
+            busy_ns: AtomicU64::new(0),
             high_water: AtomicUsize::new(0),
         }
     }
@@ -185,20 +191,21 @@ impl Counters {
         }
     }
 
-    /// Counts a processed part.
-    pub(super) fn part(&self, packets: &[super::Packet], panicked: bool) {
-        bump(&self.parts, 1);
-        bump(&self.packets, packets.len() as u64);
-        bump(&self.panics, u64::from(panicked));
-        let mut bytes = 0;
-        for p in packets {
-            match p.result {
-                Some(Ok(_)) => bytes += p.buf.len() as u64,
-                Some(Err(e)) => bump(&self.failures[Cause::of(e).slot()], 1),
-                None => bump(&self.failures[Cause::Internal.slot()], 1),
-            }
+    /// Counts a processed packet (its result is set).
+    pub(super) fn packet(&self, p: &super::Packet) {
+        bump(&self.packets, 1);
+        match p.result {
+            Some(Ok(_)) => bump(&self.bytes, p.buf.len() as u64),
+            Some(Err(e)) => bump(&self.failures[Cause::of(e).slot()], 1),
+            None => bump(&self.failures[Cause::Internal.slot()], 1),
         }
-        bump(&self.bytes, bytes);
+    }
+
+    /// Counts a processed part that took `busy_ns`.
+    pub(super) fn part(&self, panicked: bool, busy_ns: u64) {
+        bump(&self.parts, 1);
+        bump(&self.busy_ns, busy_ns);
+        bump(&self.panics, u64::from(panicked));
     }
 
     pub(super) fn snapshot(&self, ring_capacity: usize) -> WorkerStats {
@@ -210,6 +217,7 @@ impl Counters {
             bytes: self.bytes.load(Ordering::Relaxed),
             failures: core::array::from_fn(|i| self.failures[i].load(Ordering::Relaxed)),
             panics: self.panics.load(Ordering::Relaxed),
+            busy_ns: self.busy_ns.load(Ordering::Relaxed),
             ring_high_water: self.high_water.load(Ordering::Relaxed),
             ring_capacity,
         }

@@ -15,12 +15,11 @@ use crate::srtcp::MAX_SRTCP_TRAILER;
 static PANIC_SSRC: AtomicU32 = AtomicU32::new(0);
 
 /// The worker's hook: whether this part carries the poisoned SSRC.
-pub(super) fn inject_panic(packets: &[Packet]) -> bool {
+pub(super) fn inject_panic(packets: &mut super::worker::PartPackets) -> bool {
     let poison = PANIC_SSRC.load(Ordering::Relaxed);
-    poison != 0
-        && packets
-            .iter()
-            .any(|p| crate::srtcp::ssrc_of(&p.buf) == Some(poison))
+    let mut hit = false;
+    packets.for_each(|p| hit |= poison != 0 && crate::srtcp::ssrc_of(&p.buf) == Some(poison));
+    hit
 }
 
 const T0: Timestamp = Timestamp(1_000);

@@ -13,7 +13,7 @@ use super::{Done, PartDone, Shared};
 use crate::engine::{Engine, Error, Processed, RxPacket, TxPacket};
 use crate::keys::{SrtcpUse, Timestamp};
 use crate::srtcp::MAX_SRTCP_TRAILER;
-use crate::sync::Ordering;
+use crate::sync::{Ordering, Share};
 
 /// A job's share for one worker: the packets that hash to its shard, in submission order.
 pub(super) struct Part {
@@ -22,15 +22,13 @@ pub(super) struct Part {
     pub(super) use_: Option<SrtcpUse>,
     pub(super) now: Timestamp,
     pub(super) plain: bytes::Bytes,
-    pub(super) packets: Vec<Packet>,
-    /// Where each packet sits in the job (empty: the part is the whole job, in order).
-    pub(super) slots: Vec<u32>,
+    pub(super) packets: PartPackets,
     pub(super) done: Arc<Done>,
 }
 
 /// Polls before the worker yields its core, and yields before it sleeps.
-const SPINS: u32 = 64;
-const YIELDS: u32 = 16;
+const SPINS: u32 = 8;
+const YIELDS: u32 = 2;
 /// Longest sleep without work; a submit wakes the worker at once.
 const NAP: Duration = Duration::from_millis(20);
 
@@ -116,32 +114,37 @@ impl Worker {
 
     /// Runs a part behind the panic boundary and hands it back, whatever happened.
     fn finish(&mut self, mut part: Part) {
+        let t0 = std::time::Instant::now();
         let panicked = catch_unwind(AssertUnwindSafe(|| self.apply(&mut part))).is_err();
         if panicked {
-            for p in &mut part.packets {
-                if p.result.is_none() {
-                    p.result = Some(Err(Error::Internal));
-                }
-            }
             // Borrowed scratch may be half filled; start the next part clean.
             self.results.clear();
             self.lens.clear();
             self.tx = Vec::new();
             self.rx = Vec::new();
         }
-        let slot = &self.shared.workers[self.me];
-        slot.counters.part(&part.packets, panicked);
+        let counters = &self.shared.workers[self.me].counters;
+        part.packets.for_each(|p| {
+            if p.result.is_none() {
+                p.result = Some(Err(Error::Internal));
+            }
+            counters.packet(p);
+        });
+        counters.part(panicked, t0.elapsed().as_nanos() as u64);
         let Part {
             ticket,
             packets,
-            slots,
             done,
             ..
         } = part;
         let mut d = PartDone {
             ticket,
-            packets,
-            slots,
+            // A share is dropped here, before the push: the submitter gathers the job's
+            // vector once it has every part back.
+            packets: match packets {
+                PartPackets::Whole(v) => Some(v),
+                PartPackets::Share(_) => None,
+            },
             panicked,
         };
         // The submitter bounds its parts in flight by this ring's capacity, so the push
@@ -155,13 +158,20 @@ impl Worker {
                 }
             }
         }
-        done.unparker.unpark();
+        done.pushed();
     }
 
     fn apply(&mut self, part: &mut Part) {
-        for p in &mut part.packets {
-            p.result = None;
+        // The packets were last written on the submitter's core: ask for all their lines at
+        // once (descriptors, then buffers) so that the transfers overlap.
+        match &mut part.packets {
+            PartPackets::Whole(v) => crate::sync::prefetch(&v[..]),
+            PartPackets::Share(s) => s.iter_mut().for_each(|p| crate::sync::prefetch(p)),
         }
+        part.packets.for_each(|p| {
+            crate::sync::prefetch(&p.buf[..]);
+            p.result = None;
+        });
         match part.kind {
             JobKind::Protect => self.protect(part, false),
             JobKind::FanOut => self.protect(part, true),
@@ -172,18 +182,19 @@ impl Worker {
     fn protect(&mut self, part: &mut Part, fan_out: bool) {
         let plain = &part.plain[..];
         #[cfg(test)]
-        let inject = super::tests::inject_panic(&part.packets);
+        let inject = super::tests::inject_panic(&mut part.packets);
         let mut tx: Vec<TxPacket<'_>> = recycle(core::mem::take(&mut self.tx));
-        for p in part.packets.iter_mut() {
+        let lens = &mut self.lens;
+        part.packets.for_each(|p| {
             let len = if fan_out { plain.len() } else { p.buf.len() };
-            self.lens.push(p.buf.len());
+            lens.push(p.buf.len());
             let Some(key) = p.key_id else {
                 p.result = Some(Err(Error::UnknownKey));
-                continue;
+                return;
             };
             p.buf.resize(len + MAX_SRTCP_TRAILER, 0);
             tx.push(TxPacket::new(key, &mut p.buf[..], len));
-        }
+        });
         let (use_, now) = (part.use_, part.now);
         match (fan_out, use_) {
             (true, Some(u)) => {
@@ -203,9 +214,11 @@ impl Worker {
         self.results.extend(tx.iter().map(|t| t.result));
         self.tx = recycle(tx);
         let mut results = self.results.drain(..);
-        for (p, len) in part.packets.iter_mut().zip(self.lens.drain(..)) {
+        let mut lens = self.lens.drain(..);
+        part.packets.for_each(|p| {
+            let len = lens.next().unwrap_or(0);
             if p.result.is_some() {
-                continue;
+                return;
             }
             let r = results.next().flatten().unwrap_or(Err(Error::Internal));
             match r {
@@ -214,16 +227,15 @@ impl Worker {
                 Err(_) => p.buf.truncate(len),
             }
             p.result = Some(r);
-        }
+        });
     }
 
     fn unprotect(&mut self, part: &mut Part) {
         #[cfg(test)]
-        let inject = super::tests::inject_panic(&part.packets);
+        let inject = super::tests::inject_panic(&mut part.packets);
         let mut rx: Vec<RxPacket<'_>> = recycle(core::mem::take(&mut self.rx));
-        for p in part.packets.iter_mut() {
-            rx.push(RxPacket::new(&mut p.buf[..]));
-        }
+        part.packets
+            .for_each(|p| rx.push(RxPacket::new(&mut p.buf[..])));
         match part.use_ {
             Some(u) => self.engine.srtcp_unprotect_batch_for(u, &mut rx, part.now),
             None => self.engine.srtcp_unprotect_batch(&mut rx, part.now),
@@ -234,12 +246,31 @@ impl Worker {
         }
         self.results.extend(rx.iter().map(|r| r.result));
         self.rx = recycle(rx);
-        for (p, r) in part.packets.iter_mut().zip(self.results.drain(..)) {
-            let r = r.unwrap_or(Err(Error::Internal));
+        let mut results = self.results.drain(..);
+        part.packets.for_each(|p| {
+            let r = results.next().flatten().unwrap_or(Err(Error::Internal));
             if let Ok(done) = r {
                 p.buf.truncate(done.len);
             }
             p.result = Some(r);
+        });
+    }
+}
+
+/// A part's packets: the whole job's vector (the job went to one worker), or this worker's
+/// share of it.
+pub(super) enum PartPackets {
+    Whole(Vec<Packet>),
+    Share(Share<Packet>),
+}
+
+impl PartPackets {
+    /// Calls `f` on each packet, in job order, lending it for as long as `self` is borrowed
+    /// (so that `f` may keep references to several at once).
+    pub(super) fn for_each<'a>(&'a mut self, mut f: impl FnMut(&'a mut Packet)) {
+        match self {
+            PartPackets::Whole(v) => v.iter_mut().for_each(&mut f),
+            PartPackets::Share(s) => s.iter_mut().for_each(&mut f),
         }
     }
 }

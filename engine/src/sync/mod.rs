@@ -4,12 +4,15 @@
 //! - [`Rcu`]: publish a value that readers use without locks; the writer waits for a grace
 //!   period before handing the old value back (the key store's snapshots).
 //! - [`Ring`]: a bounded lock-free FIFO, the pool's hand-off between threads.
+//! - [`scatter`]: lends disjoint parts of one vector to several threads and gathers it back.
 
 mod rcu;
 mod ring;
+mod scatter;
 
 pub use rcu::{Rcu, RcuGuard};
 pub use ring::Ring;
+pub use scatter::{Gather, Share, scatter};
 
 #[cfg(loom)]
 pub(crate) use loom::sync::Mutex;
@@ -49,19 +52,19 @@ impl<T> UnsafeCell<T> {
 /// Asks the CPU to start loading every cache line of `value`, so that the misses of a cold
 /// key entry overlap instead of arriving one after another. A no-op off x86_64.
 #[inline(always)]
-pub fn prefetch<T>(value: &T) {
-    prefetch_prefix(value, core::mem::size_of::<T>());
+pub fn prefetch<T: ?Sized>(value: &T) {
+    prefetch_prefix(value, core::mem::size_of_val(value));
 }
 
 /// As [`prefetch`], for the cache lines of the first `len` octets of `value` only (at most
 /// all of it).
 #[inline(always)]
-pub fn prefetch_prefix<T>(value: &T, len: usize) {
+pub fn prefetch_prefix<T: ?Sized>(value: &T, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         let p = (value as *const T).cast::<i8>();
-        let len = len.min(core::mem::size_of::<T>());
+        let len = len.min(core::mem::size_of_val(value));
         // From the start of the line holding the first octet, so that a value that straddles
         // lines gets its last line too.
         let lead = p as usize % 64;
