@@ -291,3 +291,79 @@ fn shutdown_under_load_completes_everything_it_accepted() {
     }
     assert_eq!(stats.total().packets, packets_accepted);
 }
+
+#[test]
+fn fan_out_through_the_pool_reaches_each_recipient_under_its_own_key() {
+    use mcx_engine::keys::SrtcpUse;
+    use mcx_engine::{Engine, EngineConfig, Error};
+    let (store, ids) = store();
+    let musik = KeyId::from_parts(Purpose::Musik, 0x77);
+    store
+        .install(
+            &KeyInstall::new(
+                &[0x33; 16],
+                musik,
+                &[4; 16],
+                Service::Mcptt,
+                Owner::new("group-9"),
+                "sip:server@example.org",
+            ),
+            T0,
+        )
+        .unwrap();
+    let pool = Pool::new(
+        Arc::clone(&store),
+        PoolConfig {
+            workers: 2,
+            pin: false,
+            ..PoolConfig::default()
+        },
+    )
+    .unwrap();
+    let mut s = pool.submitter();
+    let plain = rtcp(0x5150, 1, 2).freeze();
+    // Unicast fan-out to eight clients' CSKs, plus the MuSiK where a CSK belongs: refused.
+    let mut keys: Vec<KeyId> = ids[..8].to_vec();
+    keys.push(musik);
+    let c = s
+        .run(Job::fan_out_to(SrtcpUse::Unicast, plain.clone(), &keys, T0))
+        .unwrap();
+    assert_eq!(c.packets.len(), 9);
+    assert_eq!(c.succeeded(), 8);
+    assert_eq!(
+        c.packets[8].result,
+        Some(Err(Error::WrongPurpose(Purpose::Musik)))
+    );
+    assert!(
+        c.packets[8].buf.is_empty(),
+        "a refused recipient gets no bytes"
+    );
+    let mut rx = Engine::new(Arc::clone(&store), EngineConfig::default()).unwrap();
+    let mut wires = Vec::new();
+    for (p, key) in c.packets[..8].iter().zip(&keys) {
+        let mut wire = p.buf.to_vec();
+        assert!(!wires.contains(&wire), "each recipient's packet differs");
+        wires.push(wire.clone());
+        let got = rx.srtcp_unprotect(&mut wire, T0).unwrap();
+        assert_eq!(got.key_id, *key);
+        assert_eq!(&wire[..got.len], &plain[..]);
+    }
+    // Multicast: one recipient, the group's MuSiK.
+    let c = s
+        .run(Job::fan_out_to(
+            SrtcpUse::Multicast,
+            plain.clone(),
+            &[musik],
+            T0,
+        ))
+        .unwrap();
+    let mut wire = c.packets[0].buf.to_vec();
+    assert_eq!(rx.srtcp_unprotect(&mut wire, T0).unwrap().key_id, musik);
+    let stats = pool.shutdown();
+    assert_eq!(stats.total().packets, 10);
+    assert_eq!(
+        stats.total().failed(mcx_engine::pool::Cause::Policy),
+        1,
+        "the refusal is counted by cause"
+    );
+}

@@ -31,6 +31,59 @@
 //! - **Sleeping.** An idle worker polls a little, yields, then parks; a submit unparks the
 //!   workers it fed. A submitter blocked in [`Submitter::wait`] is unparked by each
 //!   completion.
+//!
+//! A CS proxy's receive thread hands each burst of client packets to the pool and polls for
+//! what is done between receives:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use bytes::BytesMut;
+//! use mcx_engine::keys::{KeyId, KeyInstall, KeyStore, Owner, Purpose, Service, StoreConfig,
+//!                        Timestamp};
+//! use mcx_engine::pool::{Job, Packet, Pool, PoolConfig, RejectReason};
+//! use mcx_engine::srtcp::MAX_SRTCP_TRAILER;
+//!
+//! let store = Arc::new(KeyStore::new(StoreConfig::default()));
+//! let now = Timestamp::now();
+//! let csk_id = KeyId::new(0x2000_0a11)?;
+//! let alice = Owner::new("sip:alice@example.org");
+//! store.install(&KeyInstall::new(&[7; 16], csk_id, &[1; 16], Service::Mcptt, alice,
+//!                                "sip:mcptt.example.org"), now)?;
+//!
+//! // One worker per core, pinned; each owns the replay windows of its shard of streams.
+//! let pool = Pool::new(Arc::clone(&store), PoolConfig::default())?;
+//! let mut submitter = pool.submitter(); // one per submitting thread
+//!
+//! // A burst of floor-control packets toward alice: protect them with her CSK. Leave room
+//! // for the SRTCP trailer so the buffers never move.
+//! let burst: Vec<Packet> = (0..4u8)
+//!     .map(|i| {
+//!         let mut b = BytesMut::with_capacity(12 + MAX_SRTCP_TRAILER);
+//!         b.extend_from_slice(&[0x80, 0xcc, 0x00, 0x02, 0xca, 0xfe, 0x00, i, b'M', b'C', b'P', b'T']);
+//!         Packet::protect(csk_id, b)
+//!     })
+//!     .collect();
+//! match submitter.submit(Job::protect(burst, now)) {
+//!     Ok(_ticket) => {}
+//!     Err(r) if r.reason == RejectReason::Busy => { /* back-pressure: poll, then resubmit r.job */ }
+//!     Err(r) => return Err(r.into()),
+//! }
+//!
+//! // Between receives: take what is done (never blocks); or `wait` when idle.
+//! let done = loop {
+//!     if let Some(c) = submitter.poll() {
+//!         break c;
+//!     }
+//!     # std::thread::yield_now();
+//! };
+//! for p in &done.packets {
+//!     let sent = p.result.unwrap()?; // per-packet result; p.buf is the SRTCP packet
+//!     assert_eq!(&p.buf[sent.len - 4..], &csk_id.get().to_be_bytes()); // MKI = CSK-ID
+//! }
+//! let stats = pool.shutdown(); // drains accepted work, joins the workers
+//! assert_eq!(stats.total().packets, 4);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod job;
 mod stats;
@@ -55,10 +108,14 @@ use crate::sync::{AtomicBool, AtomicUsize, Gather, Ordering, Ring, fence, scatte
 use stats::Counters;
 use worker::{Part, PartPackets, Worker};
 
+/// Most workers a pool runs (more are cut to this).
+pub const MAX_WORKERS: usize = 1024;
+
 /// How the pool is built.
 #[derive(Clone, Debug)]
 pub struct PoolConfig {
-    /// Number of workers; 0: one per core available to the process.
+    /// Number of workers; 0: one per core available to the process. At most
+    /// [`MAX_WORKERS`].
     pub workers: usize,
     /// Cores to pin workers to, in worker order (worker i gets `cores[i % len]`); empty: the
     /// cores available to the process, in the order the OS lists them.
@@ -191,7 +248,8 @@ impl Pool {
         let n = match config.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
-        };
+        }
+        .min(MAX_WORKERS);
         let parkers: Vec<Parker> = (0..n).map(|_| Parker::new()).collect();
         let shared = Arc::new(Shared {
             workers: parkers

@@ -143,7 +143,10 @@ impl Worker {
             // vector once it has every part back.
             packets: match packets {
                 PartPackets::Whole(v) => Some(v),
-                PartPackets::Share(_) => None,
+                PartPackets::Share(share) => {
+                    drop(share);
+                    None
+                }
             },
             panicked,
         };
