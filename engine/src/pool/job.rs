@@ -17,6 +17,7 @@ pub struct Packet {
     /// Protect: the RTCP packet, exactly its length. Unprotect: the SRTCP packet. Fan-out:
     /// any buffer, ideally with room for the protected packet. After the job it holds the
     /// result (SRTCP or RTCP), or, on failure, what it held before (a fan-out target: empty).
+    /// After [`Error::Internal`](crate::Error::Internal) its contents are unspecified.
     pub buf: BytesMut,
     /// What happened to this packet; `None` until the job completed.
     pub result: Option<Result<Processed, Error>>,
@@ -176,6 +177,8 @@ pub enum RejectReason {
     Busy,
     /// The pool is shutting down and accepts no new work.
     Closed,
+    /// The job has more than [`super::MAX_JOB_PACKETS`] packets: split it.
+    TooLarge,
 }
 
 /// A refused submit, with the job given back.
@@ -192,6 +195,7 @@ impl core::fmt::Display for Rejected {
         match self.reason {
             RejectReason::Busy => f.write_str("pool busy: queues full"),
             RejectReason::Closed => f.write_str("pool closed"),
+            RejectReason::TooLarge => f.write_str("job too large"),
         }
     }
 }

@@ -29,8 +29,10 @@
 //!   progress, lets every worker drain its ring, and joins the threads; completions stay
 //!   in the submitters' rings to be polled.
 //! - **Sleeping.** An idle worker polls a little, yields, then parks; a submit unparks the
-//!   workers it fed. A submitter blocked in [`Submitter::wait`] is unparked by each
-//!   completion.
+//!   workers it fed. A submitter blocked in [`Submitter::wait`] is woken once half of its
+//!   parts in flight are back (one wake-up, a system call on a worker's core, for many
+//!   parts); [`Submitter::wait_next`] wakes at the first part, and [`Submitter::poll`]
+//!   never blocks.
 //!
 //! A CS proxy's receive thread hands each burst of client packets to the pool and polls for
 //! what is done between receives:
@@ -111,6 +113,13 @@ use worker::{Part, PartPackets, Worker};
 /// Most workers a pool runs (more are cut to this).
 pub const MAX_WORKERS: usize = 1024;
 
+/// Most parts a worker's ring or a submitter's completion ring holds (larger settings are
+/// cut to this).
+pub const MAX_RING_CAPACITY: usize = 1 << 20;
+
+/// Most packets in one job; a larger job is refused with [`RejectReason::TooLarge`].
+pub const MAX_JOB_PACKETS: usize = 1 << 16;
+
 /// How the pool is built.
 #[derive(Clone, Debug)]
 pub struct PoolConfig {
@@ -122,10 +131,11 @@ pub struct PoolConfig {
     pub cores: Vec<usize>,
     /// Pin each worker to its core (default on). Off: the OS schedules them.
     pub pin: bool,
-    /// Job parts each worker's ring holds (rounded up to a power of two). Default 1024.
+    /// Job parts each worker's ring holds (rounded up to a power of two, at most
+    /// [`MAX_RING_CAPACITY`]). Default 1024.
     pub ring_capacity: usize,
     /// Job parts a submitter may have in flight (its completion ring; rounded up to a power
-    /// of two). Default 1024.
+    /// of two, at least the number of workers, at most [`MAX_RING_CAPACITY`]). Default 1024.
     pub completion_capacity: usize,
     /// Settings of the workers' engine handles (replay window, streams per key).
     pub engine: EngineConfig,
@@ -255,7 +265,7 @@ impl Pool {
             workers: parkers
                 .iter()
                 .map(|p| WorkerSlot {
-                    ring: Ring::new(config.ring_capacity),
+                    ring: Ring::new(config.ring_capacity.min(MAX_RING_CAPACITY)),
                     reserved: CachePadded::new(AtomicUsize::new(0)),
                     unparker: p.unparker().clone(),
                     counters: CachePadded::new(Counters::new()),
@@ -264,7 +274,12 @@ impl Pool {
             submitting: CachePadded::new(AtomicUsize::new(0)),
             closing: AtomicBool::new(false),
             stop: AtomicBool::new(false),
-            completion_capacity: config.completion_capacity.max(2).next_power_of_two(),
+            // A job may touch every worker: a submitter must be able to have that many parts
+            // out, or such a job would be refused for ever.
+            completion_capacity: config
+                .completion_capacity
+                .clamp(n.max(2), MAX_RING_CAPACITY)
+                .next_power_of_two(),
         });
         let mut pool = Pool {
             shared: Arc::clone(&shared),
@@ -294,7 +309,7 @@ impl Pool {
             parker,
             shared: Arc::clone(&self.shared),
             next: 0,
-            in_flight: 0,
+            parts_out: 0,
             pending: HashMap::new(),
             ready: VecDeque::new(),
             route: Vec::new(),
@@ -376,7 +391,7 @@ pub struct Submitter {
     parker: Parker,
     next: u64,
     /// Parts submitted and not yet taken from the completion ring.
-    in_flight: usize,
+    parts_out: usize,
     pending: HashMap<u64, Pending>,
     ready: VecDeque<Completion>,
     /// Scratch: the worker of each packet of the job being submitted.
@@ -386,7 +401,7 @@ pub struct Submitter {
 impl core::fmt::Debug for Submitter {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Submitter")
-            .field("parts_in_flight", &self.in_flight)
+            .field("parts_in_flight", &self.parts_out)
             .field("jobs_pending", &self.pending.len())
             .field("ready", &self.ready.len())
             .finish()
@@ -395,7 +410,7 @@ impl core::fmt::Debug for Submitter {
 
 /// The worker whose shard holds the stream of `p`: hash(key, SSRC) over the workers.
 /// Unparsable packets go to worker 0, which reports their error.
-fn shard_of(kind: JobKind, p: &Packet, workers: usize) -> usize {
+fn shard_of(kind: JobKind, p: &Packet, plain_ssrc: Option<u32>, workers: usize) -> usize {
     if workers == 1 {
         return 0;
     }
@@ -404,10 +419,10 @@ fn shard_of(kind: JobKind, p: &Packet, workers: usize) -> usize {
             (Some(k), Some(s)) => (u64::from(k.get()), s),
             _ => return 0,
         },
-        // A fan-out's packets share one SSRC; the key decides.
-        JobKind::FanOut => match p.key_id {
-            Some(k) => (u64::from(k.get()), 0),
-            None => return 0,
+        // A fan-out's packets carry the plaintext's SSRC: the same stream as a protect of it.
+        JobKind::FanOut => match (p.key_id, plain_ssrc) {
+            (Some(k), Some(s)) => (u64::from(k.get()), s),
+            _ => return 0,
         },
         JobKind::Unprotect => match crate::engine::stream_of(&p.buf) {
             Ok(st) => st,
@@ -430,21 +445,28 @@ impl Submitter {
         }
         // Which worker takes each packet, and how many parts that makes.
         self.route.clear();
-        let mut used = [0u32; 64];
-        let mut seen = vec![0u32; 0];
-        let counts: &mut [u32] = if workers <= used.len() {
+        if job.packets.len() > MAX_JOB_PACKETS {
+            return Err(Rejected {
+                reason: RejectReason::TooLarge,
+                job,
+            });
+        }
+        let plain_ssrc = ssrc_of(&job.plain);
+        let mut used = [0usize; 64];
+        let mut seen = vec![0usize; 0];
+        let counts: &mut [usize] = if workers <= used.len() {
             &mut used[..workers]
         } else {
             seen.resize(workers, 0);
             &mut seen
         };
         for p in &job.packets {
-            let w = shard_of(job.kind, p, workers);
+            let w = shard_of(job.kind, p, plain_ssrc, workers);
             counts[w] += 1;
             self.route.push(w as u16);
         }
         let parts = counts.iter().filter(|&&c| c > 0).count();
-        if self.in_flight + parts > self.done.ring.capacity() {
+        if self.parts_out + parts > self.done.ring.capacity() {
             return Err(Rejected {
                 reason: RejectReason::Busy,
                 job,
@@ -521,7 +543,7 @@ impl Submitter {
             slot.unparker.unpark();
         }
         shared.submitting.fetch_sub(1, Ordering::SeqCst);
-        self.in_flight += parts;
+        self.parts_out += parts;
         self.pending.insert(
             ticket,
             Pending {
@@ -557,7 +579,7 @@ impl Submitter {
         let mut any = false;
         while let Some(d) = self.done.ring.pop() {
             any = true;
-            self.in_flight -= 1;
+            self.parts_out -= 1;
             let Some(job) = self.pending.get_mut(&d.ticket) else {
                 continue;
             };
@@ -607,7 +629,23 @@ impl Submitter {
     /// back, not just the first (a wake-up costs a worker a system call): it then drains
     /// them together. Jobs finish no later for it; this call may return a little later.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Option<Completion> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        self.wait_for_parts(timeout, |parts_out| (parts_out / 2).max(1))
+    }
+
+    /// As [`Submitter::wait`], but woken by the first part a worker hands back: the lowest
+    /// latency (floor control waiting on one small job), at the price of a wake-up (a system
+    /// call on a worker's core) per part.
+    pub fn wait_next(&mut self, timeout: Option<Duration>) -> Option<Completion> {
+        self.wait_for_parts(timeout, |_| 1)
+    }
+
+    fn wait_for_parts(
+        &mut self,
+        timeout: Option<Duration>,
+        want: impl Fn(usize) -> usize,
+    ) -> Option<Completion> {
+        // A timeout too long to add to now is no timeout.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             if let Some(c) = self.poll() {
                 return Some(c);
@@ -615,7 +653,7 @@ impl Submitter {
             if self.pending.is_empty() {
                 return None;
             }
-            self.park_until(deadline, (self.in_flight / 2).max(1))?;
+            self.park_until(deadline, want(self.parts_out))?;
         }
     }
 
@@ -674,7 +712,8 @@ impl Submitter {
         }
     }
 
-    /// Jobs submitted and not yet returned by `poll`, `wait` or `run`.
+    /// Jobs submitted and not yet returned by `poll`, `wait` or `run` (finished ones
+    /// waiting to be taken included).
     pub fn in_flight(&self) -> usize {
         self.pending.len() + self.ready.len()
     }

@@ -179,3 +179,61 @@ fn shutdown_refuses_new_work_and_keeps_completions() {
         .unwrap_err();
     assert_eq!(refused.reason, RejectReason::Closed);
 }
+
+#[test]
+fn settings_and_inputs_at_the_edges_are_answered_not_panicked() {
+    let (store, ids) = store(16);
+    // A completion ring smaller than the number of workers is raised to it: a job that
+    // touches every worker still goes through.
+    let pool = Pool::new(
+        store,
+        PoolConfig {
+            workers: 4,
+            completion_capacity: 1,
+            ring_capacity: usize::MAX,
+            ..config(4)
+        },
+    )
+    .unwrap();
+    let mut s = pool.submitter();
+    let all: Vec<Packet> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| Packet::protect(k, rtcp(0x4000 + i as u32, 0)))
+        .collect();
+    let done = s.run(Job::protect(all, T0)).unwrap();
+    assert_eq!(done.succeeded(), 16);
+    // A job over the size limit is refused and given back whole.
+    let huge: Vec<Packet> = (0..=super::MAX_JOB_PACKETS)
+        .map(|_| Packet::default())
+        .collect();
+    let r = s.submit(Job::protect(huge, T0)).unwrap_err();
+    assert_eq!(r.reason, RejectReason::TooLarge);
+    assert_eq!(r.job.packets().len(), super::MAX_JOB_PACKETS + 1);
+    // Timeouts too long to add to the clock mean "no timeout"; with nothing in flight the
+    // waits return at once.
+    assert!(s.wait(Some(std::time::Duration::MAX)).is_none());
+    assert!(s.wait_next(Some(std::time::Duration::MAX)).is_none());
+    // wait_next returns the job as soon as its part is back.
+    assert!(
+        s.submit(Job::protect(vec![Packet::protect(ids[0], rtcp(7, 7))], T0))
+            .is_ok()
+    );
+    let c = s.wait_next(None).unwrap();
+    assert_eq!(c.succeeded(), 1);
+    // A packet to protect without a key, and one that is not RTCP, fail alone.
+    let odd = vec![
+        Packet::unprotect(rtcp(8, 8)),
+        Packet::protect(ids[1], BytesMut::from(&b"not rtcp"[..])),
+        Packet::protect(ids[2], rtcp(9, 9)),
+    ];
+    let c = s.run(Job::protect(odd, T0)).unwrap();
+    assert_eq!(c.packets[0].result, Some(Err(Error::UnknownKey)));
+    assert!(matches!(c.packets[1].result, Some(Err(Error::Srtcp(_)))));
+    assert_eq!(
+        &c.packets[1].buf[..],
+        b"not rtcp",
+        "a refused packet is left as it was"
+    );
+    assert!(matches!(c.packets[2].result, Some(Ok(_))));
+}

@@ -4,7 +4,8 @@
 //! - [`Rcu`]: publish a value that readers use without locks; the writer waits for a grace
 //!   period before handing the old value back (the key store's snapshots).
 //! - [`Ring`]: a bounded lock-free FIFO, the pool's hand-off between threads.
-//! - [`scatter`]: lends disjoint parts of one vector to several threads and gathers it back.
+//! - `scatter` (crate-private): lends disjoint parts of one vector to several threads and
+//!   gathers it back.
 
 mod rcu;
 mod ring;
@@ -12,7 +13,7 @@ mod scatter;
 
 pub use rcu::{Rcu, RcuGuard};
 pub use ring::Ring;
-pub use scatter::{Gather, Share, scatter};
+pub(crate) use scatter::{Gather, Share, scatter};
 
 #[cfg(loom)]
 pub(crate) use loom::sync::Mutex;

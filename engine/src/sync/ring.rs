@@ -45,9 +45,10 @@ unsafe impl<T: Send> Send for Ring<T> {}
 unsafe impl<T: Send> Sync for Ring<T> {}
 
 impl<T> Ring<T> {
-    /// A ring that holds `capacity` values, rounded up to a power of two (at least 2).
+    /// A ring that holds `capacity` values, rounded up to a power of two (at least 2, at
+    /// most 2^30).
     pub fn new(capacity: usize) -> Ring<T> {
-        let cap = capacity.max(2).next_power_of_two();
+        let cap = capacity.clamp(2, 1 << 30).next_power_of_two();
         Ring {
             head: CachePadded::new(AtomicUsize::new(0)),
             tail: CachePadded::new(AtomicUsize::new(0)),
@@ -66,7 +67,9 @@ impl<T> Ring<T> {
         self.mask + 1
     }
 
-    /// Appends `value`, or gives it back when the ring is full.
+    /// Appends `value`, or gives it back when the ring is full. "Full" may also be answered
+    /// for a moment while a consumer is taking the oldest value (its slot is not free yet);
+    /// callers that must not fail retry.
     pub fn push(&self, value: T) -> Result<(), T> {
         let mut pos = self.tail.load(Ordering::Relaxed);
         loop {
@@ -101,7 +104,9 @@ impl<T> Ring<T> {
         }
     }
 
-    /// Takes the oldest value, or `None` when the ring is empty.
+    /// Takes the oldest value, or `None` when the ring is empty. `None` may also be answered
+    /// while the oldest position is claimed by a producer that has not written it yet, even
+    /// if later values are ready: values come out in position order.
     pub fn pop(&self) -> Option<T> {
         let mut pos = self.head.load(Ordering::Relaxed);
         loop {
@@ -136,8 +141,10 @@ impl<T> Ring<T> {
 
     /// How many values the ring holds (a snapshot; it may change at once).
     pub fn len(&self) -> usize {
-        let tail = self.tail.load(Ordering::Relaxed);
+        // `head` first: `tail` only grows and never falls behind `head`, so a `tail` read
+        // after `head` is at least that `head` and the difference does not wrap.
         let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed);
         tail.wrapping_sub(head).min(self.capacity())
     }
 

@@ -7,8 +7,12 @@
 //! the vector behind an `Arc` and hands out [`Share`]s: each share names an increasing list
 //! of indices, every index belongs to exactly one share, and a share gives `&mut` access to
 //! its elements only. When every share is dropped, [`Gather::into_vec`] gives the vector
-//! back, in its original order and allocation. (Shares interleave, so two workers may write
-//! neighbouring elements: the pool's packets are cache-line aligned for that reason.)
+//! back in its original order, its elements never moved (the allocation is the vector's,
+//! shrunk to its length). Shares interleave, so two workers may write neighbouring
+//! elements: the pool's packets are cache-line aligned for that reason.
+//!
+//! Crate-private: the pool builds the routes, keeps jobs below `u32::MAX` elements (indices
+//! are `u32`) and every route below the number of shares.
 //!
 //! Soundness rests on two facts established here and nowhere else: the index lists are
 //! disjoint (built in one pass that puts each index in one list), and each list is strictly
@@ -28,27 +32,28 @@ unsafe impl<T: Send> Sync for Cells<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Send for Cells<T> {}
 
-/// Exclusive access to a contiguous range of a scattered vector.
-pub struct Share<T> {
+/// Exclusive access to some elements of a scattered vector.
+pub(crate) struct Share<T> {
     cells: Arc<Cells<T>>,
     /// Strictly increasing, disjoint from every other share's.
     idx: Box<[u32]>,
 }
 
 /// The handle that gets the vector back, in its original order, once every share is gone.
-pub struct Gather<T> {
+pub(crate) struct Gather<T> {
     cells: Arc<Cells<T>>,
 }
 
 /// Splits `items` between `shares` shares: element `i` goes to share `route[i]` (each
 /// route below `shares`), keeping the elements of a share in their order. Shares that get
 /// no element are `None`.
-pub fn scatter<T>(
+pub(crate) fn scatter<T>(
     items: Vec<T>,
     route: &[u16],
     shares: usize,
 ) -> (Gather<T>, Vec<Option<Share<T>>>) {
-    assert_eq!(items.len(), route.len(), "one route per item");
+    debug_assert_eq!(items.len(), route.len(), "one route per item");
+    debug_assert!(u32::try_from(items.len()).is_ok(), "indices are u32");
     let mut lists: Vec<Vec<u32>> = (0..shares).map(|_| Vec::new()).collect();
     for (i, &r) in route.iter().enumerate() {
         lists[usize::from(r)].push(i as u32);
@@ -67,18 +72,8 @@ pub fn scatter<T>(
 }
 
 impl<T> Share<T> {
-    /// Number of elements in this share.
-    pub fn len(&self) -> usize {
-        self.idx.len()
-    }
-
-    /// Whether this share holds no element.
-    pub fn is_empty(&self) -> bool {
-        self.idx.is_empty()
-    }
-
     /// The share's elements, in their order in the vector.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> + '_ {
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> + '_ {
         let cells = &self.cells.0;
         self.idx.iter().map(move |&i| {
             // SAFETY: `i` is in this share's list alone (lists are disjoint) and once
@@ -91,7 +86,7 @@ impl<T> Share<T> {
 impl<T> Gather<T> {
     /// The vector in its original order, once every share was dropped; otherwise the
     /// gatherer comes back.
-    pub fn into_vec(self) -> Result<Vec<T>, Gather<T>> {
+    pub(crate) fn into_vec(self) -> Result<Vec<T>, Gather<T>> {
         match Arc::try_unwrap(self.cells) {
             Ok(cells) => Ok(cells
                 .0
