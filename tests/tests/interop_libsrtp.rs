@@ -212,3 +212,67 @@ fn mc_chain_csk_to_libsrtp() {
     );
     assert_both_ways(&counts, 200);
 }
+
+/// A raw SRTP master key and salt installed in the key store (`KeyStore::install_srtp`, the
+/// path behind the C ABI's `mcx_key_install_srtp`): the engine, addressed by key ID, and
+/// libsrtp, given the same master key, salt and the key ID as MKI, open each other's packets,
+/// with AES-128 and AES-256, E=1 and E=0.
+#[test]
+fn raw_srtp_key_in_the_store_interoperates_with_libsrtp() {
+    use mcx_engine::keys::{KeyStore, Service, SrtpInstall, StoreConfig, Timestamp};
+    use mcx_engine::srtcp::{MAX_SRTCP_TRAILER, Protection};
+    use mcx_engine::{Engine, EngineConfig};
+    let mut rng = Rng::from_env_or_time("raw_srtp_store");
+    let now = Timestamp(1);
+    let store = std::sync::Arc::new(KeyStore::new(StoreConfig::default()));
+    let mut engine = Engine::new(std::sync::Arc::clone(&store), EngineConfig::default()).unwrap();
+    let mut checked = 0;
+    for (key_len, auth_only) in [(16, false), (32, false), (16, true), (32, true)] {
+        let key = rng.bytes(key_len);
+        let salt = rng.bytes(12);
+        let id = KeyId::from_parts(Purpose::Spk, rng.next_u64() as u32);
+        let mut k = SrtpInstall::new(&key, &salt, id, Service::Mcptt);
+        if auth_only {
+            k.protection = Protection::AuthOnly;
+        }
+        store.install_srtp(&k, now).unwrap();
+        let mki = id.get().to_be_bytes();
+        let mut lib_tx = Session::new(Direction::Outbound, &key, &salt, &mki, auth_only).unwrap();
+        let mut lib_rx = Session::new(Direction::Inbound, &key, &salt, &mki, auth_only).unwrap();
+        for i in 0..25u32 {
+            let plain = mcx_tests::packets::random_rtcp(
+                &mut rng,
+                0x1000 + i % 3,
+                8 + 4 * (i as usize % 20),
+            );
+            // engine -> libsrtp
+            let mut buf = plain.clone();
+            buf.resize(plain.len() + MAX_SRTCP_TRAILER, 0);
+            let sent = engine
+                .srtcp_protect(id, &mut buf, plain.len(), now)
+                .unwrap();
+            let n = lib_rx.unprotect(&mut buf[..sent.len]).unwrap();
+            assert_eq!(&buf[..n], &plain[..]);
+            // libsrtp -> engine
+            let mut buf = plain.clone();
+            buf.resize(plain.len() + 64, 0);
+            let n = lib_tx.protect(&mut buf, plain.len()).unwrap();
+            let got = engine.srtcp_unprotect(&mut buf[..n], now).unwrap();
+            assert_eq!((got.key_id, &buf[..got.len]), (id, &plain[..]));
+            checked += 2;
+        }
+    }
+    assert_eq!(checked, 200);
+    // Wrong lengths are refused and change nothing.
+    let id = KeyId::from_parts(Purpose::Spk, 7);
+    for (k, s) in [
+        (&[0u8; 15][..], &[0u8; 12][..]),
+        (&[0u8; 16][..], &[0u8; 14][..]),
+    ] {
+        assert!(matches!(
+            store.install_srtp(&SrtpInstall::new(k, s, id, Service::Mcptt), now),
+            Err(mcx_engine::keys::StoreError::MasterLength(_))
+        ));
+    }
+    assert_eq!(store.len(), 4);
+}

@@ -23,5 +23,5 @@ pub use mikey::{
 };
 pub use store::{
     GeneratedKey, Installed, KeyInfo, KeyInstall, KeyStatus, KeyStore, Owner, Service, SrtcpUse,
-    StoreConfig, StoreError, Timestamp, srtcp_cs_id,
+    SrtpInstall, StoreConfig, StoreError, Timestamp, srtcp_cs_id,
 };

@@ -45,7 +45,7 @@ use core::fmt;
 use super::index::KeyIndex;
 use super::{CsId, DeriveError, KeyId, Purpose, derive_srtp_master};
 use crate::idhash::IdMap;
-use crate::secret::{KeyLen, LengthError, McKey};
+use crate::secret::{KeyLen, LengthError, MasterKey, MasterSalt, McKey};
 use crate::srtcp::{LengthCheck, MAX_INDEX, Mki, Policy, Protection, SrtcpKeys};
 use crate::sync::{Rcu, RcuGuard};
 
@@ -232,6 +232,75 @@ impl<'a> KeyInstall<'a> {
     }
 }
 
+/// A raw SRTP master key and salt for [`KeyStore::install_srtp`]. Its `Debug` output leaves
+/// the key and salt out.
+#[derive(Clone)]
+pub struct SrtpInstall<'a> {
+    /// SRTP master key, 16 (AEAD_AES_128_GCM) or 32 (AEAD_AES_256_GCM) octets.
+    pub master_key: &'a [u8],
+    /// SRTP master salt, 12 octets (RFC 7714 §11).
+    pub master_salt: &'a [u8],
+    /// The key ID: its purpose tag, and the MKI on the wire.
+    pub key_id: KeyId,
+    /// The MC service.
+    pub service: Service,
+    /// Not usable before this time.
+    pub valid_from: Option<Timestamp>,
+    /// Not usable from this time on.
+    pub valid_until: Option<Timestamp>,
+    /// SRTCP E=1 or E=0.
+    pub protection: Protection,
+    /// For a GMK: the GUK-ID (second half of the MKI).
+    pub guk_id: Option<u32>,
+}
+
+impl<'a> SrtpInstall<'a> {
+    /// A key with no time limits, SRTCP encrypted.
+    pub fn new(
+        master_key: &'a [u8],
+        master_salt: &'a [u8],
+        key_id: KeyId,
+        service: Service,
+    ) -> SrtpInstall<'a> {
+        SrtpInstall {
+            master_key,
+            master_salt,
+            key_id,
+            service,
+            valid_from: None,
+            valid_until: None,
+            protection: Protection::Encrypted,
+            guk_id: None,
+        }
+    }
+}
+
+impl fmt::Debug for SrtpInstall<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SrtpInstall")
+            .field("key_id", &self.key_id)
+            .field("service", &self.service)
+            .field("valid_from", &self.valid_from)
+            .field("valid_until", &self.valid_until)
+            .field("protection", &self.protection)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An entry to publish (the derivation done).
+struct NewEntry {
+    key_id: KeyId,
+    service: Service,
+    owner: Owner,
+    peer: String,
+    valid_from: Option<Timestamp>,
+    valid_until: Option<Timestamp>,
+    protection: Protection,
+    mki: Mki,
+    lookup: u64,
+    keys: SrtcpKeys,
+}
+
 /// Why a control-plane operation on the store failed. Nothing changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -252,6 +321,8 @@ pub enum StoreError {
     WrongPurpose(Purpose),
     /// The OS random source failed.
     RandomUnavailable,
+    /// A raw SRTP master key is not 16 or 32 octets, or its salt not 12 (RFC 7714 §11).
+    MasterLength(LengthError),
 }
 
 impl fmt::Display for StoreError {
@@ -272,6 +343,7 @@ impl fmt::Display for StoreError {
             }
             StoreError::WrongPurpose(p) => write!(f, "key purpose {p} does not fit"),
             StoreError::RandomUnavailable => f.write_str("the OS random source failed"),
+            StoreError::MasterLength(e) => write!(f, "SRTP master key or salt length: {e}"),
         }
     }
 }
@@ -692,22 +764,88 @@ impl KeyStore {
         // The expensive part runs before the writer lock.
         let (mk, ms) =
             derive_srtp_master(k.key, cs_id, csb_id, k.rand).map_err(StoreError::Derive)?;
-        let keys = SrtcpKeys::from_master(&mk, &ms);
         let binding = Binding {
             purpose,
             user_id: k.owner.user_id.clone(),
             peer: k.peer.clone(),
         };
+        self.insert(
+            NewEntry {
+                key_id: k.key_id,
+                service: k.service,
+                owner: k.owner.clone(),
+                peer: k.peer.clone(),
+                valid_from: k.valid_from,
+                valid_until: k.valid_until,
+                protection: k.protection,
+                mki,
+                lookup,
+                keys: SrtcpKeys::from_master(&mk, &ms),
+            },
+            Some(binding),
+            now,
+        )
+    }
+
+    /// Installs a raw SRTP master key and salt under `k.key_id` (the MKI), for a hop whose
+    /// SRTP keys were agreed outside MIKEY (a peer configured with libsrtp-style keys). The
+    /// key ID's purpose tag decides its uses as for an MC key. Such a key binds to no owner,
+    /// so it replaces nothing; revoke it by key ID.
+    pub fn install_srtp(
+        &self,
+        k: &SrtpInstall<'_>,
+        now: Timestamp,
+    ) -> Result<Installed, StoreError> {
+        let purpose = k.key_id.purpose();
+        if matches!(purpose, Purpose::Gmk | Purpose::Pck) && !self.config.off_network {
+            return Err(StoreError::OffNetworkDisabled(purpose));
+        }
+        let mk = MasterKey::from_slice(k.master_key).map_err(StoreError::MasterLength)?;
+        let ms = MasterSalt::from_slice(k.master_salt).map_err(StoreError::MasterLength)?;
+        let (mki, lookup) = if purpose == Purpose::Gmk {
+            let guk = k.guk_id.ok_or(StoreError::MissingGukId)?;
+            (Mki::gmk(k.key_id, guk), gmk_lookup(k.key_id.get(), guk))
+        } else {
+            (Mki::from_key_id(k.key_id), u64::from(k.key_id.get()))
+        };
+        self.insert(
+            NewEntry {
+                key_id: k.key_id,
+                service: k.service,
+                owner: Owner::new(""),
+                peer: String::new(),
+                valid_from: k.valid_from,
+                valid_until: k.valid_until,
+                protection: k.protection,
+                mki,
+                lookup,
+                keys: SrtcpKeys::from_master(&mk, &ms),
+            },
+            None,
+            now,
+        )
+    }
+
+    /// Publishes a new entry; with a binding, the entry it replaces (same purpose, owner and
+    /// peer) is superseded and its transmit indices carry over.
+    fn insert(
+        &self,
+        n: NewEntry,
+        binding: Option<Binding>,
+        now: Timestamp,
+    ) -> Result<Installed, StoreError> {
+        let purpose = n.key_id.purpose();
         let grace = self.config.grace_period_ms;
+        let key_id = n.key_id;
         self.snapshot
             .try_update(|cur| {
-                if cur.keys.contains_key(&lookup) || cur.find(k.key_id).is_some() {
-                    return Err(StoreError::DuplicateKeyId(k.key_id));
+                if cur.keys.contains_key(&n.lookup) || cur.find(key_id).is_some() {
+                    return Err(StoreError::DuplicateKeyId(key_id));
                 }
                 let mut next = cur.copy();
-                let previous = next
-                    .bindings
-                    .get(&binding)
+                let previous = binding
+                    .as_ref()
+                    .and_then(|b| next.bindings.get(b))
                     .and_then(|id| next.find(*id))
                     .cloned();
                 let tx = match &previous {
@@ -718,31 +856,33 @@ impl KeyStore {
                     old.supersede(now);
                 }
                 next.keys.insert(
-                    lookup,
+                    n.lookup,
                     Arc::new(KeyEntry {
-                        id: k.key_id,
+                        id: key_id,
                         purpose,
-                        service: k.service,
-                        owner: k.owner.clone(),
-                        peer: k.peer.clone(),
-                        valid_from: k.valid_from,
-                        valid_until: k.valid_until,
+                        service: n.service,
+                        owner: n.owner.clone(),
+                        peer: n.peer.clone(),
+                        valid_from: n.valid_from,
+                        valid_until: n.valid_until,
                         policy: Policy {
-                            protection: k.protection,
-                            mki,
+                            protection: n.protection,
+                            mki: n.mki,
                             length_check: LengthCheck::Strict,
                         },
-                        keys,
+                        keys: n.keys.clone(),
                         tx,
-                        lookup,
+                        lookup: n.lookup,
                         state: AtomicU8::new(ACTIVE),
                         superseded_at: AtomicU64::new(0),
                     }),
                 );
                 if purpose == Purpose::Gmk {
-                    next.gmk_ids.insert(k.key_id.get(), lookup);
+                    next.gmk_ids.insert(key_id.get(), n.lookup);
                 }
-                next.bindings.insert(binding, k.key_id);
+                if let Some(b) = &binding {
+                    next.bindings.insert(b.clone(), key_id);
+                }
                 next.purge(now, grace);
                 Ok((
                     next.publish(),
