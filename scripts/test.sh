@@ -2,8 +2,9 @@
 # The test command (README.md): installs what the tests need when it is missing, then checks
 # formatting and lints and runs the whole workspace test suite.
 #
-# Needs: libsrtp2-dev (the interop peer), pkg-config, a C compiler. Installed with apt-get
-# as root (or through sudo) on Debian when absent.
+# Needs: libsrtp2-dev (the interop peer), pkg-config, a C compiler (with its sanitizer
+# runtimes) and valgrind (the C ABI tests). Installed with apt-get as root (or through sudo)
+# on Debian when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ need=()
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 if ! pkg-config --exists libsrtp2 2>/dev/null; then need+=(libsrtp2-dev); fi
+command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 
 if ((${#need[@]})); then
     echo "scripts/test.sh: installing ${need[*]}" >&2
@@ -48,6 +50,9 @@ for b in $backends; do
     MCX_AEAD_BACKEND=$b cargo test -p mcx-tests --locked \
         --test batch --test interop_libsrtp --test properties --test vectors 2>&1 | tee -a "$log"
 done
+# The C ABI from C: ffi/tests/c built against ffi/include/mcx.h and run plain, with
+# AddressSanitizer + UBSan, and under valgrind.
+scripts/c-tests.sh 2>&1 | tee -a "$log"
 # The loom models of the key store's publication (engine/tests/loom_rcu.rs) and of the pool's
 # rings (engine/tests/loom_ring.rs), in their own target
 # directory because --cfg loom changes every crate's build.

@@ -1,0 +1,77 @@
+use std::ffi::CStr;
+
+use super::*;
+
+#[test]
+fn version_is_the_crate_version() {
+    // SAFETY: mcx_version returns a static NUL-terminated string.
+    let v = unsafe { CStr::from_ptr(mcx_version()) };
+    assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn status_numbers_are_pinned() {
+    // Numbers are part of the ABI and must never change or be reused: this list only grows.
+    let pinned = [
+        (0, "MCX_OK"),
+        (1, "MCX_INVALID_ARGUMENT"),
+        (2, "MCX_INTERNAL"),
+        (3, "MCX_BUFFER_TOO_SMALL"),
+        (4, "MCX_UNKNOWN_KEY"),
+        (5, "MCX_WRONG_PURPOSE"),
+        (6, "MCX_REVOKED"),
+        (7, "MCX_SUPERSEDED"),
+        (8, "MCX_NOT_YET_VALID"),
+        (9, "MCX_EXPIRED"),
+        (10, "MCX_TOO_MANY_STREAMS"),
+        (11, "MCX_MALFORMED"),
+        (12, "MCX_AUTHENTICATION_FAILED"),
+        (13, "MCX_REPLAYED"),
+        (14, "MCX_TOO_OLD"),
+        (15, "MCX_KEY_EXHAUSTED"),
+        (16, "MCX_NOT_ENCRYPTED"),
+        (17, "MCX_DUPLICATE_KEY_ID"),
+        (18, "MCX_BAD_LENGTH"),
+        (19, "MCX_NO_CS_ID"),
+        (20, "MCX_OFF_NETWORK_DISABLED"),
+        (21, "MCX_MISSING_GUK_ID"),
+        (22, "MCX_RANDOM_UNAVAILABLE"),
+    ];
+    assert_eq!(status::ALL.len(), pinned.len());
+    for ((s, _), (n, name)) in status::ALL.iter().zip(pinned) {
+        assert_eq!(*s as i32, n);
+        assert_eq!(format!("{s:?}"), name);
+    }
+    for (n, want) in [
+        (0, "ok"),
+        (12, "authentication failed"),
+        (-5, "unknown status"),
+        (23, "unknown status"),
+    ] {
+        // SAFETY: mcx_status_str returns a static NUL-terminated string.
+        let s = unsafe { CStr::from_ptr(mcx_status_str(n)) };
+        assert_eq!(s.to_str().unwrap(), want);
+    }
+}
+
+#[test]
+fn header_is_current() {
+    // The checked-in header must be what cbindgen generates from this crate now.
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let mut out = Vec::new();
+    cbindgen::Builder::new()
+        .with_crate(dir)
+        .with_config(cbindgen::Config::from_file(format!("{dir}/cbindgen.toml")).unwrap())
+        .generate()
+        .expect("cbindgen runs")
+        .write(&mut out);
+    let path = format!("{dir}/include/mcx.h");
+    if std::env::var_os("MCX_UPDATE_HEADER").is_some() {
+        std::fs::write(&path, &out).unwrap();
+    }
+    let have = std::fs::read(&path).unwrap_or_default();
+    assert!(
+        have == out,
+        "ffi/include/mcx.h is stale: run `MCX_UPDATE_HEADER=1 cargo test -p mcx-ffi header_is_current` and commit it"
+    );
+}
