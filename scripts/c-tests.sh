@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The C side of libmcx (issue 6): builds the library, then compiles ffi/tests/c/*.c against
 # ffi/include/mcx.h with the system C compiler and runs each test three ways: plain, with
-# -fsanitize=address,undefined, and under valgrind. Called by scripts/test.sh; each run
-# prints a cargo-style "test result:" line.
+# -fsanitize=address,undefined, and under valgrind. Then installs the library into a
+# scratch prefix (scripts/install-ffi.sh) and builds ffi/examples/cs_proxy.c the way a user
+# would, with `pkg-config --cflags --libs mcx` and nothing but mcx.h, and runs it. Called by
+# scripts/test.sh; each run prints a cargo-style "test result:" line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,3 +31,21 @@ for src in ffi/tests/c/*.c; do
     valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
         "$out/$name"
 done
+
+echo "c-tests: install to a scratch prefix, build the example with pkg-config" >&2
+prefix=$(pwd)/$out/prefix
+rm -rf "$prefix"
+scripts/install-ffi.sh "$prefix" --debug >&2
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror ffi/examples/cs_proxy.c $(pkg-config --cflags --libs mcx) \
+    -o "$out/cs_proxy"
+if LD_LIBRARY_PATH="$prefix/lib" "$out/cs_proxy" >"$out/cs_proxy.out"; then
+    cat "$out/cs_proxy.out" >&2
+    grep -q "the client's Floor Request" "$out/cs_proxy.out"
+    echo "test result: ok. 1 passed; 0 failed; (cs_proxy example via pkg-config)"
+else
+    cat "$out/cs_proxy.out" >&2
+    echo "test result: FAILED. 0 passed; 1 failed; (cs_proxy example via pkg-config)"
+    exit 1
+fi
