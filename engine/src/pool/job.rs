@@ -2,6 +2,8 @@
 
 use bytes::{Bytes, BytesMut};
 
+use super::PacketBuf;
+
 use crate::engine::{Error, Processed};
 use crate::keys::{KeyId, SrtcpUse, Timestamp};
 
@@ -10,7 +12,7 @@ use crate::keys::{KeyId, SrtcpUse, Timestamp};
 /// (`BytesMut::with_capacity`) behind a packet to protect, or the buffer grows (one copy).
 #[derive(Debug, Default)]
 #[repr(align(64))]
-pub struct Packet {
+pub struct Packet<B = BytesMut> {
     /// The key to protect with (protect and fan-out); `None` for unprotect, where the MKI
     /// names the key.
     pub key_id: Option<KeyId>,
@@ -18,14 +20,14 @@ pub struct Packet {
     /// any buffer, ideally with room for the protected packet. After the job it holds the
     /// result (SRTCP or RTCP), or, on failure, what it held before (a fan-out target: empty).
     /// After [`Error::Internal`](crate::Error::Internal) its contents are unspecified.
-    pub buf: BytesMut,
+    pub buf: B,
     /// What happened to this packet; `None` until the job completed.
     pub result: Option<Result<Processed, Error>>,
 }
 
-impl Packet {
+impl<B: PacketBuf> Packet<B> {
     /// An RTCP packet to protect with `key_id`.
-    pub fn protect(key_id: KeyId, buf: BytesMut) -> Packet {
+    pub fn protect(key_id: KeyId, buf: B) -> Packet<B> {
         Packet {
             key_id: Some(key_id),
             buf,
@@ -34,7 +36,7 @@ impl Packet {
     }
 
     /// A received SRTCP packet to unprotect.
-    pub fn unprotect(buf: BytesMut) -> Packet {
+    pub fn unprotect(buf: B) -> Packet<B> {
         Packet {
             key_id: None,
             buf,
@@ -56,17 +58,17 @@ pub enum JobKind {
 
 /// Work for the pool: a batch of packets and what to do with them.
 #[derive(Debug)]
-pub struct Job {
+pub struct Job<B = BytesMut> {
     pub(super) kind: JobKind,
     pub(super) use_: Option<SrtcpUse>,
     pub(super) now: Timestamp,
     pub(super) plain: Bytes,
-    pub(super) packets: Vec<Packet>,
+    pub(super) packets: Vec<Packet<B>>,
 }
 
-impl Job {
+impl<B: PacketBuf> Job<B> {
     /// Protect each packet with its key, for the use the key's purpose implies.
-    pub fn protect(packets: Vec<Packet>, now: Timestamp) -> Job {
+    pub fn protect(packets: Vec<Packet<B>>, now: Timestamp) -> Job<B> {
         Job {
             kind: JobKind::Protect,
             use_: None,
@@ -77,7 +79,7 @@ impl Job {
     }
 
     /// Unprotect each packet with the key its MKI names.
-    pub fn unprotect(packets: Vec<Packet>, now: Timestamp) -> Job {
+    pub fn unprotect(packets: Vec<Packet<B>>, now: Timestamp) -> Job<B> {
         Job {
             kind: JobKind::Unprotect,
             use_: None,
@@ -91,7 +93,12 @@ impl Job {
     /// (`Packet::key_id`), into the recipient's buffer — a CSK per client for unicast. For a
     /// multicast group give one recipient with the group's MuSiK (or MKFC) and
     /// [`SrtcpUse::Multicast`]: one packet protected once, to send to every member.
-    pub fn fan_out(use_: SrtcpUse, plain: Bytes, recipients: Vec<Packet>, now: Timestamp) -> Job {
+    pub fn fan_out(
+        use_: SrtcpUse,
+        plain: Bytes,
+        recipients: Vec<Packet<B>>,
+        now: Timestamp,
+    ) -> Job<B> {
         Job {
             kind: JobKind::FanOut,
             use_: Some(use_),
@@ -101,19 +108,9 @@ impl Job {
         }
     }
 
-    /// As [`Job::fan_out`], with a fresh buffer per key.
-    pub fn fan_out_to(use_: SrtcpUse, plain: Bytes, keys: &[KeyId], now: Timestamp) -> Job {
-        let cap = plain.len() + crate::srtcp::MAX_SRTCP_TRAILER;
-        let recipients = keys
-            .iter()
-            .map(|&k| Packet::protect(k, BytesMut::with_capacity(cap)))
-            .collect();
-        Job::fan_out(use_, plain, recipients, now)
-    }
-
     /// Refuse keys whose purpose does not fit `use_` (protect and unprotect; a fan-out
     /// names its use when it is made).
-    pub fn for_use(mut self, use_: SrtcpUse) -> Job {
+    pub fn for_use(mut self, use_: SrtcpUse) -> Job<B> {
         self.use_ = Some(use_);
         self
     }
@@ -124,13 +121,25 @@ impl Job {
     }
 
     /// The packets (recipients for a fan-out).
-    pub fn packets(&self) -> &[Packet] {
+    pub fn packets(&self) -> &[Packet<B>] {
         &self.packets
     }
 
     /// Gives the packets back (after a refused submit, say).
-    pub fn into_packets(self) -> Vec<Packet> {
+    pub fn into_packets(self) -> Vec<Packet<B>> {
         self.packets
+    }
+}
+
+impl Job<BytesMut> {
+    /// As [`Job::fan_out`], with a fresh buffer per key.
+    pub fn fan_out_to(use_: SrtcpUse, plain: Bytes, keys: &[KeyId], now: Timestamp) -> Job {
+        let cap = plain.len() + crate::srtcp::MAX_SRTCP_TRAILER;
+        let recipients = keys
+            .iter()
+            .map(|&k| Packet::protect(k, BytesMut::with_capacity(cap)))
+            .collect();
+        Job::fan_out(use_, plain, recipients, now)
     }
 }
 
@@ -147,19 +156,19 @@ impl Ticket {
 
 /// A finished job: the packets in the order they were submitted, each with its result.
 #[derive(Debug)]
-pub struct Completion {
+pub struct Completion<B = BytesMut> {
     /// The job's ticket.
     pub ticket: Ticket,
     /// The job's operation.
     pub kind: JobKind,
     /// The packets, in submission order.
-    pub packets: Vec<Packet>,
+    pub packets: Vec<Packet<B>>,
     /// `false` when a worker panicked on part of the job: those packets carry
     /// [`Error::Internal`](crate::Error::Internal).
     pub clean: bool,
 }
 
-impl Completion {
+impl<B> Completion<B> {
     /// How many packets succeeded.
     pub fn succeeded(&self) -> usize {
         self.packets
@@ -183,14 +192,14 @@ pub enum RejectReason {
 
 /// A refused submit, with the job given back.
 #[derive(Debug)]
-pub struct Rejected {
+pub struct Rejected<B = BytesMut> {
     /// Why.
     pub reason: RejectReason,
     /// The job, as it was submitted.
-    pub job: Job,
+    pub job: Job<B>,
 }
 
-impl core::fmt::Display for Rejected {
+impl<B> core::fmt::Display for Rejected<B> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self.reason {
             RejectReason::Busy => f.write_str("pool busy: queues full"),
@@ -200,4 +209,4 @@ impl core::fmt::Display for Rejected {
     }
 }
 
-impl core::error::Error for Rejected {}
+impl<B: core::fmt::Debug> core::error::Error for Rejected<B> {}

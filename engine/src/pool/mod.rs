@@ -97,6 +97,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
+
 use crossbeam_utils::CachePadded;
 use crossbeam_utils::sync::{Parker, Unparker};
 
@@ -109,6 +111,38 @@ use crate::srtcp::{ConfigError, ssrc_of};
 use crate::sync::{AtomicBool, AtomicUsize, Gather, Ordering, Ring, fence, scatter, spin_wait};
 use stats::Counters;
 use worker::{Part, PartPackets, Worker};
+
+/// A packet buffer the pool can work in: `bytes::BytesMut` (the default), or the caller's
+/// own memory (the C ABI lends the caller's buffers this way). Protect needs room for the
+/// trailer after the packet: a buffer that cannot take it fails that packet with
+/// `BufferTooSmall`; `BytesMut` grows instead (one copy).
+pub trait PacketBuf: Send + 'static {
+    /// The packet's octets.
+    fn bytes(&self) -> &[u8];
+    /// The packet's octets, writable.
+    fn bytes_mut(&mut self) -> &mut [u8];
+    /// Sets the length to `len`, octets past the old length zero; `false` (and unchanged)
+    /// when the buffer cannot hold `len` octets.
+    fn set_len_zeroed(&mut self, len: usize) -> bool;
+    /// Shortens the packet to `len` octets (no effect if it is not longer).
+    fn truncate(&mut self, len: usize);
+}
+
+impl PacketBuf for BytesMut {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        self
+    }
+    fn set_len_zeroed(&mut self, len: usize) -> bool {
+        self.resize(len, 0);
+        true
+    }
+    fn truncate(&mut self, len: usize) {
+        BytesMut::truncate(self, len);
+    }
+}
 
 /// Most workers a pool runs (more are cut to this).
 pub const MAX_WORKERS: usize = 1024;
@@ -176,8 +210,8 @@ impl core::fmt::Display for PoolError {
 impl core::error::Error for PoolError {}
 
 /// What workers and submitters share.
-pub(crate) struct Shared {
-    workers: Box<[WorkerSlot]>,
+pub(crate) struct Shared<B> {
+    workers: Box<[WorkerSlot<B>]>,
     /// Submits between their `closing` check and their last push.
     submitting: CachePadded<AtomicUsize>,
     /// Set by shutdown: submits are refused from now on.
@@ -187,8 +221,8 @@ pub(crate) struct Shared {
     completion_capacity: usize,
 }
 
-struct WorkerSlot {
-    ring: Ring<Part>,
+struct WorkerSlot<B> {
+    ring: Ring<Part<B>>,
     /// Ring positions promised to submits (pushed or about to be).
     reserved: CachePadded<AtomicUsize>,
     unparker: Unparker,
@@ -196,8 +230,8 @@ struct WorkerSlot {
 }
 
 /// A submitter's completion ring and the means to wake it.
-pub(crate) struct Done {
-    ring: Ring<PartDone>,
+pub(crate) struct Done<B> {
+    ring: Ring<PartDone<B>>,
     unparker: Unparker,
     /// While the submitter sleeps: how many parts in the ring should wake it (`usize::MAX`
     /// when it is awake). A worker wakes it only then, so one wake-up (a system call on the
@@ -205,7 +239,7 @@ pub(crate) struct Done {
     wake_at: CachePadded<AtomicUsize>,
 }
 
-impl Done {
+impl<B> Done<B> {
     /// After a worker pushed a part: wakes the submitter if it waits for this many.
     fn pushed(&self) {
         // Store-buffering with `Submitter::park_until`: the push, then the check here; the
@@ -219,20 +253,20 @@ impl Done {
 }
 
 /// A part handed back by a worker.
-struct PartDone {
+struct PartDone<B> {
     ticket: u64,
     /// The job's vector, when the part was the whole job (a share is dropped by the worker).
-    packets: Option<Vec<Packet>>,
+    packets: Option<Vec<Packet<B>>>,
     panicked: bool,
 }
 
 /// The worker pool. Dropping it shuts it down (see [`Pool::shutdown`]).
-pub struct Pool {
-    shared: Arc<Shared>,
+pub struct Pool<B: PacketBuf = BytesMut> {
+    shared: Arc<Shared<B>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-impl core::fmt::Debug for Pool {
+impl<B: PacketBuf> core::fmt::Debug for Pool<B> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Pool")
             .field("workers", &self.shared.workers.len())
@@ -241,9 +275,9 @@ impl core::fmt::Debug for Pool {
     }
 }
 
-impl Pool {
+impl<B: PacketBuf> Pool<B> {
     /// Starts the workers on `store`.
-    pub fn new(store: Arc<KeyStore>, config: PoolConfig) -> Result<Pool, PoolError> {
+    pub fn new(store: Arc<KeyStore>, config: PoolConfig) -> Result<Pool<B>, PoolError> {
         let template = Engine::new(store, config.engine).map_err(PoolError::Engine)?;
         let available = core_affinity::get_core_ids().unwrap_or_default();
         let cores: Vec<core_affinity::CoreId> = if config.cores.is_empty() {
@@ -298,7 +332,7 @@ impl Pool {
     }
 
     /// A submitter: one per thread that submits work.
-    pub fn submitter(&self) -> Submitter {
+    pub fn submitter(&self) -> Submitter<B> {
         let parker = Parker::new();
         Submitter {
             done: Arc::new(Done {
@@ -353,7 +387,7 @@ impl Pool {
     }
 }
 
-impl Drop for Pool {
+impl<B: PacketBuf> Drop for Pool<B> {
     fn drop(&mut self) {
         if !self.threads.is_empty() {
             self.close();
@@ -361,7 +395,7 @@ impl Drop for Pool {
     }
 }
 
-impl Shared {
+impl<B> Shared<B> {
     fn stats(&self) -> PoolStats {
         PoolStats {
             workers: self
@@ -374,31 +408,31 @@ impl Shared {
 }
 
 /// A job waiting for its parts.
-struct Pending {
+struct Pending<B> {
     kind: JobKind,
     parts_left: usize,
     /// The job's vector, while the workers hold shares of it (a one-part job: `None`, the
     /// vector itself comes back with the part).
-    gather: Option<Gather<Packet>>,
+    gather: Option<Gather<Packet<B>>>,
     clean: bool,
 }
 
 /// Submits jobs and collects their completions. Owned by one thread at a time (it may move
 /// between threads); make one per submitting thread with [`Pool::submitter`].
-pub struct Submitter {
-    shared: Arc<Shared>,
-    done: Arc<Done>,
+pub struct Submitter<B: PacketBuf = BytesMut> {
+    shared: Arc<Shared<B>>,
+    done: Arc<Done<B>>,
     parker: Parker,
     next: u64,
     /// Parts submitted and not yet taken from the completion ring.
     parts_out: usize,
-    pending: HashMap<u64, Pending>,
-    ready: VecDeque<Completion>,
+    pending: HashMap<u64, Pending<B>>,
+    ready: VecDeque<Completion<B>>,
     /// Scratch: the worker of each packet of the job being submitted.
     route: Vec<u16>,
 }
 
-impl core::fmt::Debug for Submitter {
+impl<B: PacketBuf> core::fmt::Debug for Submitter<B> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Submitter")
             .field("parts_in_flight", &self.parts_out)
@@ -410,12 +444,17 @@ impl core::fmt::Debug for Submitter {
 
 /// The worker whose shard holds the stream of `p`: hash(key, SSRC) over the workers.
 /// Unparsable packets go to worker 0, which reports their error.
-fn shard_of(kind: JobKind, p: &Packet, plain_ssrc: Option<u32>, workers: usize) -> usize {
+fn shard_of<B: PacketBuf>(
+    kind: JobKind,
+    p: &Packet<B>,
+    plain_ssrc: Option<u32>,
+    workers: usize,
+) -> usize {
     if workers == 1 {
         return 0;
     }
     let (key, ssrc) = match kind {
-        JobKind::Protect => match (p.key_id, ssrc_of(&p.buf)) {
+        JobKind::Protect => match (p.key_id, ssrc_of(p.buf.bytes())) {
             (Some(k), Some(s)) => (u64::from(k.get()), s),
             _ => return 0,
         },
@@ -424,7 +463,7 @@ fn shard_of(kind: JobKind, p: &Packet, plain_ssrc: Option<u32>, workers: usize) 
             (Some(k), Some(s)) => (u64::from(k.get()), s),
             _ => return 0,
         },
-        JobKind::Unprotect => match crate::engine::stream_of(&p.buf) {
+        JobKind::Unprotect => match crate::engine::stream_of(p.buf.bytes()) {
             Ok(st) => st,
             Err(_) => return 0,
         },
@@ -434,10 +473,10 @@ fn shard_of(kind: JobKind, p: &Packet, plain_ssrc: Option<u32>, workers: usize) 
     (((h >> 32) * workers as u64) >> 32) as usize
 }
 
-impl Submitter {
+impl<B: PacketBuf> Submitter<B> {
     /// Hands `job` to the workers. The whole job is accepted, or none of it: on
     /// [`RejectReason::Busy`] poll completions (or wait) and submit again.
-    pub fn submit(&mut self, job: Job) -> Result<Ticket, Rejected> {
+    pub fn submit(&mut self, job: Job<B>) -> Result<Ticket, Rejected<B>> {
         let shared = Arc::clone(&self.shared);
         let workers = shared.workers.len();
         if job.packets.is_empty() {
@@ -507,7 +546,7 @@ impl Submitter {
             plain,
             packets,
         } = job;
-        let part = |packets: PartPackets| Part {
+        let part = |packets: PartPackets<B>| Part {
             ticket,
             kind,
             use_,
@@ -517,7 +556,7 @@ impl Submitter {
             done: Arc::clone(&self.done),
         };
         let mut gather = None;
-        let mut out: Vec<(usize, Part)> = Vec::with_capacity(parts);
+        let mut out: Vec<(usize, Part<B>)> = Vec::with_capacity(parts);
         if parts == 1 {
             out.push((
                 usize::from(self.route[0]),
@@ -556,7 +595,7 @@ impl Submitter {
         Ok(Ticket(ticket))
     }
 
-    fn accept_empty(&mut self, job: Job, shared: &Shared) -> Result<Ticket, Rejected> {
+    fn accept_empty(&mut self, job: Job<B>, shared: &Shared<B>) -> Result<Ticket, Rejected<B>> {
         if shared.closing.load(Ordering::SeqCst) {
             return Err(Rejected {
                 reason: RejectReason::Closed,
@@ -617,7 +656,7 @@ impl Submitter {
     }
 
     /// A finished job, if one is ready. Never blocks.
-    pub fn poll(&mut self) -> Option<Completion> {
+    pub fn poll(&mut self) -> Option<Completion<B>> {
         self.drain();
         self.ready.pop_front()
     }
@@ -628,14 +667,14 @@ impl Submitter {
     /// For throughput, a waiting submitter sleeps until half of its parts in flight are
     /// back, not just the first (a wake-up costs a worker a system call): it then drains
     /// them together. Jobs finish no later for it; this call may return a little later.
-    pub fn wait(&mut self, timeout: Option<Duration>) -> Option<Completion> {
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Option<Completion<B>> {
         self.wait_for_parts(timeout, |parts_out| (parts_out / 2).max(1))
     }
 
     /// As [`Submitter::wait`], but woken by the first part a worker hands back: the lowest
     /// latency (floor control waiting on one small job), at the price of a wake-up (a system
     /// call on a worker's core) per part.
-    pub fn wait_next(&mut self, timeout: Option<Duration>) -> Option<Completion> {
+    pub fn wait_next(&mut self, timeout: Option<Duration>) -> Option<Completion<B>> {
         self.wait_for_parts(timeout, |_| 1)
     }
 
@@ -643,7 +682,7 @@ impl Submitter {
         &mut self,
         timeout: Option<Duration>,
         want: impl Fn(usize) -> usize,
-    ) -> Option<Completion> {
+    ) -> Option<Completion<B>> {
         // A timeout too long to add to now is no timeout.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
@@ -679,7 +718,7 @@ impl Submitter {
     /// The blocking convenience: submits `job` (waiting while the pool is busy) and waits
     /// for its completion. Completions of other jobs that arrive meanwhile stay queued for
     /// [`Submitter::poll`]. Fails only when the pool is closed.
-    pub fn run(&mut self, job: Job) -> Result<Completion, Rejected> {
+    pub fn run(&mut self, job: Job<B>) -> Result<Completion<B>, Rejected<B>> {
         let mut job = job;
         let ticket = loop {
             match self.submit(job) {

@@ -192,10 +192,10 @@ impl Counters {
     }
 
     /// Counts a processed packet (its result is set).
-    pub(super) fn packet(&self, p: &super::Packet) {
+    pub(super) fn packet<B: super::PacketBuf>(&self, p: &super::Packet<B>) {
         bump(&self.packets, 1);
         match p.result {
-            Some(Ok(_)) => bump(&self.bytes, p.buf.len() as u64),
+            Some(Ok(_)) => bump(&self.bytes, p.buf.bytes().len() as u64),
             Some(Err(e)) => bump(&self.failures[Cause::of(e).slot()], 1),
             None => bump(&self.failures[Cause::Internal.slot()], 1),
         }

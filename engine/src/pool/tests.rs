@@ -15,10 +15,13 @@ use crate::srtcp::MAX_SRTCP_TRAILER;
 static PANIC_SSRC: AtomicU32 = AtomicU32::new(0);
 
 /// The worker's hook: whether this part carries the poisoned SSRC.
-pub(super) fn inject_panic(packets: &mut super::worker::PartPackets) -> bool {
+pub(super) fn inject_panic<B: super::PacketBuf>(
+    packets: &mut super::worker::PartPackets<B>,
+) -> bool {
     let poison = PANIC_SSRC.load(Ordering::Relaxed);
     let mut hit = false;
-    packets.for_each(|p| hit |= poison != 0 && crate::srtcp::ssrc_of(&p.buf) == Some(poison));
+    packets
+        .for_each(|p| hit |= poison != 0 && crate::srtcp::ssrc_of(p.buf.bytes()) == Some(poison));
     hit
 }
 

@@ -9,21 +9,21 @@ use std::time::Duration;
 use crossbeam_utils::sync::Parker;
 
 use super::job::{JobKind, Packet};
-use super::{Done, PartDone, Shared};
+use super::{Done, PacketBuf, PartDone, Shared};
 use crate::engine::{Engine, Error, Processed, RxPacket, TxPacket};
 use crate::keys::{SrtcpUse, Timestamp};
 use crate::srtcp::MAX_SRTCP_TRAILER;
 use crate::sync::{Ordering, Share};
 
 /// A job's share for one worker: the packets that hash to its shard, in submission order.
-pub(super) struct Part {
+pub(super) struct Part<B> {
     pub(super) ticket: u64,
     pub(super) kind: JobKind,
     pub(super) use_: Option<SrtcpUse>,
     pub(super) now: Timestamp,
     pub(super) plain: bytes::Bytes,
-    pub(super) packets: PartPackets,
-    pub(super) done: Arc<Done>,
+    pub(super) packets: PartPackets<B>,
+    pub(super) done: Arc<Done<B>>,
 }
 
 /// Polls before the worker yields its core, and yields before it sleeps.
@@ -32,8 +32,8 @@ const YIELDS: u32 = 2;
 /// Longest sleep without work; a submit wakes the worker at once.
 const NAP: Duration = Duration::from_millis(20);
 
-pub(super) struct Worker {
-    pub(super) shared: Arc<Shared>,
+pub(super) struct Worker<B> {
+    pub(super) shared: Arc<Shared<B>>,
     pub(super) me: usize,
     pub(super) engine: Engine,
     pub(super) parker: Parker,
@@ -52,14 +52,14 @@ fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
     v.into_iter().map(|_| unreachable!("empty")).collect()
 }
 
-impl Worker {
+impl<B: PacketBuf> Worker<B> {
     pub(super) fn new(
-        shared: Arc<Shared>,
+        shared: Arc<Shared<B>>,
         me: usize,
         engine: Engine,
         parker: Parker,
         core: Option<core_affinity::CoreId>,
-    ) -> Worker {
+    ) -> Worker<B> {
         Worker {
             shared,
             me,
@@ -113,7 +113,7 @@ impl Worker {
     }
 
     /// Runs a part behind the panic boundary and hands it back, whatever happened.
-    fn finish(&mut self, mut part: Part) {
+    fn finish(&mut self, mut part: Part<B>) {
         let t0 = std::time::Instant::now();
         let panicked = catch_unwind(AssertUnwindSafe(|| self.apply(&mut part))).is_err();
         if panicked {
@@ -164,7 +164,7 @@ impl Worker {
         done.pushed();
     }
 
-    fn apply(&mut self, part: &mut Part) {
+    fn apply(&mut self, part: &mut Part<B>) {
         // The packets were last written on the submitter's core: ask for all their lines at
         // once (descriptors, then buffers) so that the transfers overlap.
         match &mut part.packets {
@@ -172,7 +172,7 @@ impl Worker {
             PartPackets::Share(s) => s.iter_mut().for_each(|p| crate::sync::prefetch(p)),
         }
         part.packets.for_each(|p| {
-            crate::sync::prefetch(&p.buf[..]);
+            crate::sync::prefetch(p.buf.bytes());
             p.result = None;
         });
         match part.kind {
@@ -182,21 +182,28 @@ impl Worker {
         }
     }
 
-    fn protect(&mut self, part: &mut Part, fan_out: bool) {
+    fn protect(&mut self, part: &mut Part<B>, fan_out: bool) {
         let plain = &part.plain[..];
         #[cfg(test)]
         let inject = super::tests::inject_panic(&mut part.packets);
         let mut tx: Vec<TxPacket<'_>> = recycle(core::mem::take(&mut self.tx));
         let lens = &mut self.lens;
         part.packets.for_each(|p| {
-            let len = if fan_out { plain.len() } else { p.buf.len() };
-            lens.push(p.buf.len());
+            let len = if fan_out {
+                plain.len()
+            } else {
+                p.buf.bytes().len()
+            };
+            lens.push(p.buf.bytes().len());
             let Some(key) = p.key_id else {
                 p.result = Some(Err(Error::UnknownKey));
                 return;
             };
-            p.buf.resize(len + MAX_SRTCP_TRAILER, 0);
-            tx.push(TxPacket::new(key, &mut p.buf[..], len));
+            if !p.buf.set_len_zeroed(len + MAX_SRTCP_TRAILER) {
+                p.result = Some(Err(Error::Srtcp(crate::srtcp::Error::BufferTooSmall)));
+                return;
+            }
+            tx.push(TxPacket::new(key, p.buf.bytes_mut(), len));
         });
         let (use_, now) = (part.use_, part.now);
         match (fan_out, use_) {
@@ -226,19 +233,19 @@ impl Worker {
             let r = results.next().flatten().unwrap_or(Err(Error::Internal));
             match r {
                 Ok(done) => p.buf.truncate(done.len),
-                Err(_) if fan_out => p.buf.clear(),
+                Err(_) if fan_out => p.buf.truncate(0),
                 Err(_) => p.buf.truncate(len),
             }
             p.result = Some(r);
         });
     }
 
-    fn unprotect(&mut self, part: &mut Part) {
+    fn unprotect(&mut self, part: &mut Part<B>) {
         #[cfg(test)]
         let inject = super::tests::inject_panic(&mut part.packets);
         let mut rx: Vec<RxPacket<'_>> = recycle(core::mem::take(&mut self.rx));
         part.packets
-            .for_each(|p| rx.push(RxPacket::new(&mut p.buf[..])));
+            .for_each(|p| rx.push(RxPacket::new(p.buf.bytes_mut())));
         match part.use_ {
             Some(u) => self.engine.srtcp_unprotect_batch_for(u, &mut rx, part.now),
             None => self.engine.srtcp_unprotect_batch(&mut rx, part.now),
@@ -262,15 +269,15 @@ impl Worker {
 
 /// A part's packets: the whole job's vector (the job went to one worker), or this worker's
 /// share of it.
-pub(super) enum PartPackets {
-    Whole(Vec<Packet>),
-    Share(Share<Packet>),
+pub(super) enum PartPackets<B> {
+    Whole(Vec<Packet<B>>),
+    Share(Share<Packet<B>>),
 }
 
-impl PartPackets {
+impl<B> PartPackets<B> {
     /// Calls `f` on each packet, in job order, lending it for as long as `self` is borrowed
     /// (so that `f` may keep references to several at once).
-    pub(super) fn for_each<'a>(&'a mut self, mut f: impl FnMut(&'a mut Packet)) {
+    pub(super) fn for_each<'a>(&'a mut self, mut f: impl FnMut(&'a mut Packet<B>)) {
         match self {
             PartPackets::Whole(v) => v.iter_mut().for_each(&mut f),
             PartPackets::Share(s) => s.iter_mut().for_each(&mut f),
