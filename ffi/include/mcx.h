@@ -25,6 +25,13 @@
  *   revoking keys publishes a new key snapshot and never blocks packet calls.
  *   mcx_engine_free must not run concurrently with, or before the end of, any other call
  *   on the same engine.
+ *   mcx_pool: mcx_submitter_new may run from any thread at any time; mcx_pool_free must
+ *   not run concurrently with other calls on the same pool. A pool only reads the engine's
+ *   keys: the engine may be freed first.
+ *   mcx_submitter: used by one thread at a time (it may move between threads); different
+ *   submitters of one pool run fully in parallel. Between mcx_pool_submit and the
+ *   mcx_pool_poll that reports its ticket, the job's packet array and buffers belong to
+ *   the pool: keep them valid and do not touch them.
  *   Buffers passed to one call must not overlap one another.
  */
 
@@ -54,6 +61,21 @@
 
 // Key flag: SRTCP under this key is authenticated only (E=0), not encrypted.
 #define MCX_SRTCP_AUTH_ONLY 1
+
+// `mcx_pool_config.flags`: do not pin workers to cores.
+#define MCX_POOL_NO_PIN 1
+
+// `mcx_pool_submit` kind: protect each packet with its `key_id`.
+#define MCX_JOB_PROTECT 0
+
+// `mcx_pool_submit` kind: unprotect each packet with the key its MKI names.
+#define MCX_JOB_UNPROTECT 1
+
+// `mcx_pool_submit` kind: protect `plain` once per packet (recipient) into its `buf`.
+#define MCX_JOB_FAN_OUT 2
+
+// `mcx_pool_submit` use: whatever each key's purpose implies (protect, unprotect).
+#define MCX_USE_ANY 4294967295
 
 // Most octets protect adds to an RTCP packet: tag 16, E‖index 4, MKI up to 8 (a GMK's).
 // Leave this much room after the packet (`cap >= len + MCX_SRTCP_MAX_TRAILER`).
@@ -127,6 +149,12 @@ enum mcx_status
   MCX_MISSING_GUK_ID = 21,
   // The operating system's random source failed.
   MCX_RANDOM_UNAVAILABLE = 22,
+  // The pool's queues are full: poll completions, then submit again (back-pressure).
+  MCX_BUSY = 23,
+  // The pool is shut down and accepts no new work.
+  MCX_CLOSED = 24,
+  // No job has completed (poll without waiting, or the wait timed out).
+  MCX_NOT_READY = 25,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -138,6 +166,12 @@ typedef int32_t mcx_status;
 
 // The opaque engine handle.
 typedef struct mcx_engine mcx_engine;
+
+// The opaque pool handle: workers pinned to cores, fed through lock-free rings.
+typedef struct mcx_pool mcx_pool;
+
+// The opaque submitter handle: submits jobs and collects their completions.
+typedef struct mcx_submitter mcx_submitter;
 
 // Engine settings. Start with `struct_size = sizeof(mcx_engine_config)`; fields past
 // `struct_size` take their defaults, so a program built against an older header keeps
@@ -210,6 +244,25 @@ typedef struct mcx_key_material {
   // For a GMK: the member's GUK-ID.
   uint32_t guk_id;
 } mcx_key_material;
+
+// Pool settings. Start with `struct_size = sizeof(mcx_pool_config)`; zero fields take
+// their defaults.
+typedef struct mcx_pool_config {
+  // `sizeof(mcx_pool_config)` as the caller knows it.
+  uint32_t struct_size;
+  // Workers; 0: one per core available to the process.
+  uint32_t workers;
+  // `MCX_POOL_NO_PIN`: leave the workers to the OS scheduler instead of pinning them.
+  uint32_t flags;
+  // Job parts each worker queues; 0: 1024.
+  uint32_t ring_capacity;
+  // Job parts one submitter may have in flight; 0: 1024.
+  uint32_t completion_capacity;
+  // Replay window per (key, SSRC) in the workers; 0: 128.
+  uint32_t replay_window;
+  // Most receive streams per key in a worker; 0: 64.
+  uint32_t max_streams_per_key;
+} mcx_pool_config;
 
 // One packet of a batch. The library reads `buf`, `len`, `cap` and `key_id`, and writes
 // `status`, `out_len` and `out_key_id`. Buffers of one batch must not overlap.
@@ -296,6 +349,71 @@ mcx_status mcx_key_install_srtp(struct mcx_engine *e,
 // # Safety
 // `e` is a live engine.
 mcx_status mcx_key_revoke(struct mcx_engine *e, uint32_t key_id);
+
+// Starts a pool on the engine's keys (installs and revocations through the engine reach
+// the workers at their next job). `cfg` may be NULL (defaults). Free with `mcx_pool_free`.
+//
+// # Safety
+// `e` is a live engine; `cfg` is NULL or readable for `cfg->struct_size` octets; `out` is
+// writable.
+mcx_status mcx_pool_new(const struct mcx_engine *e,
+                        const struct mcx_pool_config *cfg,
+                        struct mcx_pool **out);
+
+// Shuts the pool down: refuses new work, finishes every job already accepted, stops the
+// workers and frees the pool. Completions stay pollable on their submitters. NULL is a
+// no-op.
+//
+// # Safety
+// `p` is NULL or a pool from `mcx_pool_new` not yet freed.
+void mcx_pool_free(struct mcx_pool *p);
+
+// Makes a submitter on `p`: one per thread that submits (a submitter is used by one
+// thread at a time; it may move between threads). Free with `mcx_submitter_free`.
+//
+// # Safety
+// `p` is a live pool; `out` is writable.
+mcx_status mcx_submitter_new(const struct mcx_pool *p, struct mcx_submitter **out);
+
+// Frees a submitter. Jobs still in flight are waited for first (their buffers are in use
+// until then); their results are written but not reported. NULL is a no-op.
+//
+// # Safety
+// `s` is NULL or a live submitter, not in use by another thread.
+void mcx_submitter_free(struct mcx_submitter *s);
+
+// Submits a job: `kind` is `MCX_JOB_PROTECT`, `MCX_JOB_UNPROTECT` or `MCX_JOB_FAN_OUT`;
+// `use_` an `MCX_USE_*` value (`MCX_USE_ANY` for protect and unprotect to follow each
+// key's purpose). For a fan-out, `plain` is the RTCP packet (copied) and each packet a
+// recipient: its `key_id`, and `buf`/`cap` to receive the protected packet. The job is
+// accepted whole (`*ticket_out` names it) or refused whole (`MCX_BUSY`: poll, then submit
+// again; `MCX_CLOSED`).
+//
+// The packet array and every buffer in it belong to the pool until `mcx_pool_poll`
+// reports the ticket: keep them valid and leave them alone until then.
+//
+// # Safety
+// `s` is a live submitter; `pkts` points to `n` packets whose buffers are writable for
+// their `cap` (unprotect: `len`) and do not overlap; `plain` is readable for `plain_len`
+// (fan-out); `ticket_out` is NULL or writable.
+mcx_status mcx_pool_submit(struct mcx_submitter *s,
+                           uint32_t kind,
+                           uint32_t use_,
+                           const uint8_t *plain,
+                           size_t plain_len,
+                           struct mcx_packet *pkts,
+                           size_t n,
+                           uint64_t *ticket_out);
+
+// Reports a completed job: writes each packet's `status`, `out_len` and `out_key_id` into
+// the array given to `mcx_pool_submit` (the buffers hold the results) and `*ticket_out`
+// names the job; from then on the array and buffers are the caller's again. `timeout_ms`:
+// 0 returns at once, a negative value waits as long as it takes, a positive one waits at
+// most that long. `MCX_NOT_READY` when nothing completed.
+//
+// # Safety
+// `s` is a live submitter used by this thread alone; `ticket_out` is NULL or writable.
+mcx_status mcx_pool_poll(struct mcx_submitter *s, int32_t timeout_ms, uint64_t *ticket_out);
 
 // Protects the RTCP packet `buf[0..len)` in place with key `key_id` (the use its purpose
 // implies); `*out_len` receives the SRTCP length. `cap` is the room at `buf`, at least

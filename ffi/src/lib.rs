@@ -16,6 +16,7 @@
 
 mod engine;
 mod keys;
+mod pool;
 mod srtcp;
 mod status;
 
@@ -29,6 +30,11 @@ pub use engine::{
 pub use keys::{
     MCX_SERVICE_MCDATA, MCX_SERVICE_MCPTT, MCX_SERVICE_MCVIDEO, MCX_SRTCP_AUTH_ONLY,
     mcx_key_install, mcx_key_install_srtp, mcx_key_material, mcx_key_revoke,
+};
+pub use pool::{
+    MCX_JOB_FAN_OUT, MCX_JOB_PROTECT, MCX_JOB_UNPROTECT, MCX_POOL_NO_PIN, MCX_USE_ANY, mcx_pool,
+    mcx_pool_config, mcx_pool_free, mcx_pool_new, mcx_pool_poll, mcx_pool_submit, mcx_submitter,
+    mcx_submitter_free, mcx_submitter_new,
 };
 pub use srtcp::{
     MCX_SRTCP_MAX_TRAILER, MCX_USE_MBMS_SUBCHANNEL, MCX_USE_MULTICAST, MCX_USE_OFF_NETWORK,

@@ -46,7 +46,7 @@ pub struct mcx_packet {
     pub out_key_id: u32,
 }
 
-fn use_of(u: u32) -> Option<SrtcpUse> {
+pub(crate) fn use_of(u: u32) -> Option<SrtcpUse> {
     match u {
         MCX_USE_UNICAST => Some(SrtcpUse::Unicast),
         MCX_USE_MULTICAST => Some(SrtcpUse::Multicast),

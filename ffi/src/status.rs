@@ -57,6 +57,12 @@ pub enum mcx_status {
     MCX_MISSING_GUK_ID = 21,
     /// The operating system's random source failed.
     MCX_RANDOM_UNAVAILABLE = 22,
+    /// The pool's queues are full: poll completions, then submit again (back-pressure).
+    MCX_BUSY = 23,
+    /// The pool is shut down and accepts no new work.
+    MCX_CLOSED = 24,
+    /// No job has completed (poll without waiting, or the wait timed out).
+    MCX_NOT_READY = 25,
 }
 
 impl From<mcx_status> for i32 {
@@ -107,7 +113,7 @@ pub(crate) fn of_store(e: StoreError) -> mcx_status {
 }
 
 /// Every status with its description, in numeric order.
-pub(crate) const ALL: [(mcx_status, &CStr); 23] = [
+pub(crate) const ALL: [(mcx_status, &CStr); 26] = [
     (mcx_status::MCX_OK, c"ok"),
     (mcx_status::MCX_INVALID_ARGUMENT, c"invalid argument"),
     (mcx_status::MCX_INTERNAL, c"internal error"),
@@ -155,6 +161,9 @@ pub(crate) const ALL: [(mcx_status, &CStr); 23] = [
         mcx_status::MCX_RANDOM_UNAVAILABLE,
         c"random source unavailable",
     ),
+    (mcx_status::MCX_BUSY, c"pool busy: poll, then submit again"),
+    (mcx_status::MCX_CLOSED, c"pool closed"),
+    (mcx_status::MCX_NOT_READY, c"no job completed yet"),
 ];
 
 /// A static NUL-terminated description of a status; "unknown status" for numbers the

@@ -36,6 +36,9 @@ fn status_numbers_are_pinned() {
         (20, "MCX_OFF_NETWORK_DISABLED"),
         (21, "MCX_MISSING_GUK_ID"),
         (22, "MCX_RANDOM_UNAVAILABLE"),
+        (23, "MCX_BUSY"),
+        (24, "MCX_CLOSED"),
+        (25, "MCX_NOT_READY"),
     ];
     assert_eq!(status::ALL.len(), pinned.len());
     for ((s, _), (n, name)) in status::ALL.iter().zip(pinned) {
@@ -46,7 +49,7 @@ fn status_numbers_are_pinned() {
         (0, "ok"),
         (12, "authentication failed"),
         (-5, "unknown status"),
-        (23, "unknown status"),
+        (26, "unknown status"),
     ] {
         // SAFETY: mcx_status_str returns a static NUL-terminated string.
         let s = unsafe { CStr::from_ptr(mcx_status_str(n)) };
