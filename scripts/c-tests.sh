@@ -38,7 +38,7 @@ rm -rf "$prefix"
 scripts/install-ffi.sh "$prefix" --debug >&2
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 # shellcheck disable=SC2046
-cc -std=c11 -Wall -Wextra -Werror ffi/examples/cs_proxy.c $(pkg-config --cflags --libs mcx) \
+cc -std=c11 -Wall -Wextra -Werror -pedantic ffi/examples/cs_proxy.c $(pkg-config --cflags --libs mcx) \
     -o "$out/cs_proxy"
 if LD_LIBRARY_PATH="$prefix/lib" "$out/cs_proxy" >"$out/cs_proxy.out"; then
     cat "$out/cs_proxy.out" >&2

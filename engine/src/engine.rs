@@ -595,8 +595,8 @@ impl Engine {
     /// own key (a CSK per client for unicast, or SPKs toward peer servers). Each target's
     /// buffer receives a copy of `plain` and is protected in place; `TxPacket::len` is set to
     /// `plain.len()` and the result goes to `TxPacket::result`. A target whose buffer cannot
-    /// hold the protected packet gets [`srtcp::Error::BufferTooSmall`]. Returns how many
-    /// succeeded. (A multicast group shares one MuSiK: protect once and send that packet to
+    /// hold the protected packet gets [`srtcp::Error::BufferTooSmall`]; a target that fails
+    /// is left with zeros where the plaintext was copied. Returns how many succeeded. (A multicast group shares one MuSiK: protect once and send that packet to
     /// every member.)
     pub fn srtcp_fan_out(
         &self,
@@ -613,7 +613,17 @@ impl Engine {
                 None => t.result = Some(Err(srtcp::Error::BufferTooSmall.into())),
             }
         }
-        self.protect_pending(Some(use_), targets, now)
+        let ok = self.protect_pending(Some(use_), targets, now);
+        // A target that failed got the plaintext copied in before its key was checked:
+        // wipe it, so that a refused recipient's buffer never holds the clear packet.
+        for t in targets.iter_mut() {
+            if matches!(t.result, Some(Err(_)))
+                && let Some(b) = t.buf.get_mut(..plain.len())
+            {
+                b.fill(0);
+            }
+        }
+        ok
     }
 
     /// Unprotects the SRTCP packet `buf` in place: the key comes from the MKI at its tail.

@@ -10,11 +10,12 @@
  */
 #include <mcx.h>
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-#define CSK_ALICE 0x2a11ce01u /* purpose tag 2: CSK */
-#define SPK_SERVER 0x3000beefu /* purpose tag 3: SPK */
+#define CSK_ALICE UINT32_C(0x2a11ce01) /* purpose tag 2: CSK */
+#define SPK_SERVER UINT32_C(0x3000beef) /* purpose tag 3: SPK */
 
 static int fail(const char *what, mcx_status s) {
     fprintf(stderr, "cs_proxy: %s: %s\n", what, mcx_status_str(s));
@@ -73,7 +74,7 @@ int main(void) {
     memcpy(packet, floor_request, len);
     if ((s = mcx_srtcp_protect(client, CSK_ALICE, packet, len, sizeof packet, &len)) != MCX_OK)
         return fail("client protect", s);
-    printf("client -> proxy: %zu octets of SRTCP under CSK %08x\n", len, CSK_ALICE);
+    printf("client -> proxy: %zu octets of SRTCP under CSK %08" PRIx32 "\n", len, CSK_ALICE);
 
     /* The proxy hop: unprotect with the key the MKI names, then protect toward the server. */
     uint32_t key_id = 0;
@@ -81,16 +82,16 @@ int main(void) {
         return fail("proxy unprotect", s);
     if (key_id != CSK_ALICE)
         return fail("proxy: packet not under alice's CSK", MCX_UNKNOWN_KEY);
-    printf("proxy: opened %zu octets of RTCP under key %08x\n", len, key_id);
+    printf("proxy: opened %zu octets of RTCP under key %08" PRIx32 "\n", len, key_id);
     if ((s = mcx_srtcp_protect(proxy, SPK_SERVER, packet, len, sizeof packet, &len)) != MCX_OK)
         return fail("proxy protect", s);
-    printf("proxy -> server: %zu octets of SRTCP under SPK %08x\n", len, SPK_SERVER);
+    printf("proxy -> server: %zu octets of SRTCP under SPK %08" PRIx32 "\n", len, SPK_SERVER);
 
     /* The MCX server opens it with the SPK. */
     if ((s = mcx_srtcp_unprotect(server, packet, len, &len, &key_id)) != MCX_OK)
         return fail("server unprotect", s);
     int same = len == sizeof floor_request && memcmp(packet, floor_request, len) == 0;
-    printf("server: opened %zu octets under key %08x: %s\n", len, key_id,
+    printf("server: opened %zu octets under key %08" PRIx32 ": %s\n", len, key_id,
            same ? "the client's Floor Request" : "MISMATCH");
 
     /* A replayed copy of the proxy's packet would be refused by the server. */

@@ -32,6 +32,8 @@
  *   submitters of one pool run fully in parallel. Between mcx_pool_submit and the
  *   mcx_pool_poll that reports its ticket, the job's packet array and buffers belong to
  *   the pool: keep them valid and do not touch them.
+ *   Replay windows: the engine's direct unprotect calls and each pool keep their own; send
+ *   each received stream through one of them.
  *   Buffers passed to one call must not overlap one another.
  */
 
@@ -76,6 +78,9 @@
 
 // `mcx_pool_submit` use: whatever each key's purpose implies (protect, unprotect).
 #define MCX_USE_ANY 4294967295
+
+// Most packets in one pool job (a larger one is refused with `MCX_INVALID_ARGUMENT`).
+#define MCX_MAX_JOB_PACKETS 65536
 
 // Most octets protect adds to an RTCP packet: tag 16, E‖index 4, MKI up to 8 (a GMK's).
 // Leave this much room after the packet (`cap >= len + MCX_SRTCP_MAX_TRAILER`).
@@ -189,7 +194,8 @@ typedef struct mcx_engine_config {
   uint64_t grace_period_ms;
 } mcx_engine_config;
 
-// Counters since the engine was created. Start with `struct_size = sizeof(mcx_stats)`.
+// Counters since the engine was created (the direct calls; a pool counts its own).
+// Start with `struct_size = sizeof(mcx_stats)`.
 typedef struct mcx_stats {
   // `sizeof(mcx_stats)` as the caller knows it; the library fills that much.
   uint32_t struct_size;
@@ -226,7 +232,7 @@ typedef struct mcx_key_material {
   size_t rand_len;
   // `MCX_SERVICE_MCPTT`, `MCX_SERVICE_MCVIDEO` or `MCX_SERVICE_MCDATA`.
   uint32_t service;
-  // `MCX_SRTCP_AUTH_ONLY`, or 0.
+  // `MCX_SRTCP_AUTH_ONLY`, or 0 (other bits: `MCX_INVALID_ARGUMENT`).
   uint32_t flags;
   // The owner's MC Service user ID (or MC group ID for group keys), UTF-8.
   const char *owner_user_id;
@@ -241,7 +247,8 @@ typedef struct mcx_key_material {
   // CS-ID where TS 33.180 Table E.1.3-1 defines none for the purpose and service;
   // -1: from the table.
   int32_t cs_id;
-  // For a GMK: the member's GUK-ID.
+  // For a GMK: the member's GUK-ID (required: a `struct_size` that ends before it gives
+  // `MCX_MISSING_GUK_ID`).
   uint32_t guk_id;
 } mcx_key_material;
 
@@ -298,22 +305,25 @@ const char *mcx_version(void);
 // octets; `out` points to writable storage for a pointer.
 mcx_status mcx_engine_new(const struct mcx_engine_config *cfg, struct mcx_engine **out);
 
-// Frees an engine and every key in it (key material is zeroized). NULL is a no-op. No
-// other call on the engine may be running or start afterwards.
+// Frees an engine. Its keys are zeroized once the engine and every pool made from it are
+// freed (a pool keeps using the engine's keys). NULL is a no-op. No other call on the
+// engine may be running or start afterwards.
 //
 // # Safety
 // `e` is NULL or a handle from `mcx_engine_new` not yet freed.
 void mcx_engine_free(struct mcx_engine *e);
 
-// The AES-GCM backend in use ("aesni", "vaes" or "portable"), a static string. NULL for a
-// NULL engine.
+// The AES-GCM backend in use ("aesni", "vaes" or "portable"; "unknown" should the
+// library add one this version does not name), a static string. NULL for a NULL engine.
 //
 // # Safety
 // `e` is NULL or a live engine handle.
 const char *mcx_engine_backend(const struct mcx_engine *e);
 
 // Fills `*out` with the engine's counters, up to `out->struct_size` octets (which the
-// caller sets first).
+// caller sets first; the library sets it to the size it filled, at most
+// `sizeof(mcx_stats)`). Protect and unprotect counts are per packet, batches included;
+// a packet refused for its arguments counts as failed.
 //
 // # Safety
 // `e` is a live engine handle; `out` points to a writable `mcx_stats` of at least
@@ -386,8 +396,12 @@ void mcx_submitter_free(struct mcx_submitter *s);
 // `use_` an `MCX_USE_*` value (`MCX_USE_ANY` for protect and unprotect to follow each
 // key's purpose). For a fan-out, `plain` is the RTCP packet (copied) and each packet a
 // recipient: its `key_id`, and `buf`/`cap` to receive the protected packet. The job is
-// accepted whole (`*ticket_out` names it) or refused whole (`MCX_BUSY`: poll, then submit
-// again; `MCX_CLOSED`).
+// accepted whole (`*ticket_out` names it; each packet's `status` reads `MCX_NOT_READY`
+// until then) or refused whole (`MCX_BUSY`: poll, then submit again; `MCX_CLOSED`;
+// `MCX_INVALID_ARGUMENT`, for more than `MCX_MAX_JOB_PACKETS` packets too). A pool keeps
+// its own replay windows: do not unprotect one stream both through the pool and through
+// `mcx_srtcp_unprotect`, or through two pools. Octets between a packet's `len` and its
+// `cap` may be overwritten.
 //
 // The packet array and every buffer in it belong to the pool until `mcx_pool_poll`
 // reports the ticket: keep them valid and leave them alone until then.
@@ -409,7 +423,8 @@ mcx_status mcx_pool_submit(struct mcx_submitter *s,
 // the array given to `mcx_pool_submit` (the buffers hold the results) and `*ticket_out`
 // names the job; from then on the array and buffers are the caller's again. `timeout_ms`:
 // 0 returns at once, a negative value waits as long as it takes, a positive one waits at
-// most that long. `MCX_NOT_READY` when nothing completed.
+// most that long. `MCX_NOT_READY` when nothing completed in that time, and at once when
+// the submitter has no job in flight.
 //
 // # Safety
 // `s` is a live submitter used by this thread alone; `ticket_out` is NULL or writable.

@@ -41,7 +41,8 @@ pub struct mcx_engine_config {
 /// `mcx_engine_config.flags`: accept GMK and PCK keys (off-network SRTCP).
 pub const MCX_ENGINE_OFF_NETWORK: u32 = 1;
 
-/// Counters since the engine was created. Start with `struct_size = sizeof(mcx_stats)`.
+/// Counters since the engine was created (the direct calls; a pool counts its own).
+/// Start with `struct_size = sizeof(mcx_stats)`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct mcx_stats {
@@ -110,8 +111,8 @@ pub unsafe extern "C" fn mcx_engine_new(
         }
         // SAFETY: the caller passes NULL or a config at least `struct_size` long.
         let c = match unsafe { read_config(cfg, default_config()) } {
-            Some(c) => c,
-            None => return mcx_status::MCX_INVALID_ARGUMENT,
+            Some(c) if c.flags & !MCX_ENGINE_OFF_NETWORK == 0 => c,
+            _ => return mcx_status::MCX_INVALID_ARGUMENT,
         };
         let mut store_cfg = StoreConfig::default();
         if c.grace_period_ms != 0 {
@@ -147,8 +148,9 @@ pub unsafe extern "C" fn mcx_engine_new(
     })
 }
 
-/// Frees an engine and every key in it (key material is zeroized). NULL is a no-op. No
-/// other call on the engine may be running or start afterwards.
+/// Frees an engine. Its keys are zeroized once the engine and every pool made from it are
+/// freed (a pool keeps using the engine's keys). NULL is a no-op. No other call on the
+/// engine may be running or start afterwards.
 ///
 /// # Safety
 /// `e` is NULL or a handle from `mcx_engine_new` not yet freed.
@@ -163,8 +165,8 @@ pub unsafe extern "C" fn mcx_engine_free(e: *mut mcx_engine) {
     });
 }
 
-/// The AES-GCM backend in use ("aesni", "vaes" or "portable"), a static string. NULL for a
-/// NULL engine.
+/// The AES-GCM backend in use ("aesni", "vaes" or "portable"; "unknown" should the
+/// library add one this version does not name), a static string. NULL for a NULL engine.
 ///
 /// # Safety
 /// `e` is NULL or a live engine handle.
@@ -182,7 +184,9 @@ pub unsafe extern "C" fn mcx_engine_backend(e: *const mcx_engine) -> *const c_ch
 }
 
 /// Fills `*out` with the engine's counters, up to `out->struct_size` octets (which the
-/// caller sets first).
+/// caller sets first; the library sets it to the size it filled, at most
+/// `sizeof(mcx_stats)`). Protect and unprotect counts are per packet, batches included;
+/// a packet refused for its arguments counts as failed.
 ///
 /// # Safety
 /// `e` is a live engine handle; `out` points to a writable `mcx_stats` of at least

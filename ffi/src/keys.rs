@@ -40,7 +40,7 @@ pub struct mcx_key_material {
     pub rand_len: usize,
     /// `MCX_SERVICE_MCPTT`, `MCX_SERVICE_MCVIDEO` or `MCX_SERVICE_MCDATA`.
     pub service: u32,
-    /// `MCX_SRTCP_AUTH_ONLY`, or 0.
+    /// `MCX_SRTCP_AUTH_ONLY`, or 0 (other bits: `MCX_INVALID_ARGUMENT`).
     pub flags: u32,
     /// The owner's MC Service user ID (or MC group ID for group keys), UTF-8.
     pub owner_user_id: *const c_char,
@@ -55,7 +55,8 @@ pub struct mcx_key_material {
     /// CS-ID where TS 33.180 Table E.1.3-1 defines none for the purpose and service;
     /// -1: from the table.
     pub cs_id: i32,
-    /// For a GMK: the member's GUK-ID.
+    /// For a GMK: the member's GUK-ID (required: a `struct_size` that ends before it gives
+    /// `MCX_MISSING_GUK_ID`).
     pub guk_id: u32,
 }
 
@@ -99,7 +100,7 @@ pub(crate) unsafe fn bytes<'a>(p: *const u8, len: usize) -> Option<&'a [u8]> {
     if len == 0 {
         return Some(&[]);
     }
-    if p.is_null() {
+    if p.is_null() || len > crate::MAX_LEN {
         return None;
     }
     // SAFETY: readable for `len` octets (caller contract).
@@ -149,7 +150,9 @@ pub unsafe extern "C" fn mcx_key_install(
         let Some(m) = (unsafe { read_config(km, zeroed_material()) }) else {
             return mcx_status::MCX_INVALID_ARGUMENT;
         };
-        if (m.struct_size as usize) < core::mem::offset_of!(mcx_key_material, valid_from_ms) {
+        if (m.struct_size as usize) < core::mem::offset_of!(mcx_key_material, valid_from_ms)
+            || m.flags & !MCX_SRTCP_AUTH_ONLY != 0
+        {
             return mcx_status::MCX_INVALID_ARGUMENT;
         }
         // SAFETY: the pointers come with their lengths / as C strings (caller contract).
@@ -189,7 +192,11 @@ pub unsafe extern "C" fn mcx_key_install(
         k.valid_until = time(m.valid_until_ms);
         k.protection = protection(m.flags);
         k.cs_id = cs_id;
-        k.guk_id = (key_id.purpose() == ::mcx_engine::keys::Purpose::Gmk).then_some(m.guk_id);
+        // A GMK needs its member's GUK-ID: a struct too short to carry one has none.
+        let has_guk = m.struct_size as usize
+            >= core::mem::offset_of!(mcx_key_material, guk_id) + core::mem::size_of::<u32>();
+        k.guk_id =
+            (key_id.purpose() == ::mcx_engine::keys::Purpose::Gmk && has_guk).then_some(m.guk_id);
         match e.store.install(&k, Timestamp::now()) {
             Ok(_) => mcx_status::MCX_OK,
             Err(err) => of_store(err),
@@ -229,6 +236,9 @@ pub unsafe extern "C" fn mcx_key_install_srtp(
         let (Some(key), Some(salt), Ok(key_id)) = (key, salt, KeyId::new(key_id)) else {
             return mcx_status::MCX_INVALID_ARGUMENT;
         };
+        if flags & !MCX_SRTCP_AUTH_ONLY != 0 {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        }
         let mut k = SrtpInstall::new(key, salt, key_id, Service::Mcptt);
         k.protection = protection(flags);
         match e.store.install_srtp(&k, Timestamp::now()) {

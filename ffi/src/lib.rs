@@ -32,9 +32,9 @@ pub use keys::{
     mcx_key_install, mcx_key_install_srtp, mcx_key_material, mcx_key_revoke,
 };
 pub use pool::{
-    MCX_JOB_FAN_OUT, MCX_JOB_PROTECT, MCX_JOB_UNPROTECT, MCX_POOL_NO_PIN, MCX_USE_ANY, mcx_pool,
-    mcx_pool_config, mcx_pool_free, mcx_pool_new, mcx_pool_poll, mcx_pool_submit, mcx_submitter,
-    mcx_submitter_free, mcx_submitter_new,
+    MCX_JOB_FAN_OUT, MCX_JOB_PROTECT, MCX_JOB_UNPROTECT, MCX_MAX_JOB_PACKETS, MCX_POOL_NO_PIN,
+    MCX_USE_ANY, mcx_pool, mcx_pool_config, mcx_pool_free, mcx_pool_new, mcx_pool_poll,
+    mcx_pool_submit, mcx_submitter, mcx_submitter_free, mcx_submitter_new,
 };
 pub use srtcp::{
     MCX_SRTCP_MAX_TRAILER, MCX_USE_MBMS_SUBCHANNEL, MCX_USE_MULTICAST, MCX_USE_OFF_NETWORK,
@@ -55,6 +55,33 @@ pub extern "C" fn mcx_version() -> *const c_char {
     VERSION.as_ptr()
 }
 
+/// The longest buffer or array the library accepts: slices may not exceed `isize::MAX`
+/// octets, and protect adds a trailer.
+pub(crate) const MAX_LEN: usize = isize::MAX as usize - 64;
+
+/// Marks the `#[repr(C)]` config and result structs whose every field is an integer or a
+/// raw pointer, so that any bit pattern the caller leaves in them is a valid value (what
+/// [`read_config`] relies on).
+///
+/// # Safety
+/// Implement only for `#[repr(C)]` structs of integer and raw-pointer fields whose first
+/// field is a `u32` `struct_size`.
+pub(crate) unsafe trait CPod: Copy {}
+
+// SAFETY: integer fields only, `struct_size` first.
+unsafe impl CPod for engine::mcx_engine_config {}
+// SAFETY: integer and raw-pointer fields only, `struct_size` first.
+unsafe impl CPod for keys::mcx_key_material {}
+// SAFETY: integer fields only, `struct_size` first.
+unsafe impl CPod for pool::mcx_pool_config {}
+
+/// The engine handle is used from many threads at once (header: thread safety).
+const _: () = {
+    const fn shared_across_threads<T: Send + Sync>() {}
+    shared_across_threads::<mcx_engine>();
+    shared_across_threads::<mcx_pool>();
+};
+
 /// Runs an export's body behind the panic boundary.
 pub(crate) fn boundary(f: impl FnOnce() -> mcx_status) -> mcx_status {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(mcx_status::MCX_INTERNAL)
@@ -67,7 +94,7 @@ pub(crate) fn boundary(f: impl FnOnce() -> mcx_status) -> mcx_status {
 /// # Safety
 /// `p` is NULL or readable for its first field (a `u32` `struct_size`) and for
 /// `struct_size` octets.
-pub(crate) unsafe fn read_config<T: Copy>(p: *const T, default: T) -> Option<T> {
+pub(crate) unsafe fn read_config<T: CPod>(p: *const T, default: T) -> Option<T> {
     if p.is_null() {
         return Some(default);
     }
@@ -79,8 +106,9 @@ pub(crate) unsafe fn read_config<T: Copy>(p: *const T, default: T) -> Option<T> 
     let mut out = default;
     let n = size.min(core::mem::size_of::<T>());
     // SAFETY: the caller's struct is readable for `size >= n` octets; `out` is a `T`, at
-    // least `n` octets; a `Copy` struct of integers and pointers has no invalid bit
-    // patterns for the fields copied.
+    // least `n` octets; `T: CPod` has integer and pointer fields only, so any octets make
+    // valid values (a size that ends inside a field leaves that field partly default: a
+    // wrong value, which the checks after reading refuse or the caller asked for).
     unsafe { core::ptr::copy_nonoverlapping(p.cast::<u8>(), (&mut out as *mut T).cast::<u8>(), n) };
     Some(out)
 }

@@ -93,6 +93,10 @@ pub const MCX_JOB_FAN_OUT: u32 = 2;
 /// `mcx_pool_submit` use: whatever each key's purpose implies (protect, unprotect).
 pub const MCX_USE_ANY: u32 = 0xffff_ffff;
 
+/// Most packets in one pool job (a larger one is refused with `MCX_INVALID_ARGUMENT`).
+pub const MCX_MAX_JOB_PACKETS: usize = 65536;
+const _: () = assert!(MCX_MAX_JOB_PACKETS == ::mcx_engine::pool::MAX_JOB_PACKETS);
+
 /// The opaque pool handle: workers pinned to cores, fed through lock-free rings.
 pub struct mcx_pool {
     pool: Pool<CBuf>,
@@ -135,7 +139,7 @@ pub unsafe extern "C" fn mcx_pool_new(
         }
         // SAFETY: a live handle; `cfg` NULL or readable (caller contract).
         let (e, c) = unsafe { (&*e, read_config(cfg, default_pool_config())) };
-        let Some(c) = c else {
+        let Some(c) = c.filter(|c| c.flags & !MCX_POOL_NO_PIN == 0) else {
             return mcx_status::MCX_INVALID_ARGUMENT;
         };
         let mut engine = EngineConfig::default();
@@ -166,6 +170,7 @@ pub unsafe extern "C" fn mcx_pool_new(
                 unsafe { out.write(Box::into_raw(Box::new(mcx_pool { pool }))) };
                 mcx_status::MCX_OK
             }
+            // Invalid engine settings; or the OS refused a thread (no status of its own yet).
             Err(_) => mcx_status::MCX_INVALID_ARGUMENT,
         }
     })
@@ -224,14 +229,17 @@ pub unsafe extern "C" fn mcx_submitter_new(
 pub unsafe extern "C" fn mcx_submitter_free(s: *mut mcx_submitter) {
     let _ = boundary(|| {
         if !s.is_null() {
-            // SAFETY: from `Box::into_raw` in `mcx_submitter_new`, freed once.
-            let mut h = unsafe { Box::from_raw(s) };
+            // SAFETY: from `Box::into_raw` in `mcx_submitter_new`, freed once. Held in
+            // `ManuallyDrop` until every job is back: should the wait panic, the submitter
+            // leaks rather than let workers write into buffers the caller frees next.
+            let mut h = core::mem::ManuallyDrop::new(unsafe { Box::from_raw(s) });
             while h.s.in_flight() > 0 {
                 if let Some(c) = h.s.wait(None) {
                     // SAFETY: the job's array is still the caller's (submit contract).
                     unsafe { h.report(c.ticket.get(), &c.packets) };
                 }
             }
+            drop(core::mem::ManuallyDrop::into_inner(h));
         }
         mcx_status::MCX_OK
     });
@@ -246,6 +254,9 @@ impl mcx_submitter {
         let Some((arr, n)) = self.arrays.remove(&ticket) else {
             return;
         };
+        if n == 0 || arr.is_null() {
+            return;
+        }
         // SAFETY: `n` writable packets (submit contract), not otherwise referenced now.
         let out = unsafe { core::slice::from_raw_parts_mut(arr, n) };
         for (o, p) in out.iter_mut().zip(done) {
@@ -260,7 +271,11 @@ impl mcx_submitter {
                     o.out_len = 0;
                     o.out_key_id = 0;
                 }
-                None => o.status = of_engine(Error::Internal) as i32,
+                None => {
+                    o.status = of_engine(Error::Internal) as i32;
+                    o.out_len = 0;
+                    o.out_key_id = 0;
+                }
             }
         }
     }
@@ -270,8 +285,12 @@ impl mcx_submitter {
 /// `use_` an `MCX_USE_*` value (`MCX_USE_ANY` for protect and unprotect to follow each
 /// key's purpose). For a fan-out, `plain` is the RTCP packet (copied) and each packet a
 /// recipient: its `key_id`, and `buf`/`cap` to receive the protected packet. The job is
-/// accepted whole (`*ticket_out` names it) or refused whole (`MCX_BUSY`: poll, then submit
-/// again; `MCX_CLOSED`).
+/// accepted whole (`*ticket_out` names it; each packet's `status` reads `MCX_NOT_READY`
+/// until then) or refused whole (`MCX_BUSY`: poll, then submit again; `MCX_CLOSED`;
+/// `MCX_INVALID_ARGUMENT`, for more than `MCX_MAX_JOB_PACKETS` packets too). A pool keeps
+/// its own replay windows: do not unprotect one stream both through the pool and through
+/// `mcx_srtcp_unprotect`, or through two pools. Octets between a packet's `len` and its
+/// `cap` may be overwritten.
 ///
 /// The packet array and every buffer in it belong to the pool until `mcx_pool_poll`
 /// reports the ticket: keep them valid and leave them alone until then.
@@ -293,7 +312,7 @@ pub unsafe extern "C" fn mcx_pool_submit(
     ticket_out: *mut u64,
 ) -> mcx_status {
     boundary(|| {
-        if s.is_null() || (pkts.is_null() && n > 0) {
+        if s.is_null() || (pkts.is_null() && n > 0) || n > MCX_MAX_JOB_PACKETS {
             return mcx_status::MCX_INVALID_ARGUMENT;
         }
         // SAFETY: a live submitter used by this thread alone (caller contract).
@@ -318,7 +337,10 @@ pub unsafe extern "C" fn mcx_pool_submit(
             } else {
                 p.cap
             };
-            if (p.buf.is_null() && room > 0) || (kind != MCX_JOB_FAN_OUT && p.len > room) {
+            if (p.buf.is_null() && room > 0)
+                || (kind != MCX_JOB_FAN_OUT && p.len > room)
+                || room > crate::MAX_LEN
+            {
                 return mcx_status::MCX_INVALID_ARGUMENT;
             }
             let len = if kind == MCX_JOB_FAN_OUT { 0 } else { p.len };
@@ -360,6 +382,16 @@ pub unsafe extern "C" fn mcx_pool_submit(
         };
         match h.s.submit(job) {
             Ok(t) => {
+                // Until the completion: each packet reads "not ready", no outputs.
+                // SAFETY: `n` writable packets (caller contract); the workers touch only
+                // the buffers, not the array.
+                if let Some(out) = unsafe { crate::srtcp::packets(pkts, n) } {
+                    for o in out {
+                        o.status = mcx_status::MCX_NOT_READY as i32;
+                        o.out_len = 0;
+                        o.out_key_id = 0;
+                    }
+                }
                 h.arrays.insert(t.get(), (pkts, n));
                 if !ticket_out.is_null() {
                     // SAFETY: writable (caller contract).
@@ -380,7 +412,8 @@ pub unsafe extern "C" fn mcx_pool_submit(
 /// the array given to `mcx_pool_submit` (the buffers hold the results) and `*ticket_out`
 /// names the job; from then on the array and buffers are the caller's again. `timeout_ms`:
 /// 0 returns at once, a negative value waits as long as it takes, a positive one waits at
-/// most that long. `MCX_NOT_READY` when nothing completed.
+/// most that long. `MCX_NOT_READY` when nothing completed in that time, and at once when
+/// the submitter has no job in flight.
 ///
 /// # Safety
 /// `s` is a live submitter used by this thread alone; `ticket_out` is NULL or writable.

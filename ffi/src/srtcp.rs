@@ -65,7 +65,7 @@ unsafe fn buffer<'a>(p: *mut u8, cap: usize) -> Option<&'a mut [u8]> {
     if cap == 0 {
         return Some(&mut []);
     }
-    if p.is_null() {
+    if p.is_null() || cap > crate::MAX_LEN {
         return None;
     }
     // SAFETY: writable for `cap` octets and not aliased (caller contract).
@@ -196,11 +196,11 @@ pub unsafe extern "C" fn mcx_srtcp_unprotect(
 ///
 /// # Safety
 /// `p` is NULL or points to `n` writable `mcx_packet`s.
-unsafe fn packets<'a>(p: *mut mcx_packet, n: usize) -> Option<&'a mut [mcx_packet]> {
+pub(crate) unsafe fn packets<'a>(p: *mut mcx_packet, n: usize) -> Option<&'a mut [mcx_packet]> {
     if n == 0 {
         return Some(&mut []);
     }
-    if p.is_null() {
+    if p.is_null() || n > crate::MAX_LEN / core::mem::size_of::<mcx_packet>() {
         return None;
     }
     // SAFETY: `n` writable packets (caller contract).

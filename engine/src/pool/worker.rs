@@ -199,7 +199,8 @@ impl<B: PacketBuf> Worker<B> {
                 p.result = Some(Err(Error::UnknownKey));
                 return;
             };
-            if !p.buf.set_len_zeroed(len + MAX_SRTCP_TRAILER) {
+            let room = len.checked_add(MAX_SRTCP_TRAILER);
+            if !room.is_some_and(|n| p.buf.set_len_zeroed(n)) {
                 p.result = Some(Err(Error::Srtcp(crate::srtcp::Error::BufferTooSmall)));
                 return;
             }
@@ -233,7 +234,11 @@ impl<B: PacketBuf> Worker<B> {
             let r = results.next().flatten().unwrap_or(Err(Error::Internal));
             match r {
                 Ok(done) => p.buf.truncate(done.len),
-                Err(_) if fan_out => p.buf.truncate(0),
+                Err(_) if fan_out => {
+                    // The plaintext was copied in before the key was checked: wipe it.
+                    p.buf.bytes_mut().fill(0);
+                    p.buf.truncate(0);
+                }
                 Err(_) => p.buf.truncate(len),
             }
             p.result = Some(r);

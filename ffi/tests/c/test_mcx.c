@@ -5,12 +5,15 @@
  * engine. Built and run by scripts/c-tests.sh plain, with -fsanitize=address,undefined, and
  * under valgrind. Prints a cargo-style "test result:" line for the test script's summary.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "mcx.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int checks, failures;
 
@@ -36,9 +39,12 @@ static int checks, failures;
     } while (0)
 
 /* Key IDs: the 4 top bits are the purpose (digest §1): 2 CSK, 3 SPK, 6 MuSiK. */
+#define GMK(n) (0x00000000u | (n))
 #define CSK(n) (0x20000000u | (n))
 #define SPK(n) (0x30000000u | (n))
 #define MUSIK(n) (0x60000000u | (n))
+
+enum { CAP_SMALL = 20 };
 
 static const uint8_t RAND[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 
@@ -272,6 +278,136 @@ static void test_srtcp(void) {
     mcx_engine_free(e);
 }
 
+/* The rest of the error paths: key times, E=0, GMK rules, flags, NULL arguments. */
+static void test_edges(void) {
+    mcx_engine *e = NULL;
+    mcx_engine_config cfg = {.struct_size = sizeof cfg, .flags = 0x80};
+    CHECK_STATUS(mcx_engine_new(&cfg, &e), MCX_INVALID_ARGUMENT); /* unknown flag */
+    CHECK_STATUS(mcx_engine_new(NULL, &e), MCX_OK);
+    uint8_t key[16] = {3}, buf[16 + MCX_SRTCP_MAX_TRAILER], before[sizeof buf];
+    size_t n, out = 0, got = 0;
+    uint32_t kid = 0;
+
+    mcx_key_material km;
+    memset(&km, 0, sizeof km);
+    km.struct_size = sizeof km;
+    km.key = key;
+    km.key_len = 16;
+    km.rand = RAND;
+    km.rand_len = sizeof RAND;
+    km.owner_user_id = "sip:dave@example.org";
+    km.peer = "sip:mcptt-server.example.org";
+    km.cs_id = -1;
+    /* Not yet valid, and expired. */
+    km.key_id = CSK(10);
+    km.valid_from_ms = 4102444800000ull; /* 2100-01-01 */
+    CHECK_STATUS(mcx_key_install(e, &km), MCX_OK);
+    memset(buf, 0, sizeof buf);
+    n = rtcp(buf, 0xd0d0, 1);
+    memcpy(before, buf, sizeof buf);
+    CHECK_STATUS(mcx_srtcp_protect(e, CSK(10), buf, n, sizeof buf, &out), MCX_NOT_YET_VALID);
+    CHECK(memcmp(before, buf, sizeof buf) == 0); /* a failed protect changes nothing */
+    km.key_id = CSK(11);
+    km.owner_user_id = "sip:erin@example.org";
+    km.valid_from_ms = 0;
+    /* Expires 300 ms from now (an already expired key is dropped at install). */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    km.valid_until_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + 300u;
+    CHECK_STATUS(mcx_key_install(e, &km), MCX_OK);
+    struct timespec nap = {0, 400 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    CHECK_STATUS(mcx_srtcp_protect(e, CSK(11), buf, n, sizeof buf, &out), MCX_EXPIRED);
+    /* Authenticated only (E=0): the body stays clear, and the packet opens. */
+    km.key_id = CSK(12);
+    km.owner_user_id = "sip:frank@example.org";
+    km.valid_until_ms = 0;
+    km.flags = MCX_SRTCP_AUTH_ONLY;
+    CHECK_STATUS(mcx_key_install(e, &km), MCX_OK);
+    CHECK_STATUS(mcx_srtcp_protect(e, CSK(12), buf, n, sizeof buf, &out), MCX_OK);
+    CHECK(memcmp(buf, before, n) == 0 && (buf[n + 16] & 0x80) == 0); /* clear, E=0 */
+    CHECK_STATUS(mcx_srtcp_unprotect(e, buf, out, &got, &kid), MCX_OK);
+    CHECK(got == n && kid == CSK(12));
+    km.flags = 0x10;
+    km.key_id = CSK(13);
+    CHECK_STATUS(mcx_key_install(e, &km), MCX_INVALID_ARGUMENT); /* unknown flag */
+    km.flags = 0;
+    km.cs_id = 99;
+    CHECK_STATUS(mcx_key_install(e, &km), MCX_INVALID_ARGUMENT); /* no such CS-ID */
+    km.cs_id = -1;
+    km.rand = NULL;
+    CHECK_STATUS(mcx_key_install(e, &km), MCX_INVALID_ARGUMENT);
+    km.rand = RAND;
+    km.owner_user_id = "sip:\xff@example.org"; /* not UTF-8 */
+    CHECK_STATUS(mcx_key_install(e, &km), MCX_INVALID_ARGUMENT);
+    km.owner_user_id = "group-7";
+    /* GMKs need off-network use enabled, and a GUK-ID. */
+    km.key_id = GMK(1);
+    km.guk_id = 0x00000abc;
+    CHECK_STATUS(mcx_key_install(e, &km), MCX_OFF_NETWORK_DISABLED);
+    mcx_engine *off = NULL;
+    mcx_engine_config oc = {.struct_size = sizeof oc, .flags = MCX_ENGINE_OFF_NETWORK};
+    CHECK_STATUS(mcx_engine_new(&oc, &off), MCX_OK);
+    km.struct_size = (uint32_t)offsetof(mcx_key_material, guk_id); /* ends before guk_id */
+    CHECK_STATUS(mcx_key_install(off, &km), MCX_MISSING_GUK_ID);
+    km.struct_size = sizeof km;
+    CHECK_STATUS(mcx_key_install(off, &km), MCX_OK);
+    mcx_engine_free(off);
+
+    /* Raw SRTP keys: bad key ID, NULL salt, unknown flag. */
+    uint8_t salt[12] = {1};
+    CHECK_STATUS(mcx_key_install_srtp(e, 0xf0000001u, key, 16, salt, 12, 0), MCX_INVALID_ARGUMENT);
+    CHECK_STATUS(mcx_key_install_srtp(e, SPK(9), key, 16, NULL, 12, 0), MCX_INVALID_ARGUMENT);
+    CHECK_STATUS(mcx_key_install_srtp(e, SPK(9), key, 16, salt, 12, 0x8), MCX_INVALID_ARGUMENT);
+    CHECK_STATUS(mcx_key_revoke(e, 0xf0000001u), MCX_UNKNOWN_KEY);
+
+    /* NULL arguments. */
+    CHECK_STATUS(mcx_srtcp_unprotect(e, buf, out, NULL, NULL), MCX_INVALID_ARGUMENT);
+    CHECK_STATUS(mcx_srtcp_unprotect(NULL, buf, out, &got, NULL), MCX_INVALID_ARGUMENT);
+    CHECK_STATUS(mcx_srtcp_protect_batch(NULL, NULL, 0), MCX_INVALID_ARGUMENT);
+    CHECK_STATUS(mcx_srtcp_fan_out(e, MCX_USE_UNICAST, NULL, 16, NULL, 0), MCX_INVALID_ARGUMENT);
+    mcx_stats st = {.struct_size = sizeof st};
+    CHECK_STATUS(mcx_stats_get(NULL, &st), MCX_INVALID_ARGUMENT);
+    st.struct_size = 2;
+    CHECK_STATUS(mcx_stats_get(e, &st), MCX_INVALID_ARGUMENT);
+
+    /* Per-packet argument errors in a batch fail alone; a fan-out target whose key is
+     * refused, or whose buffer is too small, holds no plaintext. */
+    uint8_t b0[CAP_SMALL], b1[sizeof buf], b2[sizeof buf];
+    mcx_packet p[3];
+    memset(p, 0, sizeof p);
+    p[0].buf = b0;
+    p[0].cap = sizeof b0;
+    p[0].key_id = CSK(12);
+    p[1].buf = b1;
+    p[1].cap = sizeof b1;
+    p[1].key_id = CSK(10); /* not yet valid */
+    p[2].buf = b2;
+    p[2].cap = sizeof b2;
+    p[2].key_id = CSK(12);
+    memset(b1, 0xee, sizeof b1);
+    n = rtcp(buf, 0xd0d1, 2);
+    CHECK_STATUS(mcx_srtcp_fan_out(e, MCX_USE_UNICAST, buf, n, p, 3), MCX_OK);
+    CHECK_STATUS(p[0].status, MCX_BUFFER_TOO_SMALL);
+    CHECK_STATUS(p[1].status, MCX_NOT_YET_VALID);
+    CHECK_STATUS(p[2].status, MCX_OK);
+    int leaked = 0;
+    for (size_t i = 0; i + 4 <= n; i++)
+        leaked |= memcmp(b1 + i, "MCPT", 4) == 0;
+    CHECK(!leaked);
+    p[0].buf = NULL;
+    p[0].len = 4;
+    p[0].cap = 8;
+    p[1].len = 40;
+    p[1].cap = 20; /* len > cap */
+    CHECK_STATUS(mcx_srtcp_protect_batch(e, p, 2), MCX_OK);
+    CHECK_STATUS(p[0].status, MCX_INVALID_ARGUMENT);
+    CHECK_STATUS(p[1].status, MCX_INVALID_ARGUMENT);
+    CHECK_STATUS(mcx_srtcp_unprotect_batch(e, p, 1), MCX_OK);
+    CHECK_STATUS(p[0].status, MCX_INVALID_ARGUMENT);
+    mcx_engine_free(e);
+}
+
 /* Several threads through one engine: each sends on its own SSRC under a shared CSK and
  * opens its own packets; one more pair of threads races on a second key. */
 enum { THREADS = 4, PER_THREAD = 2000 };
@@ -327,6 +463,7 @@ int main(void) {
     test_basics();
     test_keys();
     test_srtcp();
+    test_edges();
     test_threads();
     printf("test result: %s. %d passed; %d failed; (C checks of libmcx)\n",
            failures ? "FAILED" : "ok", checks - failures, failures);

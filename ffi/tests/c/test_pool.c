@@ -74,7 +74,7 @@ static void *submit_thread(void *arg) {
     struct sub_job *j = arg;
     mcx_submitter *s = NULL;
     CHECK(mcx_submitter_new(j->pool, &s) == MCX_OK);
-    static __thread uint8_t bufs[BATCH][CAP];
+    static _Thread_local uint8_t bufs[BATCH][CAP];
     mcx_packet pkts[BATCH];
     for (int r = 0; r < ROUNDS; r++) {
         memset(pkts, 0, sizeof pkts);
@@ -84,7 +84,7 @@ static void *submit_thread(void *arg) {
             pkts[i].cap = CAP;
             pkts[i].key_id = CSK(1 + (uint32_t)(i % KEYS));
         }
-        uint64_t t = 0, got = 0;
+        uint64_t t = UINT64_MAX, got = UINT64_MAX - 1;
         mcx_status st;
         while ((st = mcx_pool_submit(s, MCX_JOB_PROTECT, MCX_USE_ANY, NULL, 0, pkts, BATCH, &t)) ==
                MCX_BUSY)
@@ -125,6 +125,10 @@ int main(void) {
     mcx_pool_config bad = {0};
     mcx_pool *pool = NULL;
     CHECK(mcx_pool_new(e, &bad, &pool) == MCX_INVALID_ARGUMENT); /* struct_size 0 */
+    mcx_pool_config badw = {.struct_size = sizeof badw, .replay_window = 3};
+    CHECK(mcx_pool_new(e, &badw, &pool) == MCX_INVALID_ARGUMENT);
+    mcx_pool_config badf = {.struct_size = sizeof badf, .flags = 0x40};
+    CHECK(mcx_pool_new(e, &badf, &pool) == MCX_INVALID_ARGUMENT);
     mcx_pool_config cfg = {.struct_size = sizeof cfg, .workers = 2, .flags = MCX_POOL_NO_PIN,
                            .completion_capacity = 4};
     CHECK(mcx_pool_new(e, &cfg, &pool) == MCX_OK);
@@ -153,8 +157,16 @@ int main(void) {
         rec[i].cap = CAP;
         rec[i].key_id = i < 4 ? CSK(1 + (uint32_t)i) : MUSIK(1);
     }
-    uint64_t t = 0, got = 0;
+    uint64_t t = UINT64_MAX, got = UINT64_MAX - 1;
     CHECK(mcx_pool_poll(s, 0, &got) == MCX_NOT_READY);
+    CHECK(mcx_pool_poll(s, -1, &got) == MCX_NOT_READY); /* nothing in flight: no wait */
+    CHECK(mcx_pool_poll(NULL, 0, &got) == MCX_INVALID_ARGUMENT);
+    /* An empty job completes at once; the ticket out-parameter may be NULL. */
+    CHECK(mcx_pool_submit(s, MCX_JOB_PROTECT, MCX_USE_ANY, NULL, 0, NULL, 0, NULL) == MCX_OK);
+    CHECK(mcx_pool_poll(s, 0, NULL) == MCX_OK);
+    CHECK(mcx_pool_submit(s, MCX_JOB_PROTECT, MCX_USE_ANY, NULL, 0, rec,
+                          (size_t)MCX_MAX_JOB_PACKETS + 1, &t) == MCX_INVALID_ARGUMENT);
+    CHECK(mcx_pool_submit(s, MCX_JOB_PROTECT, 42, NULL, 0, rec, 1, &t) == MCX_INVALID_ARGUMENT);
     CHECK(mcx_pool_submit(s, MCX_JOB_FAN_OUT, MCX_USE_UNICAST, plain, n, rec, 5, &t) == MCX_OK);
     CHECK(mcx_pool_poll(s, 10000, &got) == MCX_OK && got == t);
     for (int i = 0; i < 4; i++) {
@@ -195,6 +207,14 @@ int main(void) {
         reported++;
     CHECK(reported == accepted);
 
+    /* A submitter freed with a job in flight waits for it: the results are in the array. */
+    mcx_submitter *s2 = NULL;
+    CHECK(mcx_submitter_new(pool, &s2) == MCX_OK);
+    bp[5].len = rtcp(bp_bufs[5], 0xb0005, 1);
+    CHECK(mcx_pool_submit(s2, MCX_JOB_PROTECT, MCX_USE_ANY, NULL, 0, &bp[5], 1, &t) == MCX_OK);
+    mcx_submitter_free(s2);
+    CHECK(bp[5].status == MCX_OK && bp[5].out_len == 40);
+
     /* Shutdown: a job accepted before mcx_pool_free completes; later submits are refused. */
     CHECK(mcx_pool_submit(s, MCX_JOB_PROTECT, MCX_USE_ANY, NULL, 0, &bp[7], 1, &t) == MCX_OK);
     mcx_pool_free(pool);
@@ -203,7 +223,18 @@ int main(void) {
     mcx_submitter_free(s);
     mcx_submitter_free(NULL);
     mcx_pool_free(NULL);
+
+    /* The engine may go first: a pool keeps using its keys. */
+    mcx_pool *p2 = NULL;
+    CHECK(mcx_pool_new(e, &cfg, &p2) == MCX_OK);
     mcx_engine_free(e);
+    CHECK(mcx_submitter_new(p2, &s) == MCX_OK);
+    bp[4].len = rtcp(bp_bufs[4], 0xb0004, 2);
+    CHECK(mcx_pool_submit(s, MCX_JOB_PROTECT, MCX_USE_ANY, NULL, 0, &bp[4], 1, &t) == MCX_OK);
+    CHECK(bp[4].status == MCX_NOT_READY); /* until the completion is polled */
+    CHECK(mcx_pool_poll(s, -1, &got) == MCX_OK && got == t && bp[4].status == MCX_OK);
+    mcx_submitter_free(s);
+    mcx_pool_free(p2);
 
     printf("test result: %s. %d passed; %d failed; (C checks of the libmcx pool)\n",
            failures ? "FAILED" : "ok", checks - failures, failures);
