@@ -192,6 +192,31 @@ pub unsafe extern "C" fn mcx_srtcp_unprotect(
     })
 }
 
+/// The engine and packet array of a batch call, or `None` when either is unusable.
+///
+/// # Safety
+/// `e` is NULL or a live engine; `pkts` is NULL or points to `n` writable packets.
+unsafe fn batch_args<'a>(
+    e: *mut mcx_engine,
+    pkts: *mut mcx_packet,
+    n: usize,
+) -> Option<(&'a mcx_engine, &'a mut [mcx_packet])> {
+    if e.is_null() {
+        return None;
+    }
+    // SAFETY: a live handle and `n` packets (caller contract).
+    unsafe { Some((&*e, packets(pkts, n)?)) }
+}
+
+/// Counts a batch's packets by their status.
+fn tally(e: &mcx_engine, protect: bool, ps: &[mcx_packet]) {
+    let ok = ps
+        .iter()
+        .filter(|p| p.status == mcx_status::MCX_OK as i32)
+        .count() as u64;
+    count(e, protect, ok, ps.len() as u64 - ok);
+}
+
 /// The caller's packet array, or `None` for NULL with `n > 0`.
 ///
 /// # Safety
@@ -264,12 +289,8 @@ unsafe fn protect_many(
     n: usize,
 ) -> mcx_status {
     boundary(|| {
-        if e.is_null() {
-            return mcx_status::MCX_INVALID_ARGUMENT;
-        }
-        // SAFETY: a live handle and `n` packets (caller contract).
-        let (e, ps) = unsafe { (&*e, packets(pkts, n)) };
-        let Some(ps) = ps else {
+        // SAFETY: forwarded caller contract.
+        let Some((e, ps)) = (unsafe { batch_args(e, pkts, n) }) else {
             return mcx_status::MCX_INVALID_ARGUMENT;
         };
         let plain = match fan_out {
@@ -314,11 +335,7 @@ unsafe fn protect_many(
         for (&i, r) in taken.iter().zip(results) {
             finish(&mut ps[i], r);
         }
-        let ok = ps
-            .iter()
-            .filter(|p| p.status == mcx_status::MCX_OK as i32)
-            .count() as u64;
-        count(e, true, ok, ps.len() as u64 - ok);
+        tally(e, true, ps);
         mcx_status::MCX_OK
     })
 }
@@ -336,12 +353,8 @@ pub unsafe extern "C" fn mcx_srtcp_unprotect_batch(
     n: usize,
 ) -> mcx_status {
     boundary(|| {
-        if e.is_null() {
-            return mcx_status::MCX_INVALID_ARGUMENT;
-        }
-        // SAFETY: a live handle and `n` packets (caller contract).
-        let (e, ps) = unsafe { (&*e, packets(pkts, n)) };
-        let Some(ps) = ps else {
+        // SAFETY: forwarded caller contract.
+        let Some((e, ps)) = (unsafe { batch_args(e, pkts, n) }) else {
             return mcx_status::MCX_INVALID_ARGUMENT;
         };
         // Group by receive stripe: one lock and one batch call per stripe.
@@ -382,11 +395,7 @@ pub unsafe extern "C" fn mcx_srtcp_unprotect_batch(
                 finish(&mut ps[i], r);
             }
         }
-        let ok = ps
-            .iter()
-            .filter(|p| p.status == mcx_status::MCX_OK as i32)
-            .count() as u64;
-        count(e, false, ok, ps.len() as u64 - ok);
+        tally(e, false, ps);
         mcx_status::MCX_OK
     })
 }

@@ -4,7 +4,7 @@
  * back-pressure (MCX_BUSY), shutdown (MCX_CLOSED, completions kept), NULL arguments.
  * Built and run by scripts/c-tests.sh (plain, ASan+UBSan, valgrind).
  */
-#include "mcx.h"
+#include "common.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -28,39 +28,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
         pthread_mutex_unlock(&lock);                                           \
     } while (0)
 
-#define CSK(n) (0x20000000u | (n))
-#define MUSIK(n) (0x60000000u | (n))
 enum { KEYS = 16, BATCH = 32, ROUNDS = 50, CAP = 16 + MCX_SRTCP_MAX_TRAILER };
-
-static mcx_status install(mcx_engine *e, uint32_t key_id, uint8_t fill, const char *owner) {
-    static const uint8_t rand[16] = {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
-    uint8_t key[16];
-    memset(key, fill, sizeof key);
-    mcx_key_material km;
-    memset(&km, 0, sizeof km);
-    km.struct_size = sizeof km;
-    km.key_id = key_id;
-    km.key = key;
-    km.key_len = 16;
-    km.rand = rand;
-    km.rand_len = 16;
-    km.service = MCX_SERVICE_MCPTT;
-    km.owner_user_id = owner;
-    km.peer = "sip:mcptt-server.example.org";
-    km.cs_id = -1;
-    return mcx_key_install(e, &km);
-}
-
-static size_t rtcp(uint8_t *buf, uint32_t ssrc, uint32_t word) {
-    const uint8_t head[4] = {0x80, 0xcc, 0x00, 0x03};
-    memcpy(buf, head, 4);
-    for (int i = 0; i < 4; i++) {
-        buf[4 + i] = (uint8_t)(ssrc >> (24 - 8 * i));
-        buf[12 + i] = (uint8_t)(word >> (24 - 8 * i));
-    }
-    memcpy(buf + 8, "MCPT", 4);
-    return 16;
-}
 
 struct sub_job {
     mcx_pool *pool;
