@@ -11,6 +11,7 @@
 //! - [`srtcp`]: RFC 3711 SRTCP with the RFC 7714 AEAD_AES_128_GCM / AEAD_AES_256_GCM
 //!   transforms — session keys, packet layout, transmit and receive contexts, replay window.
 //! - [`aead`]: the AES-GCM primitive the SRTCP layer runs on.
+//! - [`mcdata`]: the MCData protected payload (TS 33.180 §8.5.4) under the DPCK.
 //!
 //! Nothing here does I/O, spawns threads or reads a clock, and nothing allocates per packet.
 //!
@@ -47,6 +48,7 @@ pub mod aead;
 mod engine;
 mod idhash;
 pub mod keys;
+pub mod mcdata;
 #[cfg(feature = "pool")]
 pub mod pool;
 pub mod secret;

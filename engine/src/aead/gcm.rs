@@ -245,6 +245,23 @@ impl Gcm {
         self.tag_j0(j0, aad, data)
     }
 
+    /// Verifies `ciphertext` and its `tag`, then decrypts it into `out` (its length), IV of
+    /// any length (MCData's is 16 octets). `out` is written only when the tag verified.
+    pub fn open_to_any_iv(
+        &self,
+        iv: &[u8],
+        aad: &[&[u8]],
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+        out: &mut [u8],
+    ) -> Result<(), AuthError> {
+        let j0 = self.j0_any(iv);
+        check(&self.tag_j0(j0, aad, ciphertext), tag)?;
+        out.copy_from_slice(ciphertext);
+        self.keystream_j0(j0, out);
+        Ok(())
+    }
+
     /// [`Gcm::open_in_place`] with an IV of any length (not used by SRTCP).
     pub fn open_in_place_any_iv(
         &self,
