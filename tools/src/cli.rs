@@ -22,6 +22,10 @@ pub(crate) enum Command {
     /// Protect or unprotect one SRTCP packet (RFC 7714 AEAD_AES_*_GCM).
     #[command(subcommand)]
     Srtcp(SrtcpCmd),
+    /// Protect or unprotect one MCData protected payload (TS 33.180 §8.5.4) under the DPCK
+    /// derived from a DPPK (PCK or GMK).
+    #[command(subcommand)]
+    Mcdata(McdataCmd),
     /// Simulated clients and a server exchange floor control in memory; every byte is
     /// checked and the rate is printed.
     Demo(DemoArgs),
@@ -138,4 +142,56 @@ pub(crate) struct DemoArgs {
     /// Number of floor-control packets to exchange (half uplink, half downlink).
     #[arg(long, default_value_t = 400_000)]
     pub(crate) packets: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum McdataCmd {
+    /// Protect a payload; prints the protected payload as hex (a fresh random IV).
+    Protect(McdataProtectArgs),
+    /// Unprotect a protected payload; prints the payload and the header fields.
+    Unprotect(McdataUnprotectArgs),
+}
+
+/// The DPPK and its ID: the DPCK is derived from them (TS 33.180 F.1.5, FC 0x53).
+#[derive(Args, Debug)]
+pub(crate) struct DppkArgs {
+    /// The DPPK (the PCK one-to-one, the GMK for a group): 16 or 32 octets, hex.
+    #[arg(long, value_name = "HEX")]
+    pub(crate) dppk: String,
+    /// The DPPK-ID (the PCK-ID or GMK-ID): 4 octets, hex.
+    #[arg(long, value_name = "HEX")]
+    pub(crate) dppk_id: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct McdataProtectArgs {
+    #[command(flatten)]
+    pub(crate) key: DppkArgs,
+    /// Message type (TS 24.282 §15.2.2).
+    #[arg(long, default_value_t = 0x43)]
+    pub(crate) message_type: u8,
+    /// Date and time (40 bits); default: now, in seconds since the Unix epoch.
+    #[arg(long)]
+    pub(crate) date_time: Option<u64>,
+    /// Payload ID.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) payload_id: u32,
+    /// Payload sequence number.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) sequence: u8,
+    /// The payload TLV-E's IEI.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) iei: u8,
+    /// The payload, hex.
+    #[arg(long = "in", value_name = "HEX")]
+    pub(crate) input: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct McdataUnprotectArgs {
+    #[command(flatten)]
+    pub(crate) key: DppkArgs,
+    /// The protected payload, hex.
+    #[arg(long = "in", value_name = "HEX")]
+    pub(crate) input: String,
 }

@@ -2,6 +2,7 @@
 //!
 //! - `mcx derive srtcp|xml` — MC key derivations (TS 33.180 §7.4, F.1.4).
 //! - `mcx srtcp protect|unprotect` — one SRTCP packet from hex (RFC 7714).
+//! - `mcx mcdata protect|unprotect` — one MCData protected payload from hex (TS 33.180 §8.5.4).
 //! - `mcx backends` — the AES-GCM backends this CPU runs, one per line.
 //! - `mcx demo` — the main job until the relay lands: simulated clients exchange floor-control
 //!   packets with a server in memory, every byte checked, packets per second reported.
@@ -13,6 +14,7 @@ mod cli;
 mod demo;
 mod derive;
 mod floor;
+mod mcdata;
 mod output;
 mod srtcp;
 
@@ -43,6 +45,7 @@ fn main() {
     let result = match args.command {
         cli::Command::Derive(cmd) => derive::run(cmd, json),
         cli::Command::Srtcp(cmd) => srtcp::run(cmd, json),
+        cli::Command::Mcdata(cmd) => mcdata::run(cmd, json),
         cli::Command::Demo(cmd) => demo::run(cmd, json),
         cli::Command::Backends => backends(json),
     };
