@@ -64,6 +64,12 @@
 // Key flag: SRTCP under this key is authenticated only (E=0), not encrypted.
 #define MCX_SRTCP_AUTH_ONLY 1
 
+// `mcx_mcdata_header.flags`: draw a fresh random IV.
+#define MCX_MCDATA_FRESH_IV 1
+
+// Octets a protected payload adds to its plaintext.
+#define MCX_MCDATA_OVERHEAD 51
+
 // `mcx_pool_config.flags`: do not pin workers to cores.
 #define MCX_POOL_NO_PIN 1
 
@@ -172,6 +178,9 @@ typedef int32_t mcx_status;
 // The opaque engine handle.
 typedef struct mcx_engine mcx_engine;
 
+// The DPCK of one DPPK (opaque; key material zeroized on free).
+typedef struct mcx_mcdata_key mcx_mcdata_key;
+
 // The opaque pool handle: workers pinned to cores, fed through lock-free rings.
 typedef struct mcx_pool mcx_pool;
 
@@ -251,6 +260,28 @@ typedef struct mcx_key_material {
   // `MCX_MISSING_GUK_ID`).
   uint32_t guk_id;
 } mcx_key_material;
+
+// Header fields of an MCData protected payload. Start with
+// `struct_size = sizeof(mcx_mcdata_header)`.
+typedef struct mcx_mcdata_header {
+  // `sizeof(mcx_mcdata_header)` as the caller knows it.
+  uint32_t struct_size;
+  // Payload ID.
+  uint32_t payload_id;
+  // Date and time, 40 bits.
+  uint64_t date_time;
+  // Message type (TS 24.282 §15.2.2).
+  uint8_t message_type;
+  // Payload sequence number.
+  uint8_t sequence;
+  // The payload TLV-E's IEI.
+  uint8_t iei;
+  // Protect: `MCX_MCDATA_FRESH_IV` draws a random IV into `iv` (recommended); 0 uses
+  // `iv` as given (tests). Unprotect writes 0.
+  uint8_t flags;
+  // The 16-octet GCM IV.
+  uint8_t iv[16];
+} mcx_mcdata_header;
 
 // Pool settings. Start with `struct_size = sizeof(mcx_pool_config)`; zero fields take
 // their defaults.
@@ -359,6 +390,54 @@ mcx_status mcx_key_install_srtp(struct mcx_engine *e,
 // # Safety
 // `e` is a live engine.
 mcx_status mcx_key_revoke(struct mcx_engine *e, uint32_t key_id);
+
+// Derives the DPCK from a DPPK (the PCK or GMK, 16 or 32 octets) and its ID (TS 33.180
+// F.1.5). Free with `mcx_mcdata_key_free`.
+//
+// # Safety
+// `dppk` is readable for `dppk_len` octets; `out` is writable.
+mcx_status mcx_mcdata_key_new(const uint8_t *dppk,
+                              size_t dppk_len,
+                              uint32_t dppk_id,
+                              struct mcx_mcdata_key **out);
+
+// Frees a key (zeroized). NULL is a no-op.
+//
+// # Safety
+// `k` is NULL or a key from `mcx_mcdata_key_new` not yet freed.
+void mcx_mcdata_key_free(struct mcx_mcdata_key *k);
+
+// Protects `payload[0..len)` into `out` (capacity `cap`, at least
+// `len + MCX_MCDATA_OVERHEAD`); `*out_len` receives the protected length. With
+// `MCX_MCDATA_FRESH_IV` in `h->flags` the IV drawn is written back to `h->iv`.
+//
+// # Safety
+// `k` is a live key; `h` points to a writable header of at least `h->struct_size` octets;
+// `payload` is readable for `len`; `out` writable for `cap` and not overlapping
+// `payload`; `out_len` writable.
+mcx_status mcx_mcdata_protect(const struct mcx_mcdata_key *k,
+                              struct mcx_mcdata_header *h,
+                              const uint8_t *payload,
+                              size_t len,
+                              uint8_t *out,
+                              size_t cap,
+                              size_t *out_len);
+
+// Unprotects the protected payload `msg[0..len)` into `out` (capacity `cap`, at least
+// `len - MCX_MCDATA_OVERHEAD`): checks framing, DPPK-ID and algorithm, verifies the tag,
+// and only then writes the payload; `*out_len` receives its length and `*h` (if not NULL,
+// `struct_size` set) the header fields. On error nothing is written.
+//
+// # Safety
+// `k` is a live key; `msg` readable for `len`; `out` writable for `cap`; `out_len`
+// writable; `h` NULL or writable for `h->struct_size` octets.
+mcx_status mcx_mcdata_unprotect(const struct mcx_mcdata_key *k,
+                                const uint8_t *msg,
+                                size_t len,
+                                uint8_t *out,
+                                size_t cap,
+                                size_t *out_len,
+                                struct mcx_mcdata_header *h);
 
 // Starts a pool on the engine's keys (installs and revocations through the engine reach
 // the workers at their next job). `cfg` may be NULL (defaults). Free with `mcx_pool_free`.

@@ -16,6 +16,7 @@
 
 mod engine;
 mod keys;
+mod mcdata;
 mod pool;
 mod srtcp;
 mod status;
@@ -30,6 +31,10 @@ pub use engine::{
 pub use keys::{
     MCX_SERVICE_MCDATA, MCX_SERVICE_MCPTT, MCX_SERVICE_MCVIDEO, MCX_SRTCP_AUTH_ONLY,
     mcx_key_install, mcx_key_install_srtp, mcx_key_material, mcx_key_revoke,
+};
+pub use mcdata::{
+    MCX_MCDATA_FRESH_IV, MCX_MCDATA_OVERHEAD, mcx_mcdata_header, mcx_mcdata_key,
+    mcx_mcdata_key_free, mcx_mcdata_key_new, mcx_mcdata_protect, mcx_mcdata_unprotect,
 };
 pub use pool::{
     MCX_JOB_FAN_OUT, MCX_JOB_PROTECT, MCX_JOB_UNPROTECT, MCX_MAX_JOB_PACKETS, MCX_POOL_NO_PIN,

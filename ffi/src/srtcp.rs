@@ -61,7 +61,7 @@ pub(crate) fn use_of(u: u32) -> Option<SrtcpUse> {
 ///
 /// # Safety
 /// `p` is NULL or writable for `cap` octets, and no other reference to them exists.
-unsafe fn buffer<'a>(p: *mut u8, cap: usize) -> Option<&'a mut [u8]> {
+pub(crate) unsafe fn buffer<'a>(p: *mut u8, cap: usize) -> Option<&'a mut [u8]> {
     if cap == 0 {
         return Some(&mut []);
     }

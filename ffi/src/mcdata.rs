@@ -1,0 +1,251 @@
+//! MCData protected payloads (TS 33.180 §8.5.4) from C.
+
+use ::mcx_engine::keys::KeyId;
+use ::mcx_engine::mcdata::{self, Header, PayloadKey};
+
+use crate::keys::bytes;
+use crate::status::mcx_status;
+use crate::{CPod, boundary, read_config};
+
+/// The DPCK of one DPPK (opaque; key material zeroized on free).
+pub struct mcx_mcdata_key {
+    key: PayloadKey,
+}
+
+/// Header fields of an MCData protected payload. Start with
+/// `struct_size = sizeof(mcx_mcdata_header)`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct mcx_mcdata_header {
+    /// `sizeof(mcx_mcdata_header)` as the caller knows it.
+    pub struct_size: u32,
+    /// Payload ID.
+    pub payload_id: u32,
+    /// Date and time, 40 bits.
+    pub date_time: u64,
+    /// Message type (TS 24.282 §15.2.2).
+    pub message_type: u8,
+    /// Payload sequence number.
+    pub sequence: u8,
+    /// The payload TLV-E's IEI.
+    pub iei: u8,
+    /// Protect: `MCX_MCDATA_FRESH_IV` draws a random IV into `iv` (recommended); 0 uses
+    /// `iv` as given (tests). Unprotect writes 0.
+    pub flags: u8,
+    /// The 16-octet GCM IV.
+    pub iv: [u8; 16],
+}
+
+// SAFETY: integer fields and an integer array only, `struct_size` first.
+unsafe impl CPod for mcx_mcdata_header {}
+
+/// `mcx_mcdata_header.flags`: draw a fresh random IV.
+pub const MCX_MCDATA_FRESH_IV: u8 = 1;
+/// Octets a protected payload adds to its plaintext.
+pub const MCX_MCDATA_OVERHEAD: usize = 51;
+const _: () = assert!(MCX_MCDATA_OVERHEAD == mcdata::OVERHEAD);
+
+fn status(e: mcdata::Error) -> mcx_status {
+    use mcdata::Error as E;
+    match e {
+        E::TooShort | E::LengthMismatch | E::UnknownAlgorithm(_) => mcx_status::MCX_MALFORMED,
+        E::TooLong => mcx_status::MCX_INVALID_ARGUMENT,
+        E::AlgorithmMismatch | E::WrongKey { .. } => mcx_status::MCX_UNKNOWN_KEY,
+        E::AuthenticationFailed => mcx_status::MCX_AUTHENTICATION_FAILED,
+        E::BufferTooSmall => mcx_status::MCX_BUFFER_TOO_SMALL,
+        E::RandomUnavailable => mcx_status::MCX_RANDOM_UNAVAILABLE,
+        _ => mcx_status::MCX_INTERNAL,
+    }
+}
+
+/// Derives the DPCK from a DPPK (the PCK or GMK, 16 or 32 octets) and its ID (TS 33.180
+/// F.1.5). Free with `mcx_mcdata_key_free`.
+///
+/// # Safety
+/// `dppk` is readable for `dppk_len` octets; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_mcdata_key_new(
+    dppk: *const u8,
+    dppk_len: usize,
+    dppk_id: u32,
+    out: *mut *mut mcx_mcdata_key,
+) -> mcx_status {
+    boundary(|| {
+        if out.is_null() {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        }
+        // SAFETY: readable for `dppk_len` (caller contract).
+        let (Some(dppk), Ok(id)) = (unsafe { bytes(dppk, dppk_len) }, KeyId::new(dppk_id)) else {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        };
+        match PayloadKey::from_dppk(dppk, id) {
+            Ok(key) => {
+                // SAFETY: `out` is writable (caller contract).
+                unsafe { out.write(Box::into_raw(Box::new(mcx_mcdata_key { key }))) };
+                mcx_status::MCX_OK
+            }
+            Err(_) => mcx_status::MCX_BAD_LENGTH,
+        }
+    })
+}
+
+/// Frees a key (zeroized). NULL is a no-op.
+///
+/// # Safety
+/// `k` is NULL or a key from `mcx_mcdata_key_new` not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_mcdata_key_free(k: *mut mcx_mcdata_key) {
+    let _ = boundary(|| {
+        if !k.is_null() {
+            // SAFETY: from `Box::into_raw`, freed once.
+            drop(unsafe { Box::from_raw(k) });
+        }
+        mcx_status::MCX_OK
+    });
+}
+
+/// Protects `payload[0..len)` into `out` (capacity `cap`, at least
+/// `len + MCX_MCDATA_OVERHEAD`); `*out_len` receives the protected length. With
+/// `MCX_MCDATA_FRESH_IV` in `h->flags` the IV drawn is written back to `h->iv`.
+///
+/// # Safety
+/// `k` is a live key; `h` points to a writable header of at least `h->struct_size` octets;
+/// `payload` is readable for `len`; `out` writable for `cap` and not overlapping
+/// `payload`; `out_len` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_mcdata_protect(
+    k: *const mcx_mcdata_key,
+    h: *mut mcx_mcdata_header,
+    payload: *const u8,
+    len: usize,
+    out: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> mcx_status {
+    boundary(|| {
+        if k.is_null() || h.is_null() || out_len.is_null() {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        }
+        // SAFETY: live key; header readable (caller contract).
+        let (k, hdr) = unsafe { (&(*k).key, read_config(h.cast_const(), zero_header())) };
+        let Some(hdr) = hdr.filter(|x| x.flags & !MCX_MCDATA_FRESH_IV == 0) else {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        };
+        // SAFETY: readable / writable for their lengths (caller contract).
+        let (Some(p), Some(o)) = (unsafe { bytes(payload, len) }, unsafe {
+            crate::srtcp::buffer(out, cap)
+        }) else {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        };
+        let mut header = Header {
+            message_type: hdr.message_type,
+            date_time: hdr.date_time,
+            payload_id: hdr.payload_id,
+            sequence: hdr.sequence,
+            iv: hdr.iv,
+            iei: hdr.iei,
+        };
+        if hdr.flags & MCX_MCDATA_FRESH_IV != 0 {
+            match Header::new(
+                hdr.message_type,
+                hdr.date_time,
+                hdr.payload_id,
+                hdr.sequence,
+                hdr.iei,
+            ) {
+                Ok(fresh) => header = fresh,
+                Err(e) => return status(e),
+            }
+        }
+        match mcdata::protect(k, &header, p, o) {
+            Ok(n) => {
+                // SAFETY: writable (caller contract); the IV is written back only into a
+                // header long enough to hold it.
+                unsafe {
+                    out_len.write(n);
+                    if (*h).struct_size as usize >= core::mem::size_of::<mcx_mcdata_header>() {
+                        (*h).iv = header.iv;
+                    }
+                }
+                mcx_status::MCX_OK
+            }
+            Err(e) => status(e),
+        }
+    })
+}
+
+fn zero_header() -> mcx_mcdata_header {
+    mcx_mcdata_header {
+        struct_size: 0,
+        payload_id: 0,
+        date_time: 0,
+        message_type: 0,
+        sequence: 0,
+        iei: 0,
+        flags: 0,
+        iv: [0; 16],
+    }
+}
+
+/// Unprotects the protected payload `msg[0..len)` into `out` (capacity `cap`, at least
+/// `len - MCX_MCDATA_OVERHEAD`): checks framing, DPPK-ID and algorithm, verifies the tag,
+/// and only then writes the payload; `*out_len` receives its length and `*h` (if not NULL,
+/// `struct_size` set) the header fields. On error nothing is written.
+///
+/// # Safety
+/// `k` is a live key; `msg` readable for `len`; `out` writable for `cap`; `out_len`
+/// writable; `h` NULL or writable for `h->struct_size` octets.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_mcdata_unprotect(
+    k: *const mcx_mcdata_key,
+    msg: *const u8,
+    len: usize,
+    out: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+    h: *mut mcx_mcdata_header,
+) -> mcx_status {
+    boundary(|| {
+        if k.is_null() || out_len.is_null() {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        }
+        // SAFETY: live key; buffers for their lengths (caller contract).
+        let (k, m, o) = unsafe { (&(*k).key, bytes(msg, len), crate::srtcp::buffer(out, cap)) };
+        let (Some(m), Some(o)) = (m, o) else {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        };
+        match mcdata::unprotect(k, m, o) {
+            Ok(opened) => {
+                // SAFETY: writable (caller contract).
+                unsafe { out_len.write(opened.len) };
+                if !h.is_null() {
+                    let r = mcx_mcdata_header {
+                        struct_size: 0,
+                        payload_id: opened.header.payload_id,
+                        date_time: opened.header.date_time,
+                        message_type: opened.header.message_type,
+                        sequence: opened.header.sequence,
+                        iei: opened.header.iei,
+                        flags: 0,
+                        iv: opened.header.iv,
+                    };
+                    // SAFETY: `h` is writable for `struct_size` octets (caller contract);
+                    // the copy keeps the caller's `struct_size` and writes no more.
+                    unsafe {
+                        let size = ((*h).struct_size as usize)
+                            .min(core::mem::size_of::<mcx_mcdata_header>());
+                        if size > 4 {
+                            core::ptr::copy_nonoverlapping(
+                                (&r as *const mcx_mcdata_header).cast::<u8>().add(4),
+                                h.cast::<u8>().add(4),
+                                size - 4,
+                            );
+                        }
+                    }
+                }
+                mcx_status::MCX_OK
+            }
+            Err(e) => status(e),
+        }
+    })
+}
