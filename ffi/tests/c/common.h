@@ -4,7 +4,29 @@
 
 #include "mcx.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#ifndef MCX_TEST_OWN_CHECK
+static int checks, failures;
+
+/* Counts a check; prints the failed condition. */
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        checks++;                                                              \
+        if (!(cond)) {                                                         \
+            failures++;                                                        \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
+                    #cond);                                                    \
+        }                                                                      \
+    } while (0)
+#endif
+
+/* The cargo-style summary line scripts/test.sh adds up; the exit status. */
+#define REPORT(what)                                                           \
+    (printf("test result: %s. %d passed; %d failed; (%s)\n",                  \
+            failures ? "FAILED" : "ok", checks - failures, failures, what),    \
+     failures ? 1 : 0)
 
 /* Key IDs: the 4 top bits are the purpose (digest §1): 0 GMK, 2 CSK, 3 SPK, 6 MuSiK. */
 #define GMK(n) (0x00000000u | (n))

@@ -8,18 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int checks, failures;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        checks++;                                                              \
-        if (!(cond)) {                                                         \
-            failures++;                                                        \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                    \
-        }                                                                      \
-    } while (0)
-
 static const uint8_t VECTOR[81] = {
     0x43, 0x01, 0x02, 0x03, 0x04, 0x05, 0x0a, 0x0b, 0x0c, 0x0d, 0x08, 0x02, 0x20, 0x21,
     0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f,
@@ -105,7 +93,5 @@ int main(void) {
     mcx_mcdata_key_free(k);
     mcx_mcdata_key_free(NULL);
 
-    printf("test result: %s. %d passed; %d failed; (C checks of the libmcx MCData calls)\n",
-           failures ? "FAILED" : "ok", checks - failures, failures);
-    return failures ? 1 : 0;
+    return REPORT("C checks of the libmcx MCData calls");
 }

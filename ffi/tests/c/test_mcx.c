@@ -15,18 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-static int checks, failures;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        checks++;                                                              \
-        if (!(cond)) {                                                         \
-            failures++;                                                        \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                    \
-        }                                                                      \
-    } while (0)
-
 #define CHECK_STATUS(call, want)                                               \
     do {                                                                       \
         mcx_status got_ = (call);                                              \
@@ -428,7 +416,5 @@ int main(void) {
     test_srtcp();
     test_edges();
     test_threads();
-    printf("test result: %s. %d passed; %d failed; (C checks of libmcx)\n",
-           failures ? "FAILED" : "ok", checks - failures, failures);
-    return failures ? 1 : 0;
+    return REPORT("C checks of libmcx");
 }

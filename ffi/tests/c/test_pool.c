@@ -4,6 +4,7 @@
  * back-pressure (MCX_BUSY), shutdown (MCX_CLOSED, completions kept), NULL arguments.
  * Built and run by scripts/c-tests.sh (plain, ASan+UBSan, valgrind).
  */
+#define MCX_TEST_OWN_CHECK
 #include "common.h"
 
 #include <pthread.h>
@@ -204,7 +205,5 @@ int main(void) {
     mcx_submitter_free(s);
     mcx_pool_free(p2);
 
-    printf("test result: %s. %d passed; %d failed; (C checks of the libmcx pool)\n",
-           failures ? "FAILED" : "ok", checks - failures, failures);
-    return failures ? 1 : 0;
+    return REPORT("C checks of the libmcx pool");
 }
