@@ -734,9 +734,7 @@ impl KeyStore {
     /// whose grace period is over are purged at the same time.
     pub fn install(&self, k: &KeyInstall<'_>, now: Timestamp) -> Result<Installed, StoreError> {
         let purpose = k.key_id.purpose();
-        if matches!(purpose, Purpose::Gmk | Purpose::Pck) && !self.config.off_network {
-            return Err(StoreError::OffNetworkDisabled(purpose));
-        }
+        let (csb_id, mki, lookup) = self.addressing(k.key_id, k.guk_id)?;
         if KeyLen::from_octets(k.key.len()).is_none() {
             return Err(StoreError::Derive(DeriveError::KeyLength(LengthError {
                 expected: "16 or 32",
@@ -746,20 +744,6 @@ impl KeyStore {
         let cs_id = match k.cs_id.or(srtcp_cs_id(purpose, k.service)) {
             Some(c) => c,
             None => return Err(StoreError::NoCsId(purpose, k.service)),
-        };
-        let (csb_id, mki, lookup) = if purpose == Purpose::Gmk {
-            let guk = k.guk_id.ok_or(StoreError::MissingGukId)?;
-            (
-                guk,
-                Mki::gmk(k.key_id, guk),
-                gmk_lookup(k.key_id.get(), guk),
-            )
-        } else {
-            (
-                k.key_id.get(),
-                Mki::from_key_id(k.key_id),
-                u64::from(k.key_id.get()),
-            )
         };
         // The expensive part runs before the writer lock.
         let (mk, ms) =
@@ -796,18 +780,9 @@ impl KeyStore {
         k: &SrtpInstall<'_>,
         now: Timestamp,
     ) -> Result<Installed, StoreError> {
-        let purpose = k.key_id.purpose();
-        if matches!(purpose, Purpose::Gmk | Purpose::Pck) && !self.config.off_network {
-            return Err(StoreError::OffNetworkDisabled(purpose));
-        }
+        let (_, mki, lookup) = self.addressing(k.key_id, k.guk_id)?;
         let mk = MasterKey::from_slice(k.master_key).map_err(StoreError::MasterLength)?;
         let ms = MasterSalt::from_slice(k.master_salt).map_err(StoreError::MasterLength)?;
-        let (mki, lookup) = if purpose == Purpose::Gmk {
-            let guk = k.guk_id.ok_or(StoreError::MissingGukId)?;
-            (Mki::gmk(k.key_id, guk), gmk_lookup(k.key_id.get(), guk))
-        } else {
-            (Mki::from_key_id(k.key_id), u64::from(k.key_id.get()))
-        };
         self.insert(
             NewEntry {
                 key_id: k.key_id,
@@ -824,6 +799,29 @@ impl KeyStore {
             None,
             now,
         )
+    }
+
+    /// How a key is addressed: its CSB ID (the GUK-ID for a GMK), its MKI and its lookup key
+    /// in the store. Refuses GMK and PCK keys unless off-network use is enabled, and a GMK
+    /// without the member's GUK-ID.
+    fn addressing(
+        &self,
+        key_id: KeyId,
+        guk_id: Option<u32>,
+    ) -> Result<(u32, Mki, u64), StoreError> {
+        let purpose = key_id.purpose();
+        if matches!(purpose, Purpose::Gmk | Purpose::Pck) && !self.config.off_network {
+            return Err(StoreError::OffNetworkDisabled(purpose));
+        }
+        if purpose == Purpose::Gmk {
+            let guk = guk_id.ok_or(StoreError::MissingGukId)?;
+            return Ok((guk, Mki::gmk(key_id, guk), gmk_lookup(key_id.get(), guk)));
+        }
+        Ok((
+            key_id.get(),
+            Mki::from_key_id(key_id),
+            u64::from(key_id.get()),
+        ))
     }
 
     /// Publishes a new entry; with a binding, the entry it replaces (same purpose, owner and
