@@ -13,6 +13,10 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 if ! pkg-config --exists libsrtp2 2>/dev/null; then need+=(libsrtp2-dev); fi
 command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+# XML interop peers: xmlsec1 (encrypts and decrypts against the engine) and Python's lxml
+# (canonicalizes and checks the signatures with hmac).
+command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)
+/usr/bin/python3 -c 'import lxml' >/dev/null 2>&1 || need+=(python3-lxml)
 
 if ((${#need[@]})); then
     echo "scripts/test.sh: installing ${need[*]}" >&2

@@ -57,5 +57,6 @@ pub mod srtcp;
 // primitive (raw pointers and a grace period), checked by a loom model.
 #[allow(unsafe_code)]
 pub mod sync;
+pub mod xml;
 
 pub use engine::{Engine, EngineConfig, Error, Processed, RxPacket, TxPacket};

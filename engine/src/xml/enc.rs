@@ -1,0 +1,693 @@
+//! Element encryption (TS 24.379 §6.6.2.3, Annex F.1 `contentType`; W3C XML Encryption 1.1
+//! §5.2.4 AES-GCM; digest §4.3).
+//!
+//! Protect turns
+//!
+//! ```xml
+//! <mcptt-calling-user-id type="Normal"><mcpttURI>sip:alice@example.org</mcpttURI></mcptt-calling-user-id>
+//! ```
+//!
+//! into
+//!
+//! ```xml
+//! <mcptt-calling-user-id type="Encrypted"><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"
+//!   Type="http://www.w3.org/2001/04/xmlenc#Content"><xenc:EncryptionMethod
+//!   Algorithm="http://www.w3.org/2009/xmlenc11#aes128-gcm"/><ds:KeyInfo
+//!   xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:KeyName>base64(XPK-ID)</ds:KeyName></ds:KeyInfo>
+//!   <xenc:CipherData><xenc:CipherValue>base64(IV ‖ ciphertext ‖ tag)</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></mcptt-calling-user-id>
+//! ```
+//!
+//! (one line in the output): the element's content, octet for octet, is the plaintext, under
+//! a fresh random 12-octet IV, with no AAD. Elements are chosen by local name ([`Elements`]);
+//! an element already `type="Encrypted"`, an empty one, and one inside an element being
+//! encrypted are left alone. Unprotect decrypts every `xenc:EncryptedData` of `Type`
+//! `…#Content` or `…#Element` (what `xmlsec1 encrypt` writes), checks that the plaintext is
+//! well-formed in its place, and switches the parent's `type="Encrypted"` back to `"Normal"`.
+
+use super::scan::{self, Event, Reader};
+use super::{Error, Limits, XmlKey, base64};
+use crate::aead::TAG_LEN;
+use crate::secret::KeyLen;
+
+pub(crate) const XENC_NS: &[u8] = b"http://www.w3.org/2001/04/xmlenc#";
+pub(crate) const DSIG_NS: &[u8] = b"http://www.w3.org/2000/09/xmldsig#";
+const TYPE_CONTENT: &[u8] = b"http://www.w3.org/2001/04/xmlenc#Content";
+const TYPE_ELEMENT: &[u8] = b"http://www.w3.org/2001/04/xmlenc#Element";
+const AES128_GCM: &[u8] = b"http://www.w3.org/2009/xmlenc11#aes128-gcm";
+const AES256_GCM: &[u8] = b"http://www.w3.org/2009/xmlenc11#aes256-gcm";
+const IV_LEN: usize = 12;
+
+/// The elements [`Elements::default`] encrypts: the sensitive `contentType` elements of
+/// TS 24.379 §4.8 / Annex F.1 (MCPTT) and their TS 24.282 §4.6 / Annex D.1 MCData
+/// counterparts, plus `associated-group-id` and `emergency-ind` as the issue lists them.
+pub const DEFAULT_ELEMENTS: &[&str] = &[
+    "mcptt-request-uri",
+    "mcptt-calling-user-id",
+    "mcptt-called-party-id",
+    "mcptt-calling-group-id",
+    "associated-group-id",
+    "emergency-ind",
+    "mcdata-request-uri",
+    "mcdata-calling-user-id",
+    "mcdata-called-party-id",
+    "mcdata-calling-group-id",
+];
+
+/// Which elements [`protect`] encrypts, by local name (any namespace).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Elements {
+    names: Vec<Box<[u8]>>,
+}
+
+impl Default for Elements {
+    fn default() -> Elements {
+        Elements::new(DEFAULT_ELEMENTS.iter().copied())
+    }
+}
+
+impl Elements {
+    /// These local names.
+    pub fn new<'s>(names: impl IntoIterator<Item = &'s str>) -> Elements {
+        Elements {
+            names: names.into_iter().map(|n| n.as_bytes().into()).collect(),
+        }
+    }
+
+    /// A comma-separated list (`"a,b,c"`); blanks around names are ignored.
+    pub fn parse(list: &str) -> Elements {
+        Elements::new(list.split(',').map(str::trim).filter(|n| !n.is_empty()))
+    }
+
+    fn contains(&self, local: &[u8]) -> bool {
+        self.names.iter().any(|n| **n == *local)
+    }
+}
+
+/// The unprefixed `type` attribute's value range of the last start tag, if any.
+fn type_attr(r: &Reader<'_>) -> Option<core::ops::Range<usize>> {
+    let b = r.bytes();
+    r.attrs()
+        .iter()
+        .find(|a| &b[a.name.clone()] == b"type")
+        .map(|a| a.value.clone())
+}
+
+/// Encrypts the content of every element `elements` names (see the module docs) and appends
+/// the document to `out`; returns how many elements were encrypted. On an error `out` is as it
+/// was.
+pub fn protect(
+    key: &XmlKey,
+    doc: &[u8],
+    elements: &Elements,
+    limits: &Limits,
+    out: &mut Vec<u8>,
+) -> Result<usize, Error> {
+    let mark = out.len();
+    let r = protect_inner(key, doc, elements, limits, out);
+    if r.is_err() {
+        out.truncate(mark);
+    }
+    r
+}
+
+fn protect_inner(
+    key: &XmlKey,
+    doc: &[u8],
+    elements: &Elements,
+    limits: &Limits,
+    out: &mut Vec<u8>,
+) -> Result<usize, Error> {
+    let mut r = Reader::document(doc, limits)?;
+    out.reserve(doc.len() + doc.len() / 2 + 512);
+    let mut copied = 0;
+    let mut count = 0;
+    let mut buf = Vec::new();
+    // The element being encrypted: its depth, where its content starts, its type value.
+    let mut target: Option<(usize, usize, Option<core::ops::Range<usize>>)> = None;
+    while let Some(ev) = r.next()? {
+        match ev {
+            Event::Start { span, name, empty } if target.is_none() && !empty => {
+                let (_, local) = r.element_name(&name);
+                if !elements.contains(local) {
+                    continue;
+                }
+                let ty = type_attr(&r);
+                if ty.as_ref().is_some_and(|t| &doc[t.clone()] == b"Encrypted") {
+                    continue;
+                }
+                target = Some((r.depth(), span.end, ty));
+            }
+            Event::End { span, .. } => {
+                let Some((depth, content, ty)) = &target else {
+                    continue;
+                };
+                if r.depth() + 1 != *depth {
+                    continue;
+                }
+                let content = *content..span.start;
+                if content.is_empty() {
+                    target = None;
+                    continue;
+                }
+                match ty {
+                    Some(t) if &doc[t.clone()] == b"Normal" => {
+                        out.extend_from_slice(&doc[copied..t.start]);
+                        out.extend_from_slice(b"Encrypted");
+                        out.extend_from_slice(&doc[t.end..content.start]);
+                    }
+                    _ => out.extend_from_slice(&doc[copied..content.start]),
+                }
+                encrypted_data(key, &doc[content.clone()], &mut buf, out)?;
+                copied = content.end;
+                count += 1;
+                target = None;
+            }
+            _ => {}
+        }
+    }
+    out.extend_from_slice(&doc[copied..]);
+    Ok(count)
+}
+
+/// Appends the `xenc:EncryptedData` of `plain`.
+fn encrypted_data(
+    key: &XmlKey,
+    plain: &[u8],
+    buf: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let mut iv = [0u8; IV_LEN];
+    getrandom::fill(&mut iv).map_err(|_| Error::RandomUnavailable)?;
+    buf.clear();
+    buf.extend_from_slice(&iv);
+    buf.extend_from_slice(plain);
+    let tag = key.gcm.seal_in_place_any_iv(&iv, &[], &mut buf[IV_LEN..]);
+    buf.extend_from_slice(&tag);
+    let alg = match key.gcm.key_len() {
+        KeyLen::Aes128 => AES128_GCM,
+        KeyLen::Aes256 => AES256_GCM,
+    };
+    out.extend_from_slice(
+        b"<xenc:EncryptedData xmlns:xenc=\"http://www.w3.org/2001/04/xmlenc#\" \
+          Type=\"http://www.w3.org/2001/04/xmlenc#Content\"><xenc:EncryptionMethod Algorithm=\"",
+    );
+    out.extend_from_slice(alg);
+    out.extend_from_slice(
+        b"\"/><ds:KeyInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:KeyName>",
+    );
+    out.extend_from_slice(&key.key_name);
+    out.extend_from_slice(b"</ds:KeyName></ds:KeyInfo><xenc:CipherData><xenc:CipherValue>");
+    base64::encode_into(buf, out);
+    out.extend_from_slice(b"</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData>");
+    Ok(())
+}
+
+/// Decrypts every `xenc:EncryptedData` (see the module docs) and appends the document to
+/// `out`; returns how many were decrypted. On an error `out` is as it was, and no decrypted
+/// octet is left in its spare capacity.
+pub fn unprotect(
+    key: &XmlKey,
+    doc: &[u8],
+    limits: &Limits,
+    out: &mut Vec<u8>,
+) -> Result<usize, Error> {
+    let mark = out.len();
+    let r = unprotect_inner(key, doc, limits, out);
+    if r.is_err() {
+        use zeroize::Zeroize;
+        out[mark..].zeroize();
+        out.truncate(mark);
+    }
+    r
+}
+
+/// What one `EncryptedData` holds.
+#[derive(Default)]
+struct Parts {
+    element: bool,
+    algorithm: Option<KeyLen>,
+    key_name: Vec<u8>,
+    has_key_name: bool,
+    cipher_value: Vec<u8>,
+    has_cipher_value: bool,
+}
+
+fn unprotect_inner(
+    key: &XmlKey,
+    doc: &[u8],
+    limits: &Limits,
+    out: &mut Vec<u8>,
+) -> Result<usize, Error> {
+    let mut r = Reader::document(doc, limits)?;
+    out.reserve(doc.len());
+    let mut copied = 0;
+    let mut count = 0;
+    // Per open element: the range of its `type="Encrypted"` value, until switched.
+    let mut open: Vec<Option<core::ops::Range<usize>>> = Vec::with_capacity(16);
+    let mut raw = Vec::new();
+    while let Some(ev) = r.next()? {
+        match ev {
+            Event::Start { span, name, empty } => {
+                let (ns, local) = r.element_name(&name);
+                if ns == XENC_NS && local == b"EncryptedData" {
+                    let base = r.depth() - usize::from(!empty);
+                    let parts = read_encrypted_data(&mut r, empty)?;
+                    let end = r.position();
+                    // Flush up to the EncryptedData, switching the parent's type back.
+                    match open.last_mut().and_then(Option::take) {
+                        Some(t) => {
+                            out.extend_from_slice(&doc[copied..t.start]);
+                            out.extend_from_slice(b"Normal");
+                            out.extend_from_slice(&doc[t.end..span.start]);
+                        }
+                        None => out.extend_from_slice(&doc[copied..span.start]),
+                    }
+                    decrypt_into(key, &parts, &mut raw, out)?;
+                    let plain_start = out.len() - (raw.len() - IV_LEN - TAG_LEN);
+                    check_plaintext(&out[plain_start..], parts.element, limits, base, &r)?;
+                    raw.clear();
+                    copied = end;
+                    count += 1;
+                    continue;
+                }
+                if !empty {
+                    let ty = type_attr(&r).filter(|t| &doc[t.clone()] == b"Encrypted");
+                    open.push(ty);
+                }
+            }
+            Event::End { span, .. } if !span.is_empty() => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    out.extend_from_slice(&doc[copied..]);
+    Ok(count)
+}
+
+/// Reads an `EncryptedData` whose start tag the reader has just returned, up to and including
+/// its end.
+fn read_encrypted_data(r: &mut Reader<'_>, empty: bool) -> Result<Parts, Error> {
+    let b = r.bytes();
+    let mut p = Parts::default();
+    let ty = r
+        .attrs()
+        .iter()
+        .find(|a| &b[a.name.clone()] == b"Type")
+        .map(|a| &b[a.value.clone()]);
+    p.element = match ty {
+        Some(TYPE_CONTENT) => false,
+        Some(TYPE_ELEMENT) => true,
+        Some(_) => {
+            return Err(Error::Unsupported(
+                "EncryptedData Type other than Element or Content",
+            ));
+        }
+        None => return Err(Error::BadStructure("EncryptedData without Type")),
+    };
+    if empty {
+        return Err(Error::BadStructure("empty EncryptedData"));
+    }
+    let top = r.depth();
+    // Which text the reader is inside: 1 = KeyName, 2 = CipherValue.
+    let mut capture = 0u8;
+    let mut seen_method = false;
+    loop {
+        let ev = r.next()?.ok_or(Error::Malformed("unclosed element"))?;
+        match ev {
+            Event::Start { name, empty, .. } => {
+                let (ns, local) = r.element_name(&name);
+                let at = r.depth() + usize::from(empty);
+                // `at` is the child's own depth: top + 1 for a direct child.
+                match (at - top, ns, local) {
+                    (1, XENC_NS, b"EncryptionMethod") if !seen_method => {
+                        seen_method = true;
+                        let alg = r
+                            .attrs()
+                            .iter()
+                            .find(|a| &b[a.name.clone()] == b"Algorithm")
+                            .map(|a| &b[a.value.clone()]);
+                        p.algorithm = Some(match alg {
+                            Some(AES128_GCM) => KeyLen::Aes128,
+                            Some(AES256_GCM) => KeyLen::Aes256,
+                            Some(_) => return Err(Error::Unsupported("encryption algorithm")),
+                            None => {
+                                return Err(Error::BadStructure(
+                                    "EncryptionMethod without Algorithm",
+                                ));
+                            }
+                        });
+                    }
+                    (1, DSIG_NS, b"KeyInfo") | (1, XENC_NS, b"CipherData") => {}
+                    (1, XENC_NS, b"EncryptionProperties") => skip(r, at)?,
+                    (2, DSIG_NS, b"KeyName") if !p.has_key_name => {
+                        p.has_key_name = true;
+                        capture = 1;
+                    }
+                    (2, XENC_NS, b"CipherValue") if !p.has_cipher_value => {
+                        p.has_cipher_value = true;
+                        capture = 2;
+                    }
+                    (2, XENC_NS, b"CipherReference") => {
+                        return Err(Error::Unsupported("CipherReference"));
+                    }
+                    (2, DSIG_NS, _) => {
+                        return Err(Error::Unsupported("KeyInfo other than KeyName"));
+                    }
+                    _ => return Err(Error::BadStructure("unexpected element in EncryptedData")),
+                }
+            }
+            Event::End { .. } => {
+                capture = 0;
+                if r.depth() < top {
+                    break;
+                }
+            }
+            Event::Text(t) => {
+                let text = &b[t];
+                match capture {
+                    1 => scan::unescape_into(text, &mut p.key_name)?,
+                    2 => scan::unescape_into(text, &mut p.cipher_value)?,
+                    _ if text.iter().all(|c| scan::is_ws(*c)) => {}
+                    _ => return Err(Error::BadStructure("text in EncryptedData")),
+                }
+            }
+            Event::CData { .. } => return Err(Error::BadStructure("CDATA in EncryptedData")),
+            Event::Comment | Event::Pi { .. } | Event::Decl => {}
+        }
+    }
+    if !p.has_cipher_value {
+        return Err(Error::BadStructure("EncryptedData without CipherValue"));
+    }
+    if p.algorithm.is_none() {
+        return Err(Error::BadStructure(
+            "EncryptedData without EncryptionMethod",
+        ));
+    }
+    Ok(p)
+}
+
+/// Skips the subtree of the element just started at depth `at`.
+fn skip(r: &mut Reader<'_>, at: usize) -> Result<(), Error> {
+    while r.depth() >= at {
+        if r.next()?.is_none() {
+            return Err(Error::Malformed("unclosed element"));
+        }
+    }
+    Ok(())
+}
+
+/// Authenticates and decrypts one `EncryptedData`, appending the plaintext to `out`. `raw`
+/// receives the decoded `CipherValue`.
+fn decrypt_into(
+    key: &XmlKey,
+    p: &Parts,
+    raw: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    if p.algorithm != Some(key.gcm.key_len()) {
+        return Err(Error::AlgorithmMismatch);
+    }
+    if p.has_key_name && trim(&p.key_name) != key.key_name {
+        return Err(Error::WrongKey);
+    }
+    raw.clear();
+    base64::decode_into(&p.cipher_value, raw)
+        .map_err(|()| Error::BadStructure("CipherValue is not base64"))?;
+    if raw.len() < IV_LEN + TAG_LEN {
+        return Err(Error::BadStructure("CipherValue shorter than IV and tag"));
+    }
+    let (iv, rest) = raw.split_at(IV_LEN);
+    let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
+    let tag: &[u8; TAG_LEN] = tag.try_into().unwrap_or_else(|_| unreachable!());
+    let start = out.len();
+    out.resize(start + ct.len(), 0);
+    key.gcm
+        .open_to_any_iv(iv, &[], ct, tag, &mut out[start..])
+        .map_err(|_| Error::AuthenticationFailed)
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let a = s.iter().position(|c| !scan::is_ws(*c)).unwrap_or(s.len());
+    let e = s
+        .iter()
+        .rposition(|c| !scan::is_ws(*c))
+        .map_or(a, |e| e + 1);
+    &s[a..e]
+}
+
+/// The decrypted octets must be well-formed where the `EncryptedData` stood: one element for
+/// `#Element`, element content for `#Content`, with the prefixes in scope there.
+fn check_plaintext(
+    plain: &[u8],
+    element: bool,
+    limits: &Limits,
+    depth: usize,
+    outer: &Reader<'_>,
+) -> Result<(), Error> {
+    let mut f = Reader::fragment(plain, limits, depth, outer.bindings())
+        .map_err(|_| Error::BadStructure("decrypted content is not well-formed"))?;
+    let mut roots = 0;
+    loop {
+        match f.next() {
+            Ok(None) => break,
+            Ok(Some(Event::Start { empty, .. })) if f.depth() - usize::from(!empty) == depth => {
+                roots += 1;
+            }
+            Ok(Some(Event::Text(t))) if element && f.depth() == depth => {
+                if !plain[t].iter().all(|c| scan::is_ws(*c)) {
+                    return Err(Error::BadStructure("decrypted #Element has text around it"));
+                }
+            }
+            Ok(Some(Event::CData { .. })) if element && f.depth() == depth => {
+                return Err(Error::BadStructure("decrypted #Element has text around it"));
+            }
+            Ok(Some(_)) => {}
+            Err(_) => return Err(Error::BadStructure("decrypted content is not well-formed")),
+        }
+    }
+    if element && roots != 1 {
+        return Err(Error::BadStructure("decrypted #Element is not one element"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{KeyId, kdf};
+
+    const DOC: &str = include_str!("testdata/mcptt_doc.xml");
+
+    fn key() -> XmlKey {
+        // A CSK (purpose 2) and a user ID; F.1.4 derivation as in `kdf::xml_keys`.
+        XmlKey::derive(
+            &[0x5a; 16],
+            KeyId::new(0x2ddd_5bf0).unwrap(),
+            b"sip:alice@example.org",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn round_trip_keeps_the_rest_of_the_document() {
+        let k = key();
+        let mut enc = Vec::new();
+        let n = protect(
+            &k,
+            DOC.as_bytes(),
+            &Elements::default(),
+            &Limits::default(),
+            &mut enc,
+        )
+        .unwrap();
+        // mcptt-request-uri, calling-user-id, called-party-id, calling-group-id, emergency-ind,
+        // associated-group-id.
+        assert_eq!(n, 6);
+        let e = String::from_utf8(enc.clone()).unwrap();
+        assert!(!e.contains("<mcpttURI>"), "{e}");
+        assert!(e.contains("<mcptt-calling-user-id type=\"Encrypted\"><xenc:EncryptedData"));
+        assert!(e.contains("<ds:KeyName>Ld1b8A==</ds:KeyName>"));
+        // What was not selected is still there, octet for octet.
+        assert!(e.contains("<mc-org>Fire and Rescue Service North</mc-org>"));
+        let mut dec = Vec::new();
+        assert_eq!(
+            unprotect(&k, &enc, &Limits::default(), &mut dec).unwrap(),
+            6
+        );
+        assert_eq!(String::from_utf8(dec).unwrap(), DOC);
+    }
+
+    #[test]
+    fn fresh_iv_per_element() {
+        let k = key();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let only = Elements::new(["mcptt-calling-user-id"]);
+        protect(&k, DOC.as_bytes(), &only, &Limits::default(), &mut a).unwrap();
+        protect(&k, DOC.as_bytes(), &only, &Limits::default(), &mut b).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), b.len());
+    }
+
+    #[test]
+    fn tampering_and_wrong_keys_are_refused_and_write_nothing() {
+        let k = key();
+        let only = Elements::new(["mcptt-calling-user-id"]);
+        let mut enc = Vec::new();
+        protect(&k, DOC.as_bytes(), &only, &Limits::default(), &mut enc).unwrap();
+        let e = String::from_utf8(enc).unwrap();
+        let cv = e.find("<xenc:CipherValue>").unwrap() + "<xenc:CipherValue>".len();
+        // Flip a ciphertext character (A <-> B keeps it base64).
+        let mut t = e.clone().into_bytes();
+        t[cv + 20] = if t[cv + 20] == b'A' { b'B' } else { b'A' };
+        let mut out = b"keep".to_vec();
+        assert_eq!(
+            unprotect(&k, &t, &Limits::default(), &mut out),
+            Err(Error::AuthenticationFailed)
+        );
+        assert_eq!(out, b"keep");
+
+        let other = XmlKey::derive(
+            &[0x5a; 16],
+            KeyId::new(0x2ddd_5bf1).unwrap(),
+            b"sip:alice@example.org",
+        )
+        .unwrap();
+        assert_eq!(
+            unprotect(&other, e.as_bytes(), &Limits::default(), &mut out),
+            Err(Error::WrongKey)
+        );
+        let keys = kdf::xml_keys(
+            &[0x5a; 16],
+            KeyId::new(0x2ddd_5bf0).unwrap(),
+            b"sip:bob@example.org",
+        )
+        .unwrap();
+        let bob = XmlKey::from_derived(
+            keys.confidentiality.expose(),
+            keys.integrity.expose(),
+            0x2ddd_5bf0,
+        )
+        .unwrap();
+        assert_eq!(
+            unprotect(&bob, e.as_bytes(), &Limits::default(), &mut out),
+            Err(Error::AuthenticationFailed)
+        );
+        let wide = XmlKey::from_derived(&[1; 32], &[2; 32], 0x2ddd_5bf0).unwrap();
+        assert_eq!(
+            unprotect(&wide, e.as_bytes(), &Limits::default(), &mut out),
+            Err(Error::AlgorithmMismatch)
+        );
+        assert_eq!(out, b"keep");
+    }
+
+    #[test]
+    fn structure_errors_are_named() {
+        let k = key();
+        let ed = |inner: &str, ty: &str| {
+            format!(
+                "<a xmlns:xenc='http://www.w3.org/2001/04/xmlenc#' xmlns:ds='http://www.w3.org/2000/09/xmldsig#'>\
+                 <xenc:EncryptedData{ty}>{inner}</xenc:EncryptedData></a>"
+            )
+        };
+        let method =
+            "<xenc:EncryptionMethod Algorithm='http://www.w3.org/2009/xmlenc11#aes128-gcm'/>";
+        let content = " Type='http://www.w3.org/2001/04/xmlenc#Content'";
+        let cases = [
+            (
+                ed(method, content),
+                Error::BadStructure("EncryptedData without CipherValue"),
+            ),
+            (
+                ed(
+                    "<xenc:CipherData><xenc:CipherValue>AAAA</xenc:CipherValue></xenc:CipherData>",
+                    content,
+                ),
+                Error::BadStructure("EncryptedData without EncryptionMethod"),
+            ),
+            (
+                ed(
+                    &format!(
+                        "{method}<xenc:CipherData><xenc:CipherValue>AAAA</xenc:CipherValue></xenc:CipherData>"
+                    ),
+                    "",
+                ),
+                Error::BadStructure("EncryptedData without Type"),
+            ),
+            (
+                ed(
+                    &format!(
+                        "{method}<xenc:CipherData><xenc:CipherValue>AAAA</xenc:CipherValue></xenc:CipherData>"
+                    ),
+                    content,
+                ),
+                Error::BadStructure("CipherValue shorter than IV and tag"),
+            ),
+            (
+                ed(
+                    &format!(
+                        "{method}<xenc:CipherData><xenc:CipherValue>**</xenc:CipherValue></xenc:CipherData>"
+                    ),
+                    content,
+                ),
+                Error::BadStructure("CipherValue is not base64"),
+            ),
+            (
+                ed(
+                    &format!(
+                        "{method}<xenc:CipherData><xenc:CipherReference URI='x'/></xenc:CipherData>"
+                    ),
+                    content,
+                ),
+                Error::Unsupported("CipherReference"),
+            ),
+            (
+                ed(
+                    "<xenc:EncryptionMethod Algorithm='http://www.w3.org/2001/04/xmlenc#aes128-cbc'/>",
+                    content,
+                ),
+                Error::Unsupported("encryption algorithm"),
+            ),
+            (
+                ed(
+                    &format!("{method}<ds:KeyInfo><ds:RetrievalMethod/></ds:KeyInfo>"),
+                    content,
+                ),
+                Error::Unsupported("KeyInfo other than KeyName"),
+            ),
+        ];
+        for (doc, want) in cases {
+            let mut out = Vec::new();
+            assert_eq!(
+                unprotect(&k, doc.as_bytes(), &Limits::default(), &mut out),
+                Err(want),
+                "{doc}"
+            );
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn plaintext_must_fit_its_place() {
+        let k = key();
+        // Encrypt content that is only well-formed with a prefix bound outside it, then
+        // decrypt it in a document where that prefix is bound: fine.
+        let doc =
+            b"<a xmlns:p='u'><mcptt-request-uri type=\"Normal\"><p:x/></mcptt-request-uri></a>";
+        let mut enc = Vec::new();
+        protect(&k, doc, &Elements::default(), &Limits::default(), &mut enc).unwrap();
+        let mut dec = Vec::new();
+        unprotect(&k, &enc, &Limits::default(), &mut dec).unwrap();
+        assert_eq!(dec, doc);
+        // Moved under a root without the binding, the same ciphertext is refused.
+        let moved = String::from_utf8(enc)
+            .unwrap()
+            .replace("<a xmlns:p='u'>", "<a>");
+        let mut out = Vec::new();
+        assert_eq!(
+            unprotect(&k, moved.as_bytes(), &Limits::default(), &mut out),
+            Err(Error::BadStructure("decrypted content is not well-formed"))
+        );
+        assert!(out.is_empty());
+    }
+}
