@@ -104,10 +104,7 @@ fn run(doc: &[u8], limits: &Limits, apex: Option<usize>, out: &mut Vec<u8>) -> R
                 }
             }
             Event::Text(t) if emitting && (!whole || r.depth() > 0) => {
-                scratch.clear();
-                scan::unescape_into(&doc[t.clone()], &mut scratch)?;
-                // A decoded `&#13;` is a real CR; a literal CR is a line end. Decode line ends
-                // on the raw text, then references.
+                // Line ends on the raw text first, then references: a `&#13;` stays a CR.
                 text_out(&doc[t], out)?;
             }
             Event::CData { content, .. } if emitting => {
