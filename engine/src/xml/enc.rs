@@ -127,7 +127,7 @@ fn protect_inner(
     while let Some(ev) = r.next()? {
         match ev {
             Event::Start { span, name, empty } if target.is_none() && !empty => {
-                let (_, local) = r.element_name(&name);
+                let (_, local) = scan::split_qname(&doc[name]);
                 if !elements.contains(local) {
                     continue;
                 }
@@ -176,8 +176,7 @@ fn encrypted_data(
     buf: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    let mut iv = [0u8; IV_LEN];
-    getrandom::fill(&mut iv).map_err(|_| Error::RandomUnavailable)?;
+    let iv = super::iv::fresh().map_err(|_| Error::RandomUnavailable)?;
     buf.clear();
     buf.extend_from_slice(&iv);
     buf.extend_from_slice(plain);

@@ -18,6 +18,7 @@
 mod base64;
 pub mod c14n;
 mod enc;
+mod iv;
 pub mod multipart;
 mod scan;
 mod sig;

@@ -206,15 +206,33 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         if b[start] != b'<' {
-            let end = memchr::memchr(b'<', &b[start..]).map_or(b.len(), |i| start + i);
+            // One pass to the next '<', stopping at '&' and '>' on the way to check them.
+            let mut end = start;
+            loop {
+                match memchr::memchr3(b'<', b'&', b'>', &b[end..]) {
+                    None => {
+                        end = b.len();
+                        break;
+                    }
+                    Some(i) => {
+                        end += i;
+                        match b[end] {
+                            b'<' => break,
+                            b'&' => end += reference(&b[end..])?.1,
+                            _ => {
+                                if end >= start + 2 && &b[end - 2..end] == b"]]" {
+                                    return Err(Error::Malformed("']]>' in text"));
+                                }
+                                end += 1;
+                            }
+                        }
+                    }
+                }
+            }
             self.pos = end;
             let text = &b[start..end];
-            if self.stack.is_empty() && !self.fragment {
-                if !text.iter().all(|c| is_ws(*c)) {
-                    return Err(Error::Malformed("text outside the root element"));
-                }
-            } else {
-                check_text(text)?;
+            if self.stack.is_empty() && !self.fragment && !text.iter().all(|c| is_ws(*c)) {
+                return Err(Error::Malformed("text outside the root element"));
             }
             return Ok(Some(Event::Text(start..end)));
         }
@@ -253,7 +271,7 @@ impl<'a> Reader<'a> {
     fn pi(&mut self, start: usize) -> Result<Event, Error> {
         let b = self.b;
         let tstart = start + 2;
-        let tend = self.name_end(tstart)?;
+        let (tend, _) = self.name_end(tstart)?;
         let end =
             find(b, tend, b"?>").ok_or(Error::Malformed("unterminated processing instruction"))?;
         if tend < end && !is_ws(b[tend]) {
@@ -282,7 +300,15 @@ impl<'a> Reader<'a> {
     fn end_tag(&mut self, start: usize) -> Result<Event, Error> {
         let b = self.b;
         let nstart = start + 2;
-        let nend = self.name_end(nstart)?;
+        let open = self
+            .stack
+            .pop()
+            .ok_or(Error::Malformed("end tag without start tag"))?;
+        // The name must be the open element's (already checked as a name), then a delimiter.
+        let nend = nstart + open.len();
+        if b.get(nstart..nend) != Some(&b[open]) || b.get(nend).is_some_and(|c| is_name_byte(*c)) {
+            return Err(Error::Malformed("end tag does not match start tag"));
+        }
         let mut p = nend;
         while p < b.len() && is_ws(b[p]) {
             p += 1;
@@ -290,16 +316,11 @@ impl<'a> Reader<'a> {
         if p >= b.len() || b[p] != b'>' {
             return Err(Error::Malformed("bad end tag"));
         }
-        let open = self
-            .stack
-            .pop()
-            .ok_or(Error::Malformed("end tag without start tag"))?;
-        if b[open] != b[nstart..nend] {
-            return Err(Error::Malformed("end tag does not match start tag"));
-        }
         self.pos = p + 1;
         let depth = self.depth() + 1;
-        self.ns.retain(|x| x.depth < depth);
+        if self.ns.last().is_some_and(|x| x.depth >= depth) {
+            self.ns.retain(|x| x.depth < depth);
+        }
         Ok(Event::End {
             span: start..p + 1,
             name: nstart..nend,
@@ -308,7 +329,9 @@ impl<'a> Reader<'a> {
 
     fn close_scope(&mut self) {
         let depth = self.depth() + 1;
-        self.ns.retain(|x| x.depth < depth);
+        if self.ns.last().is_some_and(|x| x.depth >= depth) {
+            self.ns.retain(|x| x.depth < depth);
+        }
     }
 
     fn start_tag(&mut self, start: usize) -> Result<Event, Error> {
@@ -320,7 +343,7 @@ impl<'a> Reader<'a> {
             return Err(Error::TooDeep);
         }
         let nstart = start + 1;
-        let nend = self.name_end(nstart)?;
+        let (nend, mut qualified) = self.name_end(nstart)?;
         self.attrs.clear();
         let mut p = nend;
         let empty;
@@ -349,7 +372,8 @@ impl<'a> Reader<'a> {
                 ));
             }
             let an = p;
-            let ae = self.name_end(an)?;
+            let (ae, prefixed) = self.name_end(an)?;
+            qualified |= prefixed || &b[an..ae] == b"xmlns";
             p = ae;
             while p < b.len() && is_ws(b[p]) {
                 p += 1;
@@ -366,14 +390,14 @@ impl<'a> Reader<'a> {
                 _ => return Err(Error::Malformed("attribute value not quoted")),
             };
             let vs = p + 1;
-            let ve = memchr::memchr(q, &b[vs..])
+            let ve = find_byte(q, &b[vs..])
                 .map(|i| vs + i)
                 .ok_or(Error::Malformed("unterminated attribute value"))?;
             let value = &b[vs..ve];
             if ve - vs > self.limits.max_attribute_value {
                 return Err(Error::TooLarge);
             }
-            if memchr::memchr(b'<', value).is_some() {
+            if find_byte(b'<', value).is_some() {
                 return Err(Error::Malformed("'<' in an attribute value"));
             }
             check_refs(value)?;
@@ -392,8 +416,10 @@ impl<'a> Reader<'a> {
         self.pos = p;
         self.seen_root = true;
         let depth = self.depth() + 1;
-        self.bind(depth)?;
-        self.check_prefixes(nstart..nend)?;
+        if qualified {
+            self.bind(depth)?;
+            self.check_prefixes(nstart..nend)?;
+        }
         if empty {
             self.pending_end = Some(nstart..nend);
         } else {
@@ -417,7 +443,7 @@ impl<'a> Reader<'a> {
                 _ => continue,
             };
             let uri = &b[a.value.clone()];
-            if memchr::memchr(b'&', uri).is_some() {
+            if find_byte(b'&', uri).is_some() {
                 return Err(Error::Unsupported("references in a namespace URI"));
             }
             match prefix {
@@ -458,32 +484,53 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// End of the name starting at `p`.
-    fn name_end(&self, p: usize) -> Result<usize, Error> {
+    /// End of the name starting at `p`, and whether it has a prefix.
+    fn name_end(&self, p: usize) -> Result<(usize, bool), Error> {
         let b = self.b;
         let mut e = p;
-        while e < b.len() && is_name_byte(b[e]) {
+        let mut kinds = 0u32;
+        while let Some(&c) = b.get(e) {
+            let k = NAME_BYTES[c as usize];
+            if k == 0 {
+                break;
+            }
+            kinds += u32::from(k);
             e += 1;
         }
+        // Each colon counted 2, every other octet 1.
+        let colons = kinds as usize - (e - p);
+        let last_colon = if colons == 1 {
+            p + find_byte(b':', &b[p..e]).unwrap_or(0)
+        } else {
+            0
+        };
         if e == p || matches!(b[p], b'-' | b'.' | b'0'..=b'9' | b':') {
             return Err(Error::Malformed("bad name"));
         }
         if e - p > self.limits.max_name {
             return Err(Error::TooLarge);
         }
-        let name = &b[p..e];
-        if let Some(i) = memchr::memchr(b':', name)
-            && (i + 1 == name.len() || memchr::memchr(b':', &name[i + 1..]).is_some())
-        {
+        if colons > 1 || (colons == 1 && last_colon + 1 == e) {
             return Err(Error::Malformed("bad qualified name"));
         }
-        Ok(e)
+        Ok((e, colons == 1))
+    }
+}
+
+/// Position of `needle` in `hay`: a plain loop for the short slices markup has (names,
+/// attribute values), `memchr` for long text.
+#[inline]
+pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
+    if hay.len() < 64 {
+        hay.iter().position(|c| *c == needle)
+    } else {
+        memchr::memchr(needle, hay)
     }
 }
 
 /// Splits `p:local` into prefix and local name.
 pub(crate) fn split_qname(q: &[u8]) -> (Option<&[u8]>, &[u8]) {
-    match memchr::memchr(b':', q) {
+    match find_byte(b':', q) {
         Some(i) => (Some(&q[..i]), &q[i + 1..]),
         None => (None, q),
     }
@@ -493,8 +540,25 @@ pub(crate) fn is_ws(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// Octets that may appear in a name: ASCII letters, digits, `_ - .` (1), `:` (2), and every
+/// octet of a non-ASCII UTF-8 character (1). A `static` so the loop is one load per octet.
+static NAME_BYTES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        if c >= 0x80 || c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.') {
+            t[i] = 1;
+        }
+        i += 1;
+    }
+    t[b':' as usize] = 2;
+    t
+};
+
+#[inline]
 fn is_name_byte(c: u8) -> bool {
-    c >= 0x80 || c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':')
+    NAME_BYTES[c as usize] != 0
 }
 
 fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
@@ -503,30 +567,43 @@ fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
 
 /// UTF-8, and no characters XML 1.0 forbids (C0 controls but tab, LF, CR; U+FFFE, U+FFFF).
 fn check_chars(b: &[u8]) -> Result<(), Error> {
-    let s = core::str::from_utf8(b).map_err(|_| Error::Encoding)?;
-    // Branch-free over chunks so it vectorizes; the rare hit is then located exactly.
-    let bad = b.chunks(64).any(|c| {
-        c.iter().fold(false, |acc, &x| {
-            acc | (x < 0x20 && x != b'\t' && x != b'\n' && x != b'\r')
-        })
-    });
+    // One branch-free pass over 64-octet chunks (it vectorizes): C0 controls other than tab,
+    // LF and CR, and whether any octet is non-ASCII; UTF-8 validation only in that case.
+    let mut bad = false;
+    let mut high = 0u8;
+    for c in b.chunks(64) {
+        let (mut ctl, mut hi) = (false, 0u8);
+        for &x in c {
+            ctl |= x < 0x20 && x != b'\t' && x != b'\n' && x != b'\r';
+            hi |= x;
+        }
+        bad |= ctl;
+        high |= hi;
+    }
+    if high >= 0x80 {
+        core::str::from_utf8(b).map_err(|_| Error::Encoding)?;
+    }
     if bad {
         return Err(Error::Malformed("control character"));
     }
-    if memchr::memmem::find(b, "\u{fffe}".as_bytes()).is_some()
-        || memchr::memmem::find(b, "\u{ffff}".as_bytes()).is_some()
-    {
-        return Err(Error::Malformed("non-character"));
+    if high < 0x80 {
+        return Ok(());
     }
-    let _ = s;
+    // U+FFFE and U+FFFF are EF BF BE / EF BF BF.
+    for (i, _) in b.iter().enumerate().filter(|(_, c)| **c == 0xef) {
+        if b.get(i + 1) == Some(&0xbf) && matches!(b.get(i + 2), Some(0xbe | 0xbf)) {
+            return Err(Error::Malformed("non-character"));
+        }
+    }
     Ok(())
 }
 
 fn check_decl(d: &[u8]) -> Result<(), Error> {
-    if memchr::memmem::find(d, b"version").is_none() {
+    let at = |w: &[u8]| d.windows(w.len()).position(|x| x == w);
+    if at(b"version").is_none() {
         return Err(Error::Malformed("XML declaration without version"));
     }
-    if let Some(i) = memchr::memmem::find(d, b"encoding") {
+    if let Some(i) = at(b"encoding") {
         let rest = &d[i + 8..];
         let q = rest
             .iter()
@@ -545,19 +622,11 @@ fn check_decl(d: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_text(t: &[u8]) -> Result<(), Error> {
-    check_refs(t)?;
-    if memchr::memmem::find(t, b"]]>").is_some() {
-        return Err(Error::Malformed("']]>' in text"));
-    }
-    Ok(())
-}
-
 /// Every `&` starts one of the five predefined entity references or a character reference to
 /// a character XML allows.
 fn check_refs(t: &[u8]) -> Result<(), Error> {
     let mut from = 0;
-    while let Some(i) = memchr::memchr(b'&', &t[from..]) {
+    while let Some(i) = find_byte(b'&', &t[from..]) {
         let at = from + i;
         let (_, len) = reference(&t[at..])?;
         from = at + len;
