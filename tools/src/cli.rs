@@ -26,6 +26,10 @@ pub(crate) enum Command {
     /// derived from a DPPK (PCK or GMK).
     #[command(subcommand)]
     Mcdata(McdataCmd),
+    /// Protect, unprotect, sign or verify an XML body of a SIP message (TS 33.180 §9.3,
+    /// TS 24.379 §6.6.2): the document on stdin, the result on stdout.
+    #[command(subcommand)]
+    Xml(XmlCmd),
     /// Simulated clients and a server exchange floor control in memory; every byte is
     /// checked and the rate is printed.
     Demo(DemoArgs),
@@ -194,4 +198,50 @@ pub(crate) struct McdataUnprotectArgs {
     /// The protected payload, hex.
     #[arg(long = "in", value_name = "HEX")]
     pub(crate) input: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum XmlCmd {
+    /// Encrypt the sensitive elements (xenc:EncryptedData, aes128-gcm or aes256-gcm under the
+    /// FC 0x51 key); writes the document on stdout.
+    Protect(XmlProtectArgs),
+    /// Decrypt every xenc:EncryptedData; writes the document on stdout.
+    Unprotect(XmlArgs),
+    /// Write the signatures body (application/vnd.3gpp.mcptt-signed+xml) for the document,
+    /// HMAC-SHA-256 under the FC 0x52 key.
+    Sign(XmlSignArgs),
+    /// Check the signatures body in --signature against the document; exits 0 when it
+    /// verifies, 1 with the reason when not.
+    Verify(XmlVerifyArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct XmlProtectArgs {
+    #[command(flatten)]
+    pub(crate) key: XmlArgs,
+    /// Local names of the elements to encrypt, comma-separated (default: the TS 24.379 §4.8
+    /// / TS 24.282 §4.6 list of the engine's `DEFAULT_ELEMENTS`).
+    #[arg(long, value_name = "A,B,…")]
+    pub(crate) elements: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct XmlSignArgs {
+    #[command(flatten)]
+    pub(crate) key: XmlArgs,
+    /// The Content-ID of the XML body (with or without <>).
+    #[arg(long, value_name = "ID")]
+    pub(crate) content_id: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct XmlVerifyArgs {
+    #[command(flatten)]
+    pub(crate) key: XmlArgs,
+    /// The Content-ID of the XML body (with or without <>).
+    #[arg(long, value_name = "ID")]
+    pub(crate) content_id: String,
+    /// A file holding the signatures body.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) signature: std::path::PathBuf,
 }

@@ -3,6 +3,7 @@
 //! - `mcx derive srtcp|xml` — MC key derivations (TS 33.180 §7.4, F.1.4).
 //! - `mcx srtcp protect|unprotect` — one SRTCP packet from hex (RFC 7714).
 //! - `mcx mcdata protect|unprotect` — one MCData protected payload from hex (TS 33.180 §8.5.4).
+//! - `mcx xml protect|unprotect|sign|verify` — an XML body on stdin (TS 33.180 §9.3).
 //! - `mcx backends` — the AES-GCM backends this CPU runs, one per line.
 //! - `mcx demo` — the main job until the relay lands: simulated clients exchange floor-control
 //!   packets with a server in memory, every byte checked, packets per second reported.
@@ -17,6 +18,7 @@ mod floor;
 mod mcdata;
 mod output;
 mod srtcp;
+mod xml;
 
 use clap::{CommandFactory, FromArgMatches};
 
@@ -46,6 +48,7 @@ fn main() {
         cli::Command::Derive(cmd) => derive::run(cmd, json),
         cli::Command::Srtcp(cmd) => srtcp::run(cmd, json),
         cli::Command::Mcdata(cmd) => mcdata::run(cmd, json),
+        cli::Command::Xml(cmd) => xml::run(cmd, json),
         cli::Command::Demo(cmd) => demo::run(cmd, json),
         cli::Command::Backends => backends(json),
     };
