@@ -136,7 +136,8 @@ enum mcx_status
   MCX_EXPIRED = 9,
   // The key has the most SSRCs allowed.
   MCX_TOO_MANY_STREAMS = 10,
-  // Not a valid RTCP / SRTCP packet (too short, version, lengths).
+  // Not a valid RTCP / SRTCP packet (too short, version, lengths), MCData payload or XML
+  // document.
   MCX_MALFORMED = 11,
   // The authentication tag did not verify (forged or damaged packet).
   MCX_AUTHENTICATION_FAILED = 12,
@@ -166,6 +167,14 @@ enum mcx_status
   MCX_CLOSED = 24,
   // No job has completed (poll without waiting, or the wait timed out).
   MCX_NOT_READY = 25,
+  // An XML document is over a limit: size, nesting depth, attributes, name or value length.
+  MCX_LIMIT_EXCEEDED = 26,
+  // An XML document uses what the engine refuses or lacks: a DTD, an entity, an encoding
+  // other than UTF-8, an algorithm or transform other than those of TS 33.180.
+  MCX_UNSUPPORTED = 27,
+  // XML bodies and their signatures do not match up (a body unsigned, or a signature
+  // naming no body given).
+  MCX_UNSIGNED = 28,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -186,6 +195,9 @@ typedef struct mcx_pool mcx_pool;
 
 // The opaque submitter handle: submits jobs and collects their completions.
 typedef struct mcx_submitter mcx_submitter;
+
+// The XML keys of one XPK (CSK or SPK) and MC Service user (opaque; zeroized on free).
+typedef struct mcx_xml_key mcx_xml_key;
 
 // Engine settings. Start with `struct_size = sizeof(mcx_engine_config)`; fields past
 // `struct_size` take their defaults, so a program built against an older header keeps
@@ -571,6 +583,85 @@ mcx_status mcx_srtcp_unprotect_batch(struct mcx_engine *e, struct mcx_packet *pk
 // A static NUL-terminated description of a status; "unknown status" for numbers the
 // library does not define. Never NULL.
 const char *mcx_status_str(int32_t status);
+
+// Derives the XML confidentiality (FC 0x51) and integrity (FC 0x52) keys from the XPK (the
+// CSK client ↔ server, the SPK server ↔ server; 16 or 32 octets), its ID and the MC Service
+// user ID `user_id[0..user_id_len)` (TS 33.180 F.1.4). Free with `mcx_xml_key_free`.
+//
+// # Safety
+// `xpk` readable for `xpk_len`; `user_id` readable for `user_id_len`; `out` writable.
+mcx_status mcx_xml_key_new(const uint8_t *xpk,
+                           size_t xpk_len,
+                           uint32_t xpk_id,
+                           const uint8_t *user_id,
+                           size_t user_id_len,
+                           struct mcx_xml_key **out);
+
+// Frees a key (zeroized). NULL is a no-op.
+//
+// # Safety
+// `k` is NULL or a key from `mcx_xml_key_new` not yet freed.
+void mcx_xml_key_free(struct mcx_xml_key *k);
+
+// Encrypts the content of the elements named in `elements` (local names, comma-separated,
+// NUL-terminated; NULL for the engine's default list: the TS 24.379 §4.8 / TS 24.282 §4.6
+// sensitive elements) of the document `doc[0..len)` into `out` (see the module's length
+// query). `*count` (if not NULL) receives how many elements were encrypted.
+//
+// # Safety
+// `k` a live key; `doc` readable for `len`; `elements` NULL or NUL-terminated; `out`
+// writable for `cap`, not overlapping `doc`; `out_len` writable; `count` NULL or writable.
+mcx_status mcx_xml_protect(const struct mcx_xml_key *k,
+                           const uint8_t *doc,
+                           size_t len,
+                           const char *elements,
+                           uint8_t *out,
+                           size_t cap,
+                           size_t *out_len,
+                           size_t *count);
+
+// Decrypts every `xenc:EncryptedData` of the document `doc[0..len)` into `out` (see the
+// module's length query). The plaintext is checked before anything is written; on any error
+// nothing is. `*count` (if not NULL) receives how many were decrypted.
+//
+// # Safety
+// As `mcx_xml_protect`, without `elements`.
+mcx_status mcx_xml_unprotect(const struct mcx_xml_key *k,
+                             const uint8_t *doc,
+                             size_t len,
+                             uint8_t *out,
+                             size_t cap,
+                             size_t *out_len,
+                             size_t *count);
+
+// Writes the signatures body (`application/vnd.3gpp.mcptt-signed+xml`) for the XML body
+// `doc[0..len)` whose Content-ID is `content_id` (NUL-terminated, with or without `<>`)
+// into `out` (see the module's length query).
+//
+// # Safety
+// `k` a live key; `doc` readable for `len`; `content_id` NUL-terminated; `out` writable for
+// `cap`; `out_len` writable.
+mcx_status mcx_xml_sign(const struct mcx_xml_key *k,
+                        const uint8_t *doc,
+                        size_t len,
+                        const char *content_id,
+                        uint8_t *out,
+                        size_t cap,
+                        size_t *out_len);
+
+// Verifies the signatures body `sigs[0..sigs_len)` against the XML body `doc[0..len)` with
+// Content-ID `content_id`: `MCX_OK` only when a signature names the body and every
+// signature verifies; `MCX_UNSIGNED` when they do not match up.
+//
+// # Safety
+// `k` a live key; `sigs` and `doc` readable for their lengths; `content_id`
+// NUL-terminated.
+mcx_status mcx_xml_verify(const struct mcx_xml_key *k,
+                          const uint8_t *sigs,
+                          size_t sigs_len,
+                          const uint8_t *doc,
+                          size_t len,
+                          const char *content_id);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -20,6 +20,7 @@ mod mcdata;
 mod pool;
 mod srtcp;
 mod status;
+mod xml;
 
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -47,6 +48,10 @@ pub use srtcp::{
     mcx_srtcp_protect_batch, mcx_srtcp_unprotect, mcx_srtcp_unprotect_batch,
 };
 pub use status::{mcx_status, mcx_status_str};
+pub use xml::{
+    mcx_xml_key, mcx_xml_key_free, mcx_xml_key_new, mcx_xml_protect, mcx_xml_sign,
+    mcx_xml_unprotect, mcx_xml_verify,
+};
 
 const VERSION: &CStr =
     match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {

@@ -33,7 +33,8 @@ pub enum mcx_status {
     MCX_EXPIRED = 9,
     /// The key has the most SSRCs allowed.
     MCX_TOO_MANY_STREAMS = 10,
-    /// Not a valid RTCP / SRTCP packet (too short, version, lengths).
+    /// Not a valid RTCP / SRTCP packet (too short, version, lengths), MCData payload or XML
+    /// document.
     MCX_MALFORMED = 11,
     /// The authentication tag did not verify (forged or damaged packet).
     MCX_AUTHENTICATION_FAILED = 12,
@@ -63,6 +64,14 @@ pub enum mcx_status {
     MCX_CLOSED = 24,
     /// No job has completed (poll without waiting, or the wait timed out).
     MCX_NOT_READY = 25,
+    /// An XML document is over a limit: size, nesting depth, attributes, name or value length.
+    MCX_LIMIT_EXCEEDED = 26,
+    /// An XML document uses what the engine refuses or lacks: a DTD, an entity, an encoding
+    /// other than UTF-8, an algorithm or transform other than those of TS 33.180.
+    MCX_UNSUPPORTED = 27,
+    /// XML bodies and their signatures do not match up (a body unsigned, or a signature
+    /// naming no body given).
+    MCX_UNSIGNED = 28,
 }
 
 impl From<mcx_status> for i32 {
@@ -113,7 +122,7 @@ pub(crate) fn of_store(e: StoreError) -> mcx_status {
 }
 
 /// Every status with its description, in numeric order.
-pub(crate) const ALL: [(mcx_status, &CStr); 26] = [
+pub(crate) const ALL: [(mcx_status, &CStr); 29] = [
     (mcx_status::MCX_OK, c"ok"),
     (mcx_status::MCX_INVALID_ARGUMENT, c"invalid argument"),
     (mcx_status::MCX_INTERNAL, c"internal error"),
@@ -164,6 +173,18 @@ pub(crate) const ALL: [(mcx_status, &CStr); 26] = [
     (mcx_status::MCX_BUSY, c"pool busy: poll, then submit again"),
     (mcx_status::MCX_CLOSED, c"pool closed"),
     (mcx_status::MCX_NOT_READY, c"no job completed yet"),
+    (
+        mcx_status::MCX_LIMIT_EXCEEDED,
+        c"XML document over a size, depth or attribute limit",
+    ),
+    (
+        mcx_status::MCX_UNSUPPORTED,
+        c"XML refused: DTD, entity, encoding or algorithm",
+    ),
+    (
+        mcx_status::MCX_UNSIGNED,
+        c"XML bodies and signatures do not match",
+    ),
 ];
 
 /// A static NUL-terminated description of a status; "unknown status" for numbers the

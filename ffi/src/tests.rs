@@ -39,6 +39,9 @@ fn status_numbers_are_pinned() {
         (23, "MCX_BUSY"),
         (24, "MCX_CLOSED"),
         (25, "MCX_NOT_READY"),
+        (26, "MCX_LIMIT_EXCEEDED"),
+        (27, "MCX_UNSUPPORTED"),
+        (28, "MCX_UNSIGNED"),
     ];
     assert_eq!(status::ALL.len(), pinned.len());
     for ((s, _), (n, name)) in status::ALL.iter().zip(pinned) {
@@ -49,7 +52,7 @@ fn status_numbers_are_pinned() {
         (0, "ok"),
         (12, "authentication failed"),
         (-5, "unknown status"),
-        (26, "unknown status"),
+        (29, "unknown status"),
     ] {
         // SAFETY: mcx_status_str returns a static NUL-terminated string.
         let s = unsafe { CStr::from_ptr(mcx_status_str(n)) };
