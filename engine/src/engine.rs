@@ -52,6 +52,10 @@ pub enum Error {
     /// The worker processing this packet failed (a bug caught at the pool's panic
     /// boundary); what became of the packet is unknown, so drop it.
     Internal,
+    /// An XML document of a pool job was refused ([`crate::xml::Error`]).
+    Xml(crate::xml::Error),
+    /// An MCData payload of a pool job was refused ([`crate::mcdata::Error`]).
+    Mcdata(crate::mcdata::Error),
 }
 
 impl From<srtcp::Error> for Error {
@@ -72,6 +76,8 @@ impl fmt::Display for Error {
             Error::Expired => f.write_str("key expired"),
             Error::TooManyStreams => f.write_str("too many SSRCs for this key"),
             Error::Internal => f.write_str("internal error in the worker (panic caught)"),
+            Error::Xml(e) => write!(f, "{e}"),
+            Error::Mcdata(e) => write!(f, "{e}"),
         }
     }
 }

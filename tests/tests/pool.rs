@@ -147,7 +147,7 @@ fn a_million_packets_from_three_submitters() {
                             }
                         }
                         JobKind::Unprotect => opened += check_opened(&c),
-                        JobKind::FanOut => unreachable!(),
+                        other => unreachable!("{other:?}"),
                     }
                 };
                 let mut sent = 0;
@@ -366,4 +366,129 @@ fn fan_out_through_the_pool_reaches_each_recipient_under_its_own_key() {
         1,
         "the refusal is counted by cause"
     );
+}
+
+/// XML and MCData jobs (issue 7): documents and payloads spread over two workers, each
+/// protected and opened again through the pool; a tampered one fails alone and keeps its
+/// octets; the results match the engine's direct calls.
+#[test]
+fn xml_and_mcdata_jobs_run_through_the_pool() {
+    use mcx_engine::Error;
+    use mcx_engine::mcdata::{self, Header, PayloadKey};
+    use mcx_engine::xml::{self, Elements, Limits, XmlKey};
+    let (store, _) = store();
+    let pool = Pool::new(
+        store,
+        PoolConfig {
+            workers: 2,
+            pin: false,
+            ..PoolConfig::default()
+        },
+    )
+    .unwrap();
+    let mut s = pool.submitter();
+    let key = Arc::new(
+        XmlKey::derive(
+            &[7; 16],
+            KeyId::from_parts(Purpose::Csk, 0x42),
+            b"sip:alice@example.org",
+        )
+        .unwrap(),
+    );
+    let docs: Vec<String> = (0..16)
+        .map(|i| {
+            format!(
+                "<mcpttinfo xmlns=\"urn:3gpp:ns:mcpttInfo:1.0\"><mcptt-Params>\
+                 <mcptt-calling-user-id type=\"Normal\"><mcpttURI>sip:user{i}@example.org</mcpttURI>\
+                 </mcptt-calling-user-id></mcptt-Params></mcpttinfo>"
+            )
+        })
+        .collect();
+    let packets = docs
+        .iter()
+        .map(|d| Packet::unprotect(BytesMut::from(d.as_bytes())))
+        .collect();
+    let job = Job::xml_protect(
+        Arc::clone(&key),
+        Arc::new(Elements::default()),
+        Limits::default(),
+        packets,
+    );
+    let c = s.run(job).unwrap();
+    assert_eq!(c.kind, JobKind::XmlProtect);
+    assert_eq!(c.succeeded(), 16);
+    for (p, d) in c.packets.iter().zip(&docs) {
+        let r = p.result.unwrap().unwrap();
+        assert_eq!((r.len, r.index), (p.buf.len(), 1));
+        let mut direct = Vec::new();
+        assert_eq!(
+            xml::unprotect(&key, &p.buf, &Limits::default(), &mut direct),
+            Ok(1)
+        );
+        assert_eq!(direct, d.as_bytes());
+    }
+    let mut packets: Vec<Packet> = c
+        .packets
+        .into_iter()
+        .map(|p| Packet::unprotect(p.buf))
+        .collect();
+    let cv = packets[3]
+        .buf
+        .windows(18)
+        .position(|w| w == b"<xenc:CipherValue>")
+        .unwrap()
+        + 30;
+    packets[3].buf[cv] = if packets[3].buf[cv] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    let tampered = packets[3].buf.clone();
+    let c = s
+        .run(Job::xml_unprotect(
+            Arc::clone(&key),
+            Limits::default(),
+            packets,
+        ))
+        .unwrap();
+    assert_eq!(c.succeeded(), 15);
+    for (i, (p, d)) in c.packets.iter().zip(&docs).enumerate() {
+        if i == 3 {
+            assert_eq!(
+                p.result,
+                Some(Err(Error::Xml(xml::Error::AuthenticationFailed)))
+            );
+            assert_eq!(p.buf, tampered);
+        } else {
+            assert_eq!(&p.buf[..], d.as_bytes());
+        }
+    }
+
+    let dppk_id = KeyId::from_parts(Purpose::Pck, 0x99);
+    let pk = Arc::new(PayloadKey::from_dppk(&[9; 16], dppk_id).unwrap());
+    let header = Header::new(0x43, 0x0001_0203_0405, 7, 1, 0).unwrap();
+    let payloads: Vec<Packet> = (0..10u8)
+        .map(|i| Packet::unprotect(BytesMut::from(&[i; 40][..])))
+        .collect();
+    let c = s
+        .run(Job::mcdata_protect(Arc::clone(&pk), header, payloads))
+        .unwrap();
+    assert_eq!(c.succeeded(), 10);
+    let ivs: std::collections::HashSet<Vec<u8>> =
+        c.packets.iter().map(|p| p.buf[12..28].to_vec()).collect();
+    assert_eq!(ivs.len(), 10, "a fresh IV per payload");
+    let mut msgs: Vec<Packet> = c
+        .packets
+        .into_iter()
+        .map(|p| Packet::unprotect(p.buf))
+        .collect();
+    msgs[0].buf[40] ^= 1;
+    let c = s.run(Job::mcdata_unprotect(Arc::clone(&pk), msgs)).unwrap();
+    assert_eq!(
+        c.packets[0].result,
+        Some(Err(Error::Mcdata(mcdata::Error::AuthenticationFailed)))
+    );
+    for (i, p) in c.packets.iter().enumerate().skip(1) {
+        assert_eq!(&p.buf[..], &[i as u8; 40][..]);
+    }
 }

@@ -1,11 +1,15 @@
 //! What a submitter hands the pool and gets back: jobs, their packets, completions.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 
 use super::PacketBuf;
 
 use crate::engine::{Error, Processed};
 use crate::keys::{KeyId, SrtcpUse, Timestamp};
+use crate::mcdata::{self, PayloadKey};
+use crate::xml::{Elements, Limits, XmlKey};
 
 /// One packet of a job. The buffer moves into the pool and comes back in the completion,
 /// without copies: leave [`crate::srtcp::MAX_SRTCP_TRAILER`] octets of spare capacity
@@ -47,6 +51,7 @@ impl<B: PacketBuf> Packet<B> {
 
 /// Which operation a job runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum JobKind {
     /// SRTCP protect, each packet with its own key.
     Protect,
@@ -54,6 +59,28 @@ pub enum JobKind {
     Unprotect,
     /// One RTCP packet protected toward several recipients.
     FanOut,
+    /// XML bodies: encrypt the configured elements of each document (`xml::protect`).
+    XmlProtect,
+    /// XML bodies: decrypt every `EncryptedData` of each document (`xml::unprotect`).
+    XmlUnprotect,
+    /// MCData payloads: build each protected payload (`mcdata::protect`, a fresh IV each).
+    McdataProtect,
+    /// MCData protected payloads: open each (`mcdata::unprotect`).
+    McdataUnprotect,
+}
+
+/// The key (and settings) of an XML or MCData job, shared by the workers that run its parts.
+#[derive(Clone, Debug)]
+pub(super) enum App {
+    Xml {
+        key: Arc<XmlKey>,
+        elements: Arc<Elements>,
+        limits: Limits,
+    },
+    Mcdata {
+        key: Arc<PayloadKey>,
+        header: mcdata::Header,
+    },
 }
 
 /// Work for the pool: a batch of packets and what to do with them.
@@ -64,6 +91,7 @@ pub struct Job<B = BytesMut> {
     pub(super) now: Timestamp,
     pub(super) plain: Bytes,
     pub(super) packets: Vec<Packet<B>>,
+    pub(super) app: Option<Arc<App>>,
 }
 
 impl<B: PacketBuf> Job<B> {
@@ -75,6 +103,7 @@ impl<B: PacketBuf> Job<B> {
             now,
             plain: Bytes::new(),
             packets,
+            app: None,
         }
     }
 
@@ -86,6 +115,7 @@ impl<B: PacketBuf> Job<B> {
             now,
             plain: Bytes::new(),
             packets,
+            app: None,
         }
     }
 
@@ -105,7 +135,82 @@ impl<B: PacketBuf> Job<B> {
             now,
             plain,
             packets: recipients,
+            app: None,
         }
+    }
+
+    fn app(kind: JobKind, app: App, packets: Vec<Packet<B>>) -> Job<B> {
+        Job {
+            kind,
+            use_: None,
+            now: Timestamp(0),
+            plain: Bytes::new(),
+            packets,
+            app: Some(Arc::new(app)),
+        }
+    }
+
+    /// XML bodies, one per packet (`key_id` unused): each document's `elements` encrypted
+    /// under `key` (TS 33.180 §9.3; [`crate::xml::protect`]). The buffer receives the protected
+    /// document, which is longer: a buffer that cannot grow to it fails with
+    /// `Error::Xml(TooLarge)` and keeps the document. Documents are spread over the workers;
+    /// a job is one key's batch (one user's XPK).
+    pub fn xml_protect(
+        key: Arc<XmlKey>,
+        elements: Arc<Elements>,
+        limits: Limits,
+        documents: Vec<Packet<B>>,
+    ) -> Job<B> {
+        let app = App::Xml {
+            key,
+            elements,
+            limits,
+        };
+        Job::app(JobKind::XmlProtect, app, documents)
+    }
+
+    /// XML bodies, one per packet: every `EncryptedData` decrypted under `key`
+    /// ([`crate::xml::unprotect`]); a document that fails keeps its octets.
+    pub fn xml_unprotect(key: Arc<XmlKey>, limits: Limits, documents: Vec<Packet<B>>) -> Job<B> {
+        let app = App::Xml {
+            key,
+            elements: Arc::new(Elements::new([])),
+            limits,
+        };
+        Job::app(JobKind::XmlUnprotect, app, documents)
+    }
+
+    /// MCData payloads, one per packet: each protected under `key` with `header`'s fields
+    /// and a fresh random IV ([`crate::mcdata::protect`]); the buffer receives the protected
+    /// payload.
+    pub fn mcdata_protect(
+        key: Arc<PayloadKey>,
+        header: mcdata::Header,
+        payloads: Vec<Packet<B>>,
+    ) -> Job<B> {
+        Job::app(
+            JobKind::McdataProtect,
+            App::Mcdata { key, header },
+            payloads,
+        )
+    }
+
+    /// MCData protected payloads, one per packet, opened under `key`
+    /// ([`crate::mcdata::unprotect`]); the buffer receives the payload.
+    pub fn mcdata_unprotect(key: Arc<PayloadKey>, messages: Vec<Packet<B>>) -> Job<B> {
+        let header = mcdata::Header {
+            message_type: 0,
+            date_time: 0,
+            payload_id: 0,
+            sequence: 0,
+            iv: [0; mcdata::IV_LEN],
+            iei: 0,
+        };
+        Job::app(
+            JobKind::McdataUnprotect,
+            App::Mcdata { key, header },
+            messages,
+        )
     }
 
     /// Refuse keys whose purpose does not fit `use_` (protect and unprotect; a fan-out

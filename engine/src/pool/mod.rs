@@ -467,6 +467,11 @@ fn shard_of<B: PacketBuf>(
             Ok(st) => st,
             Err(_) => return 0,
         },
+        // Spread by index by the caller; not reached.
+        JobKind::XmlProtect
+        | JobKind::XmlUnprotect
+        | JobKind::McdataProtect
+        | JobKind::McdataUnprotect => return 0,
     };
     // Fibonacci hashing of (key, SSRC), then the top 32 bits scaled onto the workers.
     let h = (key ^ (u64::from(ssrc) << 32 | u64::from(ssrc))).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -499,8 +504,13 @@ impl<B: PacketBuf> Submitter<B> {
             seen.resize(workers, 0);
             &mut seen
         };
-        for p in &job.packets {
-            let w = shard_of(job.kind, p, plain_ssrc, workers);
+        for (i, p) in job.packets.iter().enumerate() {
+            // XML and MCData jobs have no streams to keep in order: spread them evenly.
+            let w = if job.app.is_some() {
+                i % workers
+            } else {
+                shard_of(job.kind, p, plain_ssrc, workers)
+            };
             counts[w] += 1;
             self.route.push(w as u16);
         }
@@ -545,6 +555,7 @@ impl<B: PacketBuf> Submitter<B> {
             now,
             plain,
             packets,
+            app,
         } = job;
         let part = |packets: PartPackets<B>| Part {
             ticket,
@@ -553,6 +564,7 @@ impl<B: PacketBuf> Submitter<B> {
             now,
             plain: plain.clone(),
             packets,
+            app: app.clone(),
             done: Arc::clone(&self.done),
         };
         let mut gather = None;

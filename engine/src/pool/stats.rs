@@ -60,6 +60,27 @@ impl Cause {
             Error::NotYetValid | Error::Expired => Cause::Time,
             Error::Srtcp(S::KeyExhausted) | Error::TooManyStreams => Cause::Limit,
             Error::Internal => Cause::Internal,
+            Error::Xml(x) => match x {
+                crate::xml::Error::AuthenticationFailed => Cause::AuthenticationFailed,
+                crate::xml::Error::WrongKey | crate::xml::Error::AlgorithmMismatch => {
+                    Cause::UnknownKey
+                }
+                crate::xml::Error::TooLarge
+                | crate::xml::Error::TooDeep
+                | crate::xml::Error::TooManyAttributes => Cause::Limit,
+                crate::xml::Error::RandomUnavailable => Cause::Internal,
+                _ => Cause::Malformed,
+            },
+            Error::Mcdata(m) => match m {
+                crate::mcdata::Error::AuthenticationFailed => Cause::AuthenticationFailed,
+                crate::mcdata::Error::WrongKey { .. } | crate::mcdata::Error::AlgorithmMismatch => {
+                    Cause::UnknownKey
+                }
+                crate::mcdata::Error::BufferTooSmall => Cause::BufferTooSmall,
+                crate::mcdata::Error::TooLong => Cause::Limit,
+                crate::mcdata::Error::RandomUnavailable => Cause::Internal,
+                _ => Cause::Malformed,
+            },
         }
     }
 

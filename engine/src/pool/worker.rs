@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crossbeam_utils::sync::Parker;
 
-use super::job::{JobKind, Packet};
+use super::job::{App, JobKind, Packet};
 use super::{Done, PacketBuf, PartDone, Shared};
 use crate::engine::{Engine, Error, Processed, RxPacket, TxPacket};
 use crate::keys::{SrtcpUse, Timestamp};
@@ -23,6 +23,7 @@ pub(super) struct Part<B> {
     pub(super) now: Timestamp,
     pub(super) plain: bytes::Bytes,
     pub(super) packets: PartPackets<B>,
+    pub(super) app: Option<Arc<App>>,
     pub(super) done: Arc<Done<B>>,
 }
 
@@ -41,6 +42,8 @@ pub(super) struct Worker<B> {
     /// Reused between parts (capacity only; emptied after each part).
     results: Vec<Option<Result<Processed, Error>>>,
     lens: Vec<usize>,
+    /// XML and MCData results before they are copied back (wiped after each).
+    scratch: Vec<u8>,
     tx: Vec<TxPacket<'static>>,
     rx: Vec<RxPacket<'static>>,
 }
@@ -68,6 +71,7 @@ impl<B: PacketBuf> Worker<B> {
             core,
             results: Vec::new(),
             lens: Vec::new(),
+            scratch: Vec::new(),
             tx: Vec::new(),
             rx: Vec::new(),
         }
@@ -179,7 +183,52 @@ impl<B: PacketBuf> Worker<B> {
             JobKind::Protect => self.protect(part, false),
             JobKind::FanOut => self.protect(part, true),
             JobKind::Unprotect => self.unprotect(part),
+            JobKind::XmlProtect
+            | JobKind::XmlUnprotect
+            | JobKind::McdataProtect
+            | JobKind::McdataUnprotect => self.app(part),
         }
+    }
+
+    /// XML and MCData jobs: each buffer through the engine's pure functions, the result
+    /// copied back into it; a failure leaves the buffer as it was. The scratch buffer is the
+    /// worker's, reused, and wiped after each use (it held plaintext).
+    fn app(&mut self, part: &mut Part<B>) {
+        use zeroize::Zeroize;
+        let Some(app) = part.app.clone() else {
+            part.packets
+                .for_each(|p| p.result = Some(Err(Error::Internal)));
+            return;
+        };
+        #[cfg(test)]
+        let inject = super::tests::inject_panic(&mut part.packets);
+        #[cfg(test)]
+        if inject {
+            panic!("fault injected by a test");
+        }
+        let kind = part.kind;
+        let scratch = &mut self.scratch;
+        part.packets.for_each(|p| {
+            scratch.clear();
+            let r = run_app(kind, &app, p.buf.bytes(), scratch);
+            p.result = Some(r.and_then(|(key_id, items)| {
+                if !p.buf.set_len_zeroed(scratch.len()) {
+                    return Err(match *app {
+                        App::Xml { .. } => Error::Xml(crate::xml::Error::TooLarge),
+                        App::Mcdata { .. } => Error::Mcdata(crate::mcdata::Error::BufferTooSmall),
+                    });
+                }
+                p.buf.bytes_mut().copy_from_slice(scratch);
+                Ok(Processed {
+                    len: scratch.len(),
+                    key_id,
+                    purpose: key_id.purpose(),
+                    index: items,
+                    encrypted: true,
+                })
+            }));
+            scratch.zeroize();
+        });
     }
 
     fn protect(&mut self, part: &mut Part<B>, fan_out: bool) {
@@ -269,6 +318,59 @@ impl<B: PacketBuf> Worker<B> {
             }
             p.result = Some(r);
         });
+    }
+}
+
+/// One XML document or MCData payload of an app job into `out`: the key ID it used and the
+/// number of items (elements encrypted or decrypted; 1 for MCData).
+fn run_app(
+    kind: JobKind,
+    app: &App,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(crate::keys::KeyId, u32), Error> {
+    use crate::{mcdata, xml};
+    match (kind, app) {
+        (
+            JobKind::XmlProtect | JobKind::XmlUnprotect,
+            App::Xml {
+                key,
+                elements,
+                limits,
+            },
+        ) => {
+            let id = crate::keys::KeyId::new(key.xpk_id()).map_err(|_| Error::UnknownKey)?;
+            let n = if kind == JobKind::XmlProtect {
+                xml::protect(key, input, elements, limits, out)
+            } else {
+                xml::unprotect(key, input, limits, out)
+            }
+            .map_err(Error::Xml)?;
+            Ok((id, u32::try_from(n).unwrap_or(u32::MAX)))
+        }
+        (JobKind::McdataProtect, App::Mcdata { key, header }) => {
+            let id = crate::keys::KeyId::new(key.dppk_id()).map_err(|_| Error::UnknownKey)?;
+            let h = mcdata::Header::new(
+                header.message_type,
+                header.date_time,
+                header.payload_id,
+                header.sequence,
+                header.iei,
+            )
+            .map_err(Error::Mcdata)?;
+            out.resize(mcdata::protected_len(input.len()), 0);
+            let n = mcdata::protect(key, &h, input, out).map_err(Error::Mcdata)?;
+            out.truncate(n);
+            Ok((id, 1))
+        }
+        (JobKind::McdataUnprotect, App::Mcdata { key, .. }) => {
+            let id = crate::keys::KeyId::new(key.dppk_id()).map_err(|_| Error::UnknownKey)?;
+            out.resize(input.len(), 0);
+            let o = mcdata::unprotect(key, input, out).map_err(Error::Mcdata)?;
+            out.truncate(o.len);
+            Ok((id, 1))
+        }
+        _ => Err(Error::Internal),
     }
 }
 
