@@ -31,6 +31,9 @@ fn xml(c: &mut Criterion) {
     let mut g = c.benchmark_group("xml");
     g.throughput(Throughput::Elements(1));
     let mut out = Vec::with_capacity(8192);
+    g.bench_function(BenchmarkId::new("check", "1.6k"), |b| {
+        b.iter(|| black_box(xml::check(black_box(DOC), &limits)))
+    });
     g.bench_function(BenchmarkId::new("protect_doc", "1.6k"), |b| {
         b.iter(|| {
             out.clear();

@@ -32,6 +32,14 @@ use crate::secret::DerivedKey;
 pub use enc::{DEFAULT_ELEMENTS, Elements, protect, unprotect};
 pub use sig::{SIGNED_CONTENT_TYPE, Signed, sign, sign_bodies, verify};
 
+/// Checks that `doc` is a document the engine accepts (well-formed, UTF-8, no DTD, within
+/// `limits`) without changing anything: what every call here checks first.
+pub fn check(doc: &[u8], limits: &Limits) -> Result<(), Error> {
+    let mut r = scan::Reader::document(doc, limits)?;
+    while r.next()?.is_some() {}
+    Ok(())
+}
+
 /// Upper bounds on what a document may contain; anything larger is refused before any output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {

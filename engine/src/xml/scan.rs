@@ -297,6 +297,7 @@ impl<'a> Reader<'a> {
         })
     }
 
+    #[inline(always)]
     fn end_tag(&mut self, start: usize) -> Result<Event, Error> {
         let b = self.b;
         let nstart = start + 2;
@@ -485,6 +486,7 @@ impl<'a> Reader<'a> {
     }
 
     /// End of the name starting at `p`, and whether it has a prefix.
+    #[inline(always)]
     fn name_end(&self, p: usize) -> Result<(usize, bool), Error> {
         let b = self.b;
         let mut e = p;
@@ -519,7 +521,7 @@ impl<'a> Reader<'a> {
 
 /// Position of `needle` in `hay`: a plain loop for the short slices markup has (names,
 /// attribute values), `memchr` for long text.
-#[inline]
+#[inline(always)]
 pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
     if hay.len() < 64 {
         hay.iter().position(|c| *c == needle)
