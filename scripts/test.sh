@@ -3,8 +3,8 @@
 # formatting and lints and runs the whole workspace test suite.
 #
 # Needs: libsrtp2-dev (the SRTCP interop peer), xmlsec1 and python3-lxml (the XML peers),
-# pkg-config, a C compiler (with its sanitizer runtimes) and valgrind (the C ABI tests). Installed with apt-get as root (or through sudo)
-# on Debian when absent.
+# pkg-config, a C compiler (with its sanitizer runtimes) and valgrind (the C ABI tests).
+# Installed with apt-get as root (or through sudo) on Debian when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
