@@ -209,7 +209,21 @@ impl<'a> Reader<'a> {
             // One pass to the next '<', stopping at '&' and '>' on the way to check them.
             let mut end = start;
             loop {
-                match memchr::memchr3(b'<', b'&', b'>', &b[end..]) {
+                // Most text between tags is short (indentation, a value): a table loop over
+                // the first octets, then a vector search for long text.
+                let near = b.len().min(end + 32);
+                let mut i = end;
+                while i < near && STOP_TEXT[b[i] as usize] == 0 {
+                    i += 1;
+                }
+                let hit = if i < near {
+                    Some(i - end)
+                } else if near == b.len() {
+                    None
+                } else {
+                    memchr::memchr3(b'<', b'&', b'>', &b[near..]).map(|j| j + near - end)
+                };
+                match hit {
                     None => {
                         end = b.len();
                         break;
@@ -236,10 +250,18 @@ impl<'a> Reader<'a> {
             }
             return Ok(Some(Event::Text(start..end)));
         }
-        let rest = &b[start..];
-        if rest.starts_with(b"<?") {
-            return self.pi(start).map(Some);
+        match b.get(start + 1) {
+            Some(b'/') => self.end_tag(start).map(Some),
+            Some(b'?') => self.pi(start).map(Some),
+            Some(b'!') => self.bang(start).map(Some),
+            _ => self.start_tag(start).map(Some),
         }
+    }
+
+    /// `<!--`, `<![CDATA[`, or a DTD declaration (refused).
+    fn bang(&mut self, start: usize) -> Result<Event, Error> {
+        let b = self.b;
+        let rest = &b[start..];
         if rest.starts_with(b"<!--") {
             let body = start + 4;
             let end = find(b, body, b"-->").ok_or(Error::Malformed("unterminated comment"))?;
@@ -247,7 +269,7 @@ impl<'a> Reader<'a> {
                 return Err(Error::Malformed("'--' inside a comment"));
             }
             self.pos = end + 3;
-            return Ok(Some(Event::Comment));
+            return Ok(Event::Comment);
         }
         if rest.starts_with(b"<![CDATA[") {
             if self.stack.is_empty() && !self.fragment {
@@ -256,16 +278,10 @@ impl<'a> Reader<'a> {
             let body = start + 9;
             let end = find(b, body, b"]]>").ok_or(Error::Malformed("unterminated CDATA"))?;
             self.pos = end + 3;
-            return Ok(Some(Event::CData { content: body..end }));
+            return Ok(Event::CData { content: body..end });
         }
-        if rest.starts_with(b"<!") {
-            // <!DOCTYPE, <!ENTITY, <!ELEMENT …: no DTD processing, ever.
-            return Err(Error::Dtd);
-        }
-        if rest.starts_with(b"</") {
-            return self.end_tag(start).map(Some);
-        }
-        self.start_tag(start).map(Some)
+        // <!DOCTYPE, <!ENTITY, <!ELEMENT …: no DTD processing, ever.
+        Err(Error::Dtd)
     }
 
     fn pi(&mut self, start: usize) -> Result<Event, Error> {
@@ -391,17 +407,26 @@ impl<'a> Reader<'a> {
                 _ => return Err(Error::Malformed("attribute value not quoted")),
             };
             let vs = p + 1;
-            let ve = find_byte(q, &b[vs..])
-                .map(|i| vs + i)
-                .ok_or(Error::Malformed("unterminated attribute value"))?;
-            let value = &b[vs..ve];
+            // One pass to the closing quote, checking '<' and references on the way.
+            let mut ve = vs;
+            loop {
+                let Some(&c) = b.get(ve) else {
+                    return Err(Error::Malformed("unterminated attribute value"));
+                };
+                if STOP_ATTR[c as usize] == 0 {
+                    ve += 1;
+                    continue;
+                }
+                match c {
+                    _ if c == q => break,
+                    b'<' => return Err(Error::Malformed("'<' in an attribute value")),
+                    b'&' => ve += reference(&b[ve..])?.1,
+                    _ => ve += 1,
+                }
+            }
             if ve - vs > self.limits.max_attribute_value {
                 return Err(Error::TooLarge);
             }
-            if find_byte(b'<', value).is_some() {
-                return Err(Error::Malformed("'<' in an attribute value"));
-            }
-            check_refs(value)?;
             if self.attrs.len() >= self.limits.max_attributes {
                 return Err(Error::TooManyAttributes);
             }
@@ -529,6 +554,25 @@ pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
         memchr::memchr(needle, hay)
     }
 }
+
+/// Octets that end a run of plain text: `<`, `&`, `>` (checked for `]]>`).
+static STOP_TEXT: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'<' as usize] = 1;
+    t[b'&' as usize] = 1;
+    t[b'>' as usize] = 1;
+    t
+};
+
+/// Octets that need a look inside an attribute value: both quotes, `<`, `&`.
+static STOP_ATTR: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'"' as usize] = 1;
+    t[b'\'' as usize] = 1;
+    t[b'<' as usize] = 1;
+    t[b'&' as usize] = 1;
+    t
+};
 
 /// Splits `p:local` into prefix and local name.
 pub(crate) fn split_qname(q: &[u8]) -> (Option<&[u8]>, &[u8]) {
