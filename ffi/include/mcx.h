@@ -107,6 +107,9 @@
 // Off-network (PCK, GMK).
 #define MCX_USE_OFF_NETWORK 4
 
+// Most bodies one call takes (a SIP message carries a few).
+#define MCX_XML_MAX_BODIES 16
+
 // Result of every fallible `mcx_*` call. `MCX_OK` is 0.
 enum mcx_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -332,6 +335,16 @@ typedef struct mcx_packet {
   // On success: the key used.
   uint32_t out_key_id;
 } mcx_packet;
+
+// One XML body for `mcx_xml_sign_bodies` / `mcx_xml_verify_bodies`.
+typedef struct mcx_xml_body {
+  // Its Content-ID, NUL-terminated, with or without `<>`.
+  const char *content_id;
+  // The body's octets.
+  const uint8_t *data;
+  // Their number.
+  size_t len;
+} mcx_xml_body;
 
 #ifdef __cplusplus
 extern "C" {
@@ -662,6 +675,30 @@ mcx_status mcx_xml_verify(const struct mcx_xml_key *k,
                           const uint8_t *doc,
                           size_t len,
                           const char *content_id);
+
+// `mcx_xml_sign` for several XML bodies of one message: one `Signature` per body, `Id`s
+// `signature1`, `signature2` … (at most `MCX_XML_MAX_BODIES`).
+//
+// # Safety
+// `k` a live key; `bodies` readable for `n` valid entries; `out` writable for `cap`;
+// `out_len` writable.
+mcx_status mcx_xml_sign_bodies(const struct mcx_xml_key *k,
+                               const struct mcx_xml_body *bodies,
+                               size_t n,
+                               uint8_t *out,
+                               size_t cap,
+                               size_t *out_len);
+
+// `mcx_xml_verify` for several XML bodies: `MCX_OK` only when every body is signed and every
+// signature verifies and names one of them.
+//
+// # Safety
+// `k` a live key; `sigs` readable for `sigs_len`; `bodies` readable for `n` valid entries.
+mcx_status mcx_xml_verify_bodies(const struct mcx_xml_key *k,
+                                 const uint8_t *sigs,
+                                 size_t sigs_len,
+                                 const struct mcx_xml_body *bodies,
+                                 size_t n);
 
 #ifdef __cplusplus
 }  // extern "C"

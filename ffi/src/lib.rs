@@ -49,8 +49,9 @@ pub use srtcp::{
 };
 pub use status::{mcx_status, mcx_status_str};
 pub use xml::{
-    mcx_xml_key, mcx_xml_key_free, mcx_xml_key_new, mcx_xml_protect, mcx_xml_sign,
-    mcx_xml_unprotect, mcx_xml_verify,
+    MCX_XML_MAX_BODIES, mcx_xml_body, mcx_xml_key, mcx_xml_key_free, mcx_xml_key_new,
+    mcx_xml_protect, mcx_xml_sign, mcx_xml_sign_bodies, mcx_xml_unprotect, mcx_xml_verify,
+    mcx_xml_verify_bodies,
 };
 
 const VERSION: &CStr =

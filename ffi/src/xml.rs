@@ -284,3 +284,97 @@ pub unsafe extern "C" fn mcx_xml_verify(
         }
     })
 }
+
+/// One XML body for `mcx_xml_sign_bodies` / `mcx_xml_verify_bodies`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct mcx_xml_body {
+    /// Its Content-ID, NUL-terminated, with or without `<>`.
+    pub content_id: *const c_char,
+    /// The body's octets.
+    pub data: *const u8,
+    /// Their number.
+    pub len: usize,
+}
+
+/// Most bodies one call takes (a SIP message carries a few).
+pub const MCX_XML_MAX_BODIES: usize = 16;
+
+/// The (Content-ID, body) pairs of `bodies[0..n)`, or `None` for a bad entry.
+///
+/// # Safety
+/// `bodies` readable for `n` entries, each with a NUL-terminated `content_id` and `data`
+/// readable for `len`.
+unsafe fn bodies_of<'a>(bodies: *const mcx_xml_body, n: usize) -> Option<Vec<(&'a str, &'a [u8])>> {
+    if bodies.is_null() || n == 0 || n > MCX_XML_MAX_BODIES {
+        return None;
+    }
+    // SAFETY: readable for `n` entries (caller contract).
+    let list = unsafe { core::slice::from_raw_parts(bodies, n) };
+    list.iter()
+        // SAFETY: each entry's pointers per the caller contract.
+        .map(|b| unsafe { Some((text(b.content_id)?, bytes(b.data, b.len)?)) })
+        .collect()
+}
+
+/// `mcx_xml_sign` for several XML bodies of one message: one `Signature` per body, `Id`s
+/// `signature1`, `signature2` … (at most `MCX_XML_MAX_BODIES`).
+///
+/// # Safety
+/// `k` a live key; `bodies` readable for `n` valid entries; `out` writable for `cap`;
+/// `out_len` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_xml_sign_bodies(
+    k: *const mcx_xml_key,
+    bodies: *const mcx_xml_body,
+    n: usize,
+    out: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> mcx_status {
+    boundary(|| {
+        if k.is_null() || out_len.is_null() {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        }
+        // SAFETY: live key; entries valid (caller contract).
+        let (k, list) = unsafe { (&(*k).key, bodies_of(bodies, n)) };
+        let Some(list) = list else {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        };
+        let mut result = Vec::new();
+        match xml::sign_bodies(k, &list, &Limits::default(), &mut result) {
+            // SAFETY: caller contract, passed on.
+            Ok(()) => unsafe { deliver(&result, out, cap, out_len) },
+            Err(e) => status(e),
+        }
+    })
+}
+
+/// `mcx_xml_verify` for several XML bodies: `MCX_OK` only when every body is signed and every
+/// signature verifies and names one of them.
+///
+/// # Safety
+/// `k` a live key; `sigs` readable for `sigs_len`; `bodies` readable for `n` valid entries.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_xml_verify_bodies(
+    k: *const mcx_xml_key,
+    sigs: *const u8,
+    sigs_len: usize,
+    bodies: *const mcx_xml_body,
+    n: usize,
+) -> mcx_status {
+    boundary(|| {
+        if k.is_null() {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        }
+        // SAFETY: live key; readable; entries valid (caller contract).
+        let (k, s, list) = unsafe { (&(*k).key, bytes(sigs, sigs_len), bodies_of(bodies, n)) };
+        let (Some(s), Some(list)) = (s, list) else {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        };
+        match xml::verify(k, s, &list, &Limits::default()) {
+            Ok(_) => mcx_status::MCX_OK,
+            Err(e) => status(e),
+        }
+    })
+}

@@ -126,6 +126,8 @@ impl<B: PacketBuf> Worker<B> {
             self.lens.clear();
             self.tx = Vec::new();
             self.rx = Vec::new();
+            // It may hold a decrypted document or payload.
+            zeroize::Zeroize::zeroize(&mut self.scratch);
         }
         let counters = &self.shared.workers[self.me].counters;
         part.packets.for_each(|p| {

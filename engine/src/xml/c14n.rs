@@ -172,6 +172,15 @@ fn start_tag(
             }
         }
     }
+    // The xml prefix is bound implicitly and never rendered (libxml2 and xmlsec agree).
+    decls.retain(|(p, _)| *p != Some(b"xml"));
+    // C14N 1.0 §2.3: a relative namespace URI makes canonicalization fail.
+    if decls
+        .iter()
+        .any(|(_, u)| !u.is_empty() && !u.contains(&b':'))
+    {
+        return Err(Error::Unsupported("relative namespace URI"));
+    }
     decls.sort_by(|a, c| a.0.cmp(&c.0));
     for (prefix, uri) in decls {
         match prefix {
@@ -421,15 +430,27 @@ mod tests {
     }
 
     #[test]
+    fn refuses_relative_namespaces_and_drops_the_xml_declaration() {
+        let mut out = Vec::new();
+        let r = document(b"<a xmlns='rel'/>", &Limits::default(), &mut out);
+        assert_eq!(r, Err(Error::Unsupported("relative namespace URI")));
+        assert!(out.is_empty());
+        assert_eq!(
+            c14n("<a xmlns:xml='http://www.w3.org/XML/1998/namespace' xml:lang='en'/>"),
+            "<a xml:lang=\"en\"></a>"
+        );
+    }
+
+    #[test]
     fn subset_inherits_namespaces_and_xml_attributes() {
         let doc =
-            b"<a xmlns='u' xmlns:p='q' xml:lang='en'><b xml:space='preserve'><c p:x='1'/></b></a>";
+            b"<a xmlns='urn:u' xmlns:p='urn:q' xml:lang='en'><b xml:space='preserve'><c p:x='1'/></b></a>";
         let start = doc.windows(2).position(|w| w == b"<c").unwrap();
         let mut out = Vec::new();
         element(doc, start, &Limits::default(), &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "<c xmlns=\"u\" xmlns:p=\"q\" xml:lang=\"en\" xml:space=\"preserve\" p:x=\"1\"></c>"
+            "<c xmlns=\"urn:u\" xmlns:p=\"urn:q\" xml:lang=\"en\" xml:space=\"preserve\" p:x=\"1\"></c>"
         );
         let mut out = Vec::new();
         assert!(element(doc, 1, &Limits::default(), &mut out).is_err());

@@ -23,6 +23,11 @@
 //! encrypted are left alone. Unprotect decrypts every `xenc:EncryptedData` of `Type`
 //! `…#Content` or `…#Element` (what `xmlsec1 encrypt` writes), checks that the plaintext is
 //! well-formed in its place, and switches the parent's `type="Encrypted"` back to `"Normal"`.
+//!
+//! XML Encryption's AES-GCM has no AAD: a ciphertext is not bound to the element it stands
+//! in, so `EncryptedData` blocks could be moved between elements or messages under the same
+//! key and still decrypt. Placement and integrity are the signature's job (TS 33.180 §9.3):
+//! verify the signatures body before trusting a decrypted document.
 
 use super::scan::{self, Event, Reader};
 use super::{Error, Limits, XmlKey, base64};
@@ -210,13 +215,30 @@ pub fn unprotect(
     limits: &Limits,
     out: &mut Vec<u8>,
 ) -> Result<usize, Error> {
-    let mark = out.len();
-    let r = unprotect_inner(key, doc, limits, out);
-    if r.is_err() {
-        use zeroize::Zeroize;
-        out[mark..].zeroize();
-        out.truncate(mark);
+    // Wipes and drops what was written unless the whole document succeeded, also when a
+    // panic unwinds through here (decrypted octets must not stay behind).
+    struct Wipe<'v> {
+        out: &'v mut Vec<u8>,
+        mark: usize,
+        keep: bool,
     }
+    impl Drop for Wipe<'_> {
+        fn drop(&mut self) {
+            if !self.keep {
+                use zeroize::Zeroize;
+                self.out[self.mark..].zeroize();
+                self.out.truncate(self.mark);
+            }
+        }
+    }
+    let mark = out.len();
+    let mut w = Wipe {
+        out,
+        mark,
+        keep: false,
+    };
+    let r = unprotect_inner(key, doc, limits, w.out);
+    w.keep = r.is_ok();
     r
 }
 
@@ -238,6 +260,9 @@ fn unprotect_inner(
     out: &mut Vec<u8>,
 ) -> Result<usize, Error> {
     let mut r = Reader::document(doc, limits)?;
+    // The result is never longer than the input (plaintext is shorter than its base64, and
+    // "Normal" than "Encrypted"): with this room `out` never reallocates, so no decrypted
+    // octet is left behind in a freed buffer.
     out.reserve(doc.len());
     let mut copied = 0;
     let mut count = 0;
@@ -254,6 +279,14 @@ fn unprotect_inner(
                     let end = r.position();
                     // Flush up to the EncryptedData, switching the parent's type back.
                     match open.last_mut().and_then(Option::take) {
+                        // The parent's start tag went out with an earlier EncryptedData nested
+                        // in another child: not the contentType shape, and its type can no
+                        // longer be switched in place.
+                        Some(t) if t.start < copied => {
+                            return Err(Error::BadStructure(
+                                "EncryptedData beside other encrypted content in its parent",
+                            ));
+                        }
                         Some(t) => {
                             out.extend_from_slice(&doc[copied..t.start]);
                             out.extend_from_slice(b"Normal");
@@ -263,7 +296,9 @@ fn unprotect_inner(
                     }
                     decrypt_into(key, &parts, &mut raw, out)?;
                     let plain_start = out.len() - (raw.len() - IV_LEN - TAG_LEN);
-                    check_plaintext(&out[plain_start..], parts.element, limits, base, &r)?;
+                    // As the root, the plaintext must be one element whatever the Type says.
+                    let element = parts.element || base == 0;
+                    check_plaintext(&out[plain_start..], element, limits, base, &r)?;
                     raw.clear();
                     copied = end;
                     count += 1;
@@ -311,6 +346,8 @@ fn read_encrypted_data(r: &mut Reader<'_>, empty: bool) -> Result<Parts, Error> 
     // Which text the reader is inside: 1 = KeyName, 2 = CipherValue.
     let mut capture = 0u8;
     let mut seen_method = false;
+    // The direct child of EncryptedData the reader is in (KeyInfo, CipherData …).
+    let mut child: &[u8] = b"";
     loop {
         let ev = r.next()?.ok_or(Error::Malformed("unclosed element"))?;
         match ev {
@@ -318,6 +355,9 @@ fn read_encrypted_data(r: &mut Reader<'_>, empty: bool) -> Result<Parts, Error> 
                 let (ns, local) = r.element_name(&name);
                 let at = r.depth() + usize::from(empty);
                 // `at` is the child's own depth: top + 1 for a direct child.
+                if at - top == 1 {
+                    child = local;
+                }
                 match (at - top, ns, local) {
                     (1, XENC_NS, b"EncryptionMethod") if !seen_method => {
                         seen_method = true;
@@ -339,11 +379,13 @@ fn read_encrypted_data(r: &mut Reader<'_>, empty: bool) -> Result<Parts, Error> 
                     }
                     (1, DSIG_NS, b"KeyInfo") | (1, XENC_NS, b"CipherData") => {}
                     (1, XENC_NS, b"EncryptionProperties") => skip(r, at)?,
-                    (2, DSIG_NS, b"KeyName") if !p.has_key_name => {
+                    (2, DSIG_NS, b"KeyName") if !p.has_key_name && child == b"KeyInfo" => {
                         p.has_key_name = true;
                         capture = 1;
                     }
-                    (2, XENC_NS, b"CipherValue") if !p.has_cipher_value => {
+                    (2, XENC_NS, b"CipherValue")
+                        if !p.has_cipher_value && child == b"CipherData" =>
+                    {
                         p.has_cipher_value = true;
                         capture = 2;
                     }
@@ -688,5 +730,105 @@ mod tests {
             Err(Error::BadStructure("decrypted content is not well-formed"))
         );
         assert!(out.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod placement_tests {
+    use super::*;
+    use crate::keys::KeyId;
+
+    fn key() -> XmlKey {
+        XmlKey::derive(
+            &[0x5a; 16],
+            KeyId::new(0x2ddd_5bf0).unwrap(),
+            b"sip:alice@example.org",
+        )
+        .unwrap()
+    }
+
+    /// An EncryptedData of `content` (the `#Content` of an `<e>`), as protect writes it.
+    fn encrypted(k: &XmlKey, content: &str) -> String {
+        let doc = format!("<r><e type=\"Normal\">{content}</e></r>");
+        let mut out = Vec::new();
+        protect(
+            k,
+            doc.as_bytes(),
+            &Elements::new(["e"]),
+            &Limits::default(),
+            &mut out,
+        )
+        .unwrap();
+        let s = String::from_utf8(out).unwrap();
+        let a = s.find("<xenc:EncryptedData").unwrap();
+        let b = s.find("</xenc:EncryptedData>").unwrap() + "</xenc:EncryptedData>".len();
+        s[a..b].to_string()
+    }
+
+    // Review finding: a second EncryptedData directly in a `type="Encrypted"` parent after
+    // one nested deeper used to slice backwards (a panic). Now a named error, nothing out.
+    #[test]
+    fn encrypted_data_beside_nested_encrypted_content_is_refused() {
+        let k = key();
+        let ed = encrypted(&k, "<mcpttURI>sip:a@b</mcpttURI>");
+        let doc = format!("<p type=\"Encrypted\"><q>{ed}</q>{ed}</p>");
+        let mut out = b"x".to_vec();
+        assert_eq!(
+            unprotect(&k, doc.as_bytes(), &Limits::default(), &mut out),
+            Err(Error::BadStructure(
+                "EncryptedData beside other encrypted content in its parent"
+            ))
+        );
+        assert_eq!(out, b"x");
+        // Two EncryptedData side by side in one parent are fine: the type switches once.
+        let doc = format!("<p type=\"Encrypted\">{ed}{ed}</p>");
+        let mut out = Vec::new();
+        assert_eq!(
+            unprotect(&k, doc.as_bytes(), &Limits::default(), &mut out),
+            Ok(2)
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "<p type=\"Normal\"><mcpttURI>sip:a@b</mcpttURI><mcpttURI>sip:a@b</mcpttURI></p>"
+        );
+    }
+
+    // Review finding: an EncryptedData as the root must decrypt to one element, whatever its
+    // Type says, or the output is not a document.
+    #[test]
+    fn root_encrypted_data_must_decrypt_to_one_element() {
+        let k = key();
+        let text = encrypted(&k, "sip:group@example.org");
+        let mut out = Vec::new();
+        assert_eq!(
+            unprotect(&k, text.as_bytes(), &Limits::default(), &mut out),
+            Err(Error::BadStructure("decrypted #Element has text around it"))
+        );
+        assert!(out.is_empty());
+        let one = encrypted(&k, "<x>1</x>");
+        assert_eq!(
+            unprotect(&k, one.as_bytes(), &Limits::default(), &mut out),
+            Ok(1)
+        );
+        assert_eq!(out, b"<x>1</x>");
+    }
+
+    // Review finding: KeyName and CipherValue count only under their own parents.
+    #[test]
+    fn cipher_value_outside_cipher_data_is_not_taken() {
+        let k = key();
+        let ed = encrypted(&k, "<x/>");
+        let moved = ed
+            .replace(
+                "<xenc:CipherData>",
+                "<ds:KeyInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">",
+            )
+            .replace("</xenc:CipherData>", "</ds:KeyInfo>");
+        let doc = format!("<r>{moved}</r>");
+        let mut out = Vec::new();
+        assert_eq!(
+            unprotect(&k, doc.as_bytes(), &Limits::default(), &mut out),
+            Err(Error::BadStructure("unexpected element in EncryptedData"))
+        );
     }
 }

@@ -81,7 +81,15 @@ pub fn split<'a>(content_type: &str, body: &'a [u8]) -> Result<Vec<Part<'a>>, Er
         if parts.len() == MAX_PARTS {
             return Err(Error::TooLarge);
         }
-        parts.push(part(&body[pos..end])?);
+        let p = part(&body[pos..end])?;
+        if p.content_id.is_some()
+            && parts
+                .iter()
+                .any(|q: &Part<'_>| q.content_id == p.content_id)
+        {
+            return Err(bad("multipart parts share a Content-ID"));
+        }
+        parts.push(p);
         pos = end + delim.len();
     }
 }
@@ -102,10 +110,15 @@ fn part(p: &[u8]) -> Result<Part<'_>, Error> {
             .split_once(':')
             .ok_or(bad("multipart part header line"))?;
         let k = k.trim();
-        if k.eq_ignore_ascii_case("content-type") || k.eq_ignore_ascii_case("c") {
-            content_type = Some(v.trim());
+        let slot = if k.eq_ignore_ascii_case("content-type") || k.eq_ignore_ascii_case("c") {
+            &mut content_type
         } else if k.eq_ignore_ascii_case("content-id") {
-            content_id = Some(v.trim());
+            &mut content_id
+        } else {
+            continue;
+        };
+        if slot.replace(v.trim()).is_some() {
+            return Err(bad("multipart part repeats a header"));
         }
     }
     Ok(Part {
@@ -212,6 +225,16 @@ mod tests {
         assert_eq!(
             split(ct, b"pre\r\n--x\r\n\r\nb\r\n--x--").unwrap()[0].body,
             b"b"
+        );
+        let twice = "--x\r\nContent-ID: <a>\r\n\r\n1\r\n--x\r\nContent-ID: <a>\r\n\r\n2\r\n--x--";
+        assert_eq!(
+            split(ct, twice.as_bytes()),
+            Err(Error::BadStructure("multipart parts share a Content-ID"))
+        );
+        let repeat = "--x\r\nContent-ID: <a>\r\nContent-ID: <b>\r\n\r\n1\r\n--x--";
+        assert_eq!(
+            split(ct, repeat.as_bytes()),
+            Err(Error::BadStructure("multipart part repeats a header"))
         );
         let many = "--x\r\n\r\nb\r\n".repeat(MAX_PARTS + 1) + "--x--";
         assert_eq!(split(ct, many.as_bytes()).unwrap_err(), Error::TooLarge);

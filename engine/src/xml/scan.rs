@@ -265,7 +265,9 @@ impl<'a> Reader<'a> {
         if rest.starts_with(b"<!--") {
             let body = start + 4;
             let end = find(b, body, b"-->").ok_or(Error::Malformed("unterminated comment"))?;
-            if memchr::memmem::find(&b[body..end], b"--").is_some() || b[end - 1] == b'-' {
+            if memchr::memmem::find(&b[body..end], b"--").is_some()
+                || (end > body && b[end - 1] == b'-')
+            {
                 return Err(Error::Malformed("'--' inside a comment"));
             }
             self.pos = end + 3;
@@ -480,9 +482,22 @@ impl<'a> Reader<'a> {
                 Some(_) if uri.is_empty() => {
                     return Err(Error::Malformed("a prefix cannot be unbound"));
                 }
+                _ if uri == XMLNS_NS || (uri == XML_NS && prefix != Some(b"xml")) => {
+                    return Err(Error::Malformed(
+                        "a reserved namespace bound to another prefix",
+                    ));
+                }
                 _ => {}
             }
-            if self.ns.len() >= self.limits.max_attributes * self.limits.max_depth {
+            if uri.iter().any(|c| matches!(c, b'\t' | b'\n' | b'\r')) {
+                return Err(Error::Unsupported("whitespace controls in a namespace URI"));
+            }
+            if self.ns.len()
+                >= self
+                    .limits
+                    .max_attributes
+                    .saturating_mul(self.limits.max_depth)
+            {
                 return Err(Error::TooManyAttributes);
             }
             self.ns.push(Binding { prefix, uri, depth });
@@ -497,12 +512,21 @@ impl<'a> Reader<'a> {
         {
             return Err(Error::Malformed("unbound namespace prefix"));
         }
-        for a in &self.attrs {
+        for (i, a) in self.attrs.iter().enumerate() {
             match split_qname(&b[a.name.clone()]) {
                 (Some(b"xmlns"), _) | (None, _) => {}
-                (Some(p), _) => {
-                    if self.resolve(Some(p)).is_none() {
+                (Some(p), local) => {
+                    let Some(uri) = self.resolve(Some(p)) else {
                         return Err(Error::Malformed("unbound namespace prefix"));
+                    };
+                    // Namespaces in XML §6.3: no two attributes with the same expanded name.
+                    let twin = self.attrs[..i].iter().any(|o| {
+                        matches!(split_qname(&b[o.name.clone()]),
+                            (Some(op), ol) if op != b"xmlns" && ol == local
+                                && self.resolve(Some(op)) == Some(uri))
+                    });
+                    if twin {
+                        return Err(Error::Malformed("duplicate attribute"));
                     }
                 }
             }
@@ -515,17 +539,18 @@ impl<'a> Reader<'a> {
     fn name_end(&self, p: usize) -> Result<(usize, bool), Error> {
         let b = self.b;
         let mut e = p;
-        let mut kinds = 0u32;
+        // At most 2 per octet of a slice: cannot overflow a usize.
+        let mut kinds = 0usize;
         while let Some(&c) = b.get(e) {
             let k = NAME_BYTES[c as usize];
             if k == 0 {
                 break;
             }
-            kinds += u32::from(k);
+            kinds += usize::from(k);
             e += 1;
         }
         // Each colon counted 2, every other octet 1.
-        let colons = kinds as usize - (e - p);
+        let colons = kinds - (e - p);
         let last_colon = if colons == 1 {
             p + find_byte(b':', &b[p..e]).unwrap_or(0)
         } else {
@@ -668,18 +693,6 @@ fn check_decl(d: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Every `&` starts one of the five predefined entity references or a character reference to
-/// a character XML allows.
-fn check_refs(t: &[u8]) -> Result<(), Error> {
-    let mut from = 0;
-    while let Some(i) = find_byte(b'&', &t[from..]) {
-        let at = from + i;
-        let (_, len) = reference(&t[at..])?;
-        from = at + len;
-    }
-    Ok(())
-}
-
 /// Decodes the reference at the start of `t` (which begins with `&`): the character and the
 /// reference's length.
 pub(crate) fn reference(t: &[u8]) -> Result<(char, usize), Error> {
@@ -759,6 +772,7 @@ mod tests {
 
     #[test]
     fn scans_a_small_document() {
+        assert_eq!(events("<a><!----></a>").unwrap(), ["<a", "comment", ">a"]);
         let v = events(
             "<?xml version=\"1.0\"?>\n<a x='1'><b/>t&amp;<![CDATA[<]]><!--c--><?p d?></a>\n",
         )

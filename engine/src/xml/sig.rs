@@ -149,6 +149,9 @@ struct Parsed {
     signed_info: Option<usize>,
     canon_ok: bool,
     method_ok: bool,
+    /// Elements that may appear once: CanonicalizationMethod, SignatureMethod, DigestMethod,
+    /// DigestValue, SignatureValue, KeyInfo, KeyName, Transforms (bit per element).
+    seen: u16,
     references: usize,
     uri: Vec<u8>,
     transform: Option<bool>,
@@ -227,7 +230,11 @@ pub fn verify(
             return Err(Error::WrongKey);
         }
         let uri = trim(&p.uri);
-        let cid = uri.strip_prefix(b"cid:").unwrap_or(uri);
+        // RFC 2392: `cid:` (the scheme in any case); a bare Content-ID is taken too.
+        let cid = match uri.get(..4) {
+            Some(s) if s.eq_ignore_ascii_case(b"cid:") => &uri[4..],
+            _ => uri,
+        };
         let which = bodies
             .iter()
             .position(|(c, _)| content_id(c).is_ok_and(|c| c == cid))
@@ -310,6 +317,21 @@ fn read_signature(r: &mut Reader<'_>, top: usize) -> Result<Parsed, Error> {
                     .find(|a| &b[a.name.clone()] == b"Algorithm")
                     .map(|a| &b[a.value.clone()]);
                 let parent = path.last().copied().unwrap_or(b"Signature");
+                let once = match local {
+                    b"CanonicalizationMethod" => 1,
+                    b"SignatureMethod" => 2,
+                    b"DigestMethod" => 4,
+                    b"DigestValue" => 8,
+                    b"SignatureValue" => 16,
+                    b"KeyInfo" => 32,
+                    b"KeyName" => 64,
+                    b"Transforms" => 128,
+                    _ => 0,
+                };
+                if p.seen & once != 0 {
+                    return Err(Error::BadStructure("an element repeated in Signature"));
+                }
+                p.seen |= once;
                 match (parent, local) {
                     (b"Signature", b"SignedInfo") if p.signed_info.is_none() => {
                         p.signed_info = Some(span.start);
@@ -489,5 +511,20 @@ mod tests {
             ))
         );
         assert!(sign(&k, "bad id", DOC, &l, &mut Vec::new()).is_err());
+        // Review finding: repeated elements were concatenated or overridden; now refused.
+        let twice = t.replacen(
+            "</DigestValue>",
+            "</DigestValue><DigestValue>AAAA</DigestValue>",
+            1,
+        );
+        assert_eq!(
+            verify(&k, twice.as_bytes(), &both, &l),
+            Err(Error::BadStructure("an element repeated in Signature"))
+        );
+        let upper = t.replace("URI=\"cid:", "URI=\"CID:");
+        assert_eq!(
+            verify(&k, upper.as_bytes(), &both, &l),
+            Err(Error::AuthenticationFailed)
+        );
     }
 }

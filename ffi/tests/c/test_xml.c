@@ -109,6 +109,27 @@ int main(void) {
     CHECK(mcx_xml_verify(k, sig, sig_len, (const uint8_t *)changed, len, "info@mcptt.example.org") == MCX_AUTHENTICATION_FAILED);
     CHECK(mcx_xml_sign(k, doc, len, "bad id", sig, sig_len, &need) == MCX_MALFORMED);
 
+    /* Two bodies in one signatures body: both must be given to verify. */
+    static const char OTHER[] = "<location-info xmlns=\"urn:3gpp:ns:mcpttLocationInfo:1.0\"/>";
+    mcx_xml_body two[2] = {
+        {"<info@mcptt.example.org>", doc, len},
+        {"<loc@mcptt.example.org>", (const uint8_t *)OTHER, strlen(OTHER)},
+    };
+    uint8_t sig2[4096];
+    size_t sig2_len = 0;
+    CHECK(mcx_xml_sign_bodies(k, two, 2, sig2, sizeof sig2, &sig2_len) == MCX_OK);
+    CHECK(find(sig2, sig2_len, "Id=\"signature2\"", 15) != NULL);
+    CHECK(mcx_xml_verify_bodies(k, sig2, sig2_len, two, 2) == MCX_OK);
+    CHECK(mcx_xml_verify_bodies(k, sig2, sig2_len, two, 1) == MCX_UNSIGNED);
+    CHECK(mcx_xml_verify(k, sig2, sig2_len, doc, len, "info@mcptt.example.org") == MCX_UNSIGNED);
+    mcx_xml_body swapped[2] = {two[0], two[1]};
+    swapped[1].data = doc;
+    swapped[1].len = len;
+    CHECK(mcx_xml_verify_bodies(k, sig2, sig2_len, swapped, 2) == MCX_AUTHENTICATION_FAILED);
+    CHECK(mcx_xml_verify_bodies(k, sig2, sig2_len, NULL, 2) == MCX_INVALID_ARGUMENT);
+    CHECK(mcx_xml_verify_bodies(k, sig2, sig2_len, two, MCX_XML_MAX_BODIES + 1) == MCX_INVALID_ARGUMENT);
+    CHECK(mcx_xml_sign_bodies(k, two, 0, sig2, sizeof sig2, &sig2_len) == MCX_INVALID_ARGUMENT);
+
     /* NULLs and bad strings. */
     CHECK(mcx_xml_protect(NULL, doc, len, NULL, dec, sizeof dec, &dec_len, NULL) == MCX_INVALID_ARGUMENT);
     CHECK(mcx_xml_protect(k, NULL, len, NULL, dec, sizeof dec, &dec_len, NULL) == MCX_INVALID_ARGUMENT);
