@@ -269,13 +269,14 @@ fn unprotect_inner(
     // Per open element: the range of its `type="Encrypted"` value, until switched.
     let mut open: Vec<Option<core::ops::Range<usize>>> = Vec::with_capacity(16);
     let mut raw = Vec::new();
+    let mut parts = Parts::default();
     while let Some(ev) = r.next()? {
         match ev {
             Event::Start { span, name, empty } => {
                 let (ns, local) = r.element_name(&name);
                 if ns == XENC_NS && local == b"EncryptedData" {
                     let base = r.depth() - usize::from(!empty);
-                    let parts = read_encrypted_data(&mut r, empty)?;
+                    read_encrypted_data(&mut r, empty, &mut parts)?;
                     let end = r.position();
                     // Flush up to the EncryptedData, switching the parent's type back.
                     match open.last_mut().and_then(Option::take) {
@@ -321,9 +322,14 @@ fn unprotect_inner(
 
 /// Reads an `EncryptedData` whose start tag the reader has just returned, up to and including
 /// its end.
-fn read_encrypted_data(r: &mut Reader<'_>, empty: bool) -> Result<Parts, Error> {
+fn read_encrypted_data(r: &mut Reader<'_>, empty: bool, p: &mut Parts) -> Result<(), Error> {
     let b = r.bytes();
-    let mut p = Parts::default();
+    p.element = false;
+    p.algorithm = None;
+    p.key_name.clear();
+    p.has_key_name = false;
+    p.cipher_value.clear();
+    p.has_cipher_value = false;
     let ty = r
         .attrs()
         .iter()
@@ -425,7 +431,7 @@ fn read_encrypted_data(r: &mut Reader<'_>, empty: bool) -> Result<Parts, Error> 
             "EncryptedData without EncryptionMethod",
         ));
     }
-    Ok(p)
+    Ok(())
 }
 
 /// Skips the subtree of the element just started at depth `at`.

@@ -74,6 +74,8 @@ pub(crate) struct Reader<'a> {
     /// Depth the scanner started at (a fragment inherits its place in the outer document).
     base_depth: usize,
     ns: Vec<Binding<'a>>,
+    /// Bindings in scope around a fragment (searched after `ns`).
+    inherited: &'a [Binding<'a>],
     attrs: Vec<Attr>,
     fragment: bool,
     seen_root: bool,
@@ -101,7 +103,7 @@ impl<'a> Reader<'a> {
         b: &'a [u8],
         limits: &Limits,
         depth: usize,
-        inherited: &[Binding<'a>],
+        inherited: &'a [Binding<'a>],
     ) -> Result<Reader<'a>, Error> {
         if b.len() > limits.max_document {
             return Err(Error::TooLarge);
@@ -109,7 +111,7 @@ impl<'a> Reader<'a> {
         check_chars(b)?;
         let mut r = Reader::new(b, limits, true);
         r.base_depth = depth;
-        r.ns.extend(inherited.iter().map(|b| Binding { depth: 0, ..*b }));
+        r.inherited = inherited;
         Ok(r)
     }
 
@@ -120,8 +122,10 @@ impl<'a> Reader<'a> {
             limits: *limits,
             stack: Vec::with_capacity(16),
             base_depth: 0,
-            ns: Vec::with_capacity(8),
-            attrs: Vec::with_capacity(8),
+            // Allocated on first use: many documents and fragments declare few namespaces.
+            ns: Vec::new(),
+            inherited: &[],
+            attrs: Vec::new(),
             fragment,
             seen_root: false,
             pending_end: None,
@@ -149,7 +153,8 @@ impl<'a> Reader<'a> {
         self.base_depth + self.stack.len()
     }
 
-    /// Bindings in scope, innermost last.
+    /// Bindings declared in this document, innermost last (a fragment's inherited ones are
+    /// not included).
     pub(crate) fn bindings(&self) -> &[Binding<'a>] {
         &self.ns
     }
@@ -160,7 +165,7 @@ impl<'a> Reader<'a> {
         if prefix == Some(b"xml") {
             return Some(XML_NS);
         }
-        for b in self.ns.iter().rev() {
+        for b in self.ns.iter().rev().chain(self.inherited.iter().rev()) {
             if b.prefix == prefix {
                 return Some(b.uri);
             }
