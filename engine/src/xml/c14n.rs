@@ -251,101 +251,89 @@ fn parent_binding<'a>(bindings: &[Binding<'a>], prefix: Option<&[u8]>, depth: us
         .map_or(b"", |x| x.uri)
 }
 
-/// Attribute-value normalization (XML 1.0 §3.3.3, CDATA): literal line ends become LF, then
-/// literal whitespace becomes a space; references are decoded after (so `&#xA;` stays LF).
-fn normalize_attr(raw: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+/// Calls `f` with each octet of literal `raw`, a CRLF or lone CR as one LF (XML 1.0 §2.11).
+fn line_normalized(raw: &[u8], mut f: impl FnMut(u8)) {
     let mut i = 0;
     while i < raw.len() {
-        match raw[i] {
-            b'\r' => {
-                out.push(b' ');
-                if raw.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
+        if raw[i] == b'\r' {
+            f(b'\n');
+            if raw.get(i + 1) == Some(&b'\n') {
+                i += 1;
             }
-            b'\n' | b'\t' => out.push(b' '),
-            b'&' => {
-                let (c, len) = scan::reference(&raw[i..])?;
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                i += len;
-                continue;
-            }
-            c => out.push(c),
+        } else {
+            f(raw[i]);
         }
         i += 1;
     }
+}
+
+/// A stretch of raw text or attribute value: literal octets (line ends not yet normalized),
+/// or the character a reference stands for.
+enum Piece<'r> {
+    Literal(&'r [u8]),
+    Char(char),
+}
+
+/// Splits raw text or an attribute value at its references.
+fn with_references(raw: &[u8], mut f: impl FnMut(Piece<'_>)) -> Result<(), Error> {
+    let mut from = 0;
+    while let Some(i) = scan::find_byte(b'&', &raw[from..]) {
+        f(Piece::Literal(&raw[from..from + i]));
+        let (c, len) = scan::reference(&raw[from + i..])?;
+        f(Piece::Char(c));
+        from += i + len;
+    }
+    f(Piece::Literal(&raw[from..]));
     Ok(())
+}
+
+fn push_char(c: char, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 4];
+    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+}
+
+/// One octet of canonical text: `& < >` and CR escaped (other octets, UTF-8 included, as
+/// they are).
+fn text_byte(c: u8, out: &mut Vec<u8>) {
+    match c {
+        b'&' => out.extend_from_slice(b"&amp;"),
+        b'<' => out.extend_from_slice(b"&lt;"),
+        b'>' => out.extend_from_slice(b"&gt;"),
+        b'\r' => out.extend_from_slice(b"&#xD;"),
+        c => out.push(c),
+    }
+}
+
+/// Attribute-value normalization (XML 1.0 §3.3.3, CDATA): literal line ends become LF, then
+/// literal whitespace becomes a space; references are decoded after (so `&#xA;` stays LF).
+fn normalize_attr(raw: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    with_references(raw, |p| match p {
+        Piece::Literal(s) => {
+            line_normalized(s, |c| {
+                out.push(if c == b'\n' || c == b'\t' { b' ' } else { c })
+            });
+        }
+        Piece::Char(c) => push_char(c, out),
+    })
 }
 
 /// Writes raw text: literal line ends become LF, references are decoded, and the result is
 /// escaped for canonical text.
 fn text_out(raw: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'\r' => {
-                out.push(b'\n');
-                if raw.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            b'&' => {
-                let (c, len) = scan::reference(&raw[i..])?;
-                match c {
-                    '&' => out.extend_from_slice(b"&amp;"),
-                    '<' => out.extend_from_slice(b"&lt;"),
-                    '>' => out.extend_from_slice(b"&gt;"),
-                    '\r' => out.extend_from_slice(b"&#xD;"),
-                    c => {
-                        let mut buf = [0u8; 4];
-                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                    }
-                }
-                i += len;
-                continue;
-            }
-            b'>' => out.extend_from_slice(b"&gt;"),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    Ok(())
+    with_references(raw, |p| match p {
+        Piece::Literal(s) => line_normalized(s, |c| text_byte(c, out)),
+        Piece::Char(c) if c.is_ascii() => text_byte(c as u8, out),
+        Piece::Char(c) => push_char(c, out),
+    })
 }
 
 /// CDATA content: line ends normalized, then escaped as text.
 fn escape_text_literal(raw: &[u8], out: &mut Vec<u8>) {
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'\r' => {
-                out.push(b'\n');
-                if raw.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            b'&' => out.extend_from_slice(b"&amp;"),
-            b'<' => out.extend_from_slice(b"&lt;"),
-            b'>' => out.extend_from_slice(b"&gt;"),
-            c => out.push(c),
-        }
-        i += 1;
-    }
+    line_normalized(raw, |c| text_byte(c, out));
 }
 
 fn push_line_normalized(raw: &[u8], out: &mut Vec<u8>) {
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'\r' {
-            out.push(b'\n');
-            if raw.get(i + 1) == Some(&b'\n') {
-                i += 1;
-            }
-        } else {
-            out.push(raw[i]);
-        }
-        i += 1;
-    }
+    line_normalized(raw, |c| out.push(c));
 }
 
 fn escape_attr(v: &[u8], out: &mut Vec<u8>) {

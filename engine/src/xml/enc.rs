@@ -384,7 +384,7 @@ fn read_encrypted_data(r: &mut Reader<'_>, empty: bool, p: &mut Parts) -> Result
                         });
                     }
                     (1, DSIG_NS, b"KeyInfo") | (1, XENC_NS, b"CipherData") => {}
-                    (1, XENC_NS, b"EncryptionProperties") => skip(r, at)?,
+                    (1, XENC_NS, b"EncryptionProperties") => r.skip_element(empty)?,
                     (2, DSIG_NS, b"KeyName") if !p.has_key_name && child == b"KeyInfo" => {
                         p.has_key_name = true;
                         capture = 1;
@@ -434,16 +434,6 @@ fn read_encrypted_data(r: &mut Reader<'_>, empty: bool, p: &mut Parts) -> Result
     Ok(())
 }
 
-/// Skips the subtree of the element just started at depth `at`.
-fn skip(r: &mut Reader<'_>, at: usize) -> Result<(), Error> {
-    while r.depth() >= at {
-        if r.next()?.is_none() {
-            return Err(Error::Malformed("unclosed element"));
-        }
-    }
-    Ok(())
-}
-
 /// Authenticates and decrypts one `EncryptedData`, appending the plaintext to `out`. `raw`
 /// receives the decoded `CipherValue`.
 fn decrypt_into(
@@ -455,7 +445,7 @@ fn decrypt_into(
     if p.algorithm != Some(key.gcm.key_len()) {
         return Err(Error::AlgorithmMismatch);
     }
-    if p.has_key_name && trim(&p.key_name) != key.key_name {
+    if p.has_key_name && scan::trim(&p.key_name) != key.key_name {
         return Err(Error::WrongKey);
     }
     raw.clear();
@@ -472,15 +462,6 @@ fn decrypt_into(
     key.gcm
         .open_to_any_iv(iv, &[], ct, tag, &mut out[start..])
         .map_err(|_| Error::AuthenticationFailed)
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let a = s.iter().position(|c| !scan::is_ws(*c)).unwrap_or(s.len());
-    let e = s
-        .iter()
-        .rposition(|c| !scan::is_ws(*c))
-        .map_or(a, |e| e + 1);
-    &s[a..e]
 }
 
 /// The decrypted octets must be well-formed where the `EncryptedData` stood: one element for

@@ -192,6 +192,21 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Skips the content and end of the element whose start tag was just returned.
+    pub(crate) fn skip_element(&mut self, empty: bool) -> Result<(), Error> {
+        if empty {
+            // Its implied end is the next event.
+            return self.next().map(drop);
+        }
+        let at = self.depth();
+        while self.depth() >= at {
+            if self.next()?.is_none() {
+                return Err(Error::Malformed("unclosed element"));
+            }
+        }
+        Ok(())
+    }
+
     /// The next event, or `None` at the end of a complete document.
     pub(crate) fn next(&mut self) -> Result<Option<Event>, Error> {
         if let Some(name) = self.pending_end.take() {
@@ -610,6 +625,13 @@ pub(crate) fn split_qname(q: &[u8]) -> (Option<&[u8]>, &[u8]) {
         Some(i) => (Some(&q[..i]), &q[i + 1..]),
         None => (None, q),
     }
+}
+
+/// `s` without XML whitespace at either end.
+pub(crate) fn trim(s: &[u8]) -> &[u8] {
+    let a = s.iter().position(|c| !is_ws(*c)).unwrap_or(s.len());
+    let e = s.iter().rposition(|c| !is_ws(*c)).map_or(a, |e| e + 1);
+    &s[a..e]
 }
 
 pub(crate) fn is_ws(c: u8) -> bool {

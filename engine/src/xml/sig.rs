@@ -195,7 +195,7 @@ pub fn verify(
             continue;
         }
         if ns != DSIG_NS || local != b"Signature" {
-            skip(&mut r, depth, empty)?;
+            r.skip_element(empty)?;
             continue;
         }
         if empty {
@@ -226,10 +226,10 @@ pub fn verify(
         if !p.digest_ok {
             return Err(Error::Unsupported("DigestMethod other than SHA-256"));
         }
-        if p.has_key_name && trim(&p.key_name) != key.key_name {
+        if p.has_key_name && scan::trim(&p.key_name) != key.key_name {
             return Err(Error::WrongKey);
         }
-        let uri = trim(&p.uri);
+        let uri = scan::trim(&p.uri);
         // RFC 2392: `cid:` (the scheme in any case); a bare Content-ID is taken too.
         let cid = match uri.get(..4) {
             Some(s) if s.eq_ignore_ascii_case(b"cid:") => &uri[4..],
@@ -274,27 +274,6 @@ pub fn verify(
         return Err(Error::Unsigned);
     }
     Ok(Signed { signatures: count })
-}
-
-fn skip(r: &mut Reader<'_>, depth: usize, empty: bool) -> Result<(), Error> {
-    if empty {
-        return Ok(());
-    }
-    while r.depth() >= depth {
-        if r.next()?.is_none() {
-            return Err(Error::Malformed("unclosed element"));
-        }
-    }
-    Ok(())
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let a = s.iter().position(|c| !scan::is_ws(*c)).unwrap_or(s.len());
-    let e = s
-        .iter()
-        .rposition(|c| !scan::is_ws(*c))
-        .map_or(a, |e| e + 1);
-    &s[a..e]
 }
 
 /// Reads one `Signature` (its start tag just returned, at `top`) up to its end.
