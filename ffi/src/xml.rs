@@ -118,6 +118,26 @@ unsafe fn deliver(result: &[u8], out: *mut u8, cap: usize, out_len: *mut usize) 
     }
 }
 
+/// `deliver`, and `*count = n` when `count` is not NULL.
+///
+/// # Safety
+/// As `deliver`; `count` NULL or writable.
+unsafe fn deliver_counted(
+    result: &[u8],
+    n: usize,
+    count: *mut usize,
+    out: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> mcx_status {
+    if !count.is_null() {
+        // SAFETY: writable (caller contract).
+        unsafe { count.write(n) };
+    }
+    // SAFETY: caller contract, passed on.
+    unsafe { deliver(result, out, cap, out_len) }
+}
+
 /// Encrypts the content of the elements named in `elements` (local names, comma-separated,
 /// NUL-terminated; NULL for the engine's default list: the TS 24.379 §4.8 / TS 24.282 §4.6
 /// sensitive elements) of the document `doc[0..len)` into `out` (see the module's length
@@ -157,14 +177,8 @@ pub unsafe extern "C" fn mcx_xml_protect(
         };
         let mut result = Vec::new();
         match xml::protect(k, d, &list, &Limits::default(), &mut result) {
-            Ok(n) => {
-                if !count.is_null() {
-                    // SAFETY: writable (caller contract).
-                    unsafe { count.write(n) };
-                }
-                // SAFETY: caller contract, passed on.
-                unsafe { deliver(&result, out, cap, out_len) }
-            }
+            // SAFETY: caller contract, passed on.
+            Ok(n) => unsafe { deliver_counted(&result, n, count, out, cap, out_len) },
             Err(e) => status(e),
         }
     })
@@ -198,14 +212,8 @@ pub unsafe extern "C" fn mcx_xml_unprotect(
         // The decrypted document is wiped when dropped, delivered or not.
         let mut result = Zeroizing::new(Vec::new());
         match xml::unprotect(k, d, &Limits::default(), &mut result) {
-            Ok(n) => {
-                if !count.is_null() {
-                    // SAFETY: writable (caller contract).
-                    unsafe { count.write(n) };
-                }
-                // SAFETY: caller contract, passed on.
-                unsafe { deliver(&result, out, cap, out_len) }
-            }
+            // SAFETY: caller contract, passed on.
+            Ok(n) => unsafe { deliver_counted(&result, n, count, out, cap, out_len) },
             Err(e) => status(e),
         }
     })
