@@ -11,37 +11,28 @@ pub(crate) const fn encoded_len(n: usize) -> usize {
 
 /// Appends the base64 of `data` to `out`.
 pub(crate) fn encode_into(data: &[u8], out: &mut Vec<u8>) {
-    out.reserve(encoded_len(data.len()));
+    let at = out.len();
+    out.resize(at + encoded_len(data.len()), 0);
+    encode_to_slice(data, &mut out[at..]);
+}
+
+/// Writes the base64 of `data` to `out`, exactly [`encoded_len`] octets long.
+pub(crate) fn encode_to_slice(data: &[u8], out: &mut [u8]) {
+    let sym = |v: u32, shift: u32| ALPHABET[(v >> shift) as usize & 63];
     let mut chunks = data.chunks_exact(3);
-    for c in &mut chunks {
+    let mut quads = out.chunks_exact_mut(4);
+    for (c, q) in (&mut chunks).zip(&mut quads) {
         let v = u32::from(c[0]) << 16 | u32::from(c[1]) << 8 | u32::from(c[2]);
-        out.extend_from_slice(&[
-            ALPHABET[(v >> 18) as usize & 63],
-            ALPHABET[(v >> 12) as usize & 63],
-            ALPHABET[(v >> 6) as usize & 63],
-            ALPHABET[v as usize & 63],
-        ]);
+        q.copy_from_slice(&[sym(v, 18), sym(v, 12), sym(v, 6), sym(v, 0)]);
     }
-    match *chunks.remainder() {
-        [a] => {
-            let v = u32::from(a) << 16;
-            out.extend_from_slice(&[
-                ALPHABET[(v >> 18) as usize & 63],
-                ALPHABET[(v >> 12) as usize & 63],
-                b'=',
-                b'=',
-            ]);
-        }
-        [a, b] => {
-            let v = u32::from(a) << 16 | u32::from(b) << 8;
-            out.extend_from_slice(&[
-                ALPHABET[(v >> 18) as usize & 63],
-                ALPHABET[(v >> 12) as usize & 63],
-                ALPHABET[(v >> 6) as usize & 63],
-                b'=',
-            ]);
-        }
-        _ => {}
+    let rest = chunks.remainder();
+    if let Some(q) = quads.next() {
+        let v = rest
+            .iter()
+            .enumerate()
+            .fold(0u32, |v, (i, b)| v | u32::from(*b) << (16 - 8 * i));
+        let third = if rest.len() == 2 { sym(v, 6) } else { b'=' };
+        q.copy_from_slice(&[sym(v, 18), sym(v, 12), third, b'=']);
     }
 }
 

@@ -126,7 +126,6 @@ fn protect_inner(
     out.reserve(doc.len() + doc.len() / 2 + 512);
     let mut copied = 0;
     let mut count = 0;
-    let mut buf = Vec::new();
     // The element being encrypted: its depth, where its content starts, its type value.
     let mut target: Option<(usize, usize, Option<core::ops::Range<usize>>)> = None;
     while let Some(ev) = r.next()? {
@@ -162,7 +161,7 @@ fn protect_inner(
                     }
                     _ => out.extend_from_slice(&doc[copied..content.start]),
                 }
-                encrypted_data(key, &doc[content.clone()], &mut buf, out)?;
+                encrypted_data(key, &doc[content.clone()], out)?;
                 copied = content.end;
                 count += 1;
                 target = None;
@@ -175,18 +174,8 @@ fn protect_inner(
 }
 
 /// Appends the `xenc:EncryptedData` of `plain`.
-fn encrypted_data(
-    key: &XmlKey,
-    plain: &[u8],
-    buf: &mut Vec<u8>,
-    out: &mut Vec<u8>,
-) -> Result<(), Error> {
+fn encrypted_data(key: &XmlKey, plain: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
     let iv = super::iv::fresh().map_err(|_| Error::RandomUnavailable)?;
-    buf.clear();
-    buf.extend_from_slice(&iv);
-    buf.extend_from_slice(plain);
-    let tag = key.gcm.seal_in_place_any_iv(&iv, &[], &mut buf[IV_LEN..]);
-    buf.extend_from_slice(&tag);
     let alg = match key.gcm.key_len() {
         KeyLen::Aes128 => AES128_GCM,
         KeyLen::Aes256 => AES256_GCM,
@@ -201,7 +190,22 @@ fn encrypted_data(
     );
     out.extend_from_slice(&key.key_name);
     out.extend_from_slice(b"</ds:KeyName></ds:KeyInfo><xenc:CipherData><xenc:CipherValue>");
-    base64::encode_into(buf, out);
+    // IV ‖ ciphertext ‖ tag sealed in the output's tail, base64 written behind it, then
+    // moved down over it: no buffer of its own.
+    let start = out.len();
+    out.extend_from_slice(&iv);
+    out.extend_from_slice(plain);
+    let tag = key
+        .gcm
+        .seal_in_place_any_iv(&iv, &[], &mut out[start + IV_LEN..]);
+    out.extend_from_slice(&tag);
+    let raw = out.len() - start;
+    let text = base64::encoded_len(raw);
+    out.resize(start + raw + text, 0);
+    let (sealed, encoded) = out[start..].split_at_mut(raw);
+    base64::encode_to_slice(sealed, encoded);
+    out.copy_within(start + raw.., start);
+    out.truncate(start + text);
     out.extend_from_slice(b"</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData>");
     Ok(())
 }
