@@ -3,6 +3,8 @@
 //!
 //! - [`Rcu`]: publish a value that readers use without locks; the writer waits for a grace
 //!   period before handing the old value back (the key store's snapshots).
+//! - [`Table`]: a `u64 → Arc<T>` table changed in place by one writer, read without locks;
+//!   removed entries come back after a grace period (the key store's data-path index).
 //! - [`Ring`]: a bounded lock-free FIFO, the pool's hand-off between threads.
 //! - `scatter` (crate-private): lends disjoint parts of one vector to several threads and
 //!   gathers it back.
@@ -10,10 +12,12 @@
 mod rcu;
 mod ring;
 mod scatter;
+mod table;
 
 pub use rcu::{Rcu, RcuGuard};
 pub use ring::Ring;
 pub(crate) use scatter::{Gather, Share, scatter};
+pub use table::{EMPTY_KEY, Table, TableGuard};
 
 #[cfg(loom)]
 pub(crate) use loom::sync::Mutex;

@@ -160,14 +160,30 @@ impl<T> Rcu<T> {
         Ok((self.swap_locked(next), r))
     }
 
-    fn swap_locked(&self, value: Box<T>) -> Box<T> {
-        let old = self.current.swap(Box::into_raw(value), Ordering::SeqCst);
+    /// Waits for a grace period without publishing anything: once it returns, every guard
+    /// that was open when it was called has been dropped. For values reachable from the
+    /// published one that a writer unpublished in place (the key store's table slots): a
+    /// reader's `SeqCst` load of such a pointer after its [`Rcu::read`] either sees the
+    /// writer's change or is waited for here.
+    pub fn synchronize(&self) {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         fence(Ordering::SeqCst);
+        self.grace_period_locked();
+    }
+
+    /// The grace period; the caller holds the writer mutex and has fenced after its change.
+    fn grace_period_locked(&self) {
         // Only writers change the epoch, and they hold the writer mutex.
         let epoch = self.epoch.load(Ordering::Relaxed);
         self.wait_for_parity((epoch + 1) & 1);
         self.epoch.store(epoch.wrapping_add(1), Ordering::Relaxed);
         self.wait_for_parity(epoch & 1);
+    }
+
+    fn swap_locked(&self, value: Box<T>) -> Box<T> {
+        let old = self.current.swap(Box::into_raw(value), Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.grace_period_locked();
         // SAFETY: `old` came from Box::into_raw; it is no longer published, and every reader
         // that could have loaded it has dropped its guard (grace period above).
         unsafe { Box::from_raw(old) }

@@ -1,0 +1,83 @@
+//! Loom model of the key store's data-path index ([`mcx_engine::sync::Table`]).
+//!
+//! Run with `RUSTFLAGS="--cfg loom" cargo test -p mcx-engine --test loom_table --release`
+//! (scripts/test.sh does). Two readers look entries up while the writer removes one (marking
+//! what it gets back as reclaimed) and inserts another, which grows the table (a new
+//! generation published through the RCU). No reader may see a reclaimed entry; a negative
+//! control removes without a grace period and must be caught.
+#![cfg(loom)]
+
+use std::sync::Arc as StdArc;
+
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicBool, Ordering};
+use mcx_engine::sync::Table;
+
+struct Node {
+    value: u64,
+    reclaimed: AtomicBool,
+}
+
+fn node(value: u64) -> StdArc<Node> {
+    StdArc::new(Node {
+        value,
+        reclaimed: AtomicBool::new(false),
+    })
+}
+
+fn model(grace: bool) {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(2);
+    b.check(move || {
+        let table = Arc::new(Table::new());
+        for k in 1..=3 {
+            assert!(table.insert(k, node(k)).is_ok());
+        }
+        let readers: Vec<_> = (0..2u64)
+            .map(|r| {
+                let table = Arc::clone(&table);
+                loom::thread::spawn(move || {
+                    let g = table.read();
+                    let k = 1 + r;
+                    if let Some(n) = g.get(k) {
+                        assert_eq!(n.value, k);
+                        assert!(
+                            !n.reclaimed.load(Ordering::SeqCst),
+                            "read a reclaimed entry"
+                        );
+                    }
+                })
+            })
+            .collect();
+        let gone = if grace {
+            table.remove(1)
+        } else {
+            table.remove_without_grace_period(1)
+        };
+        let gone = gone.expect("key 1 was live");
+        gone.reclaimed.store(true, Ordering::SeqCst);
+        // Growth: the fourth and fifth keys pass half of the first generation's slots.
+        assert!(table.insert(4, node(4)).is_ok());
+        assert!(table.insert(5, node(5)).is_ok());
+        for r in readers {
+            r.join().unwrap();
+        }
+        let g = table.read();
+        assert!(g.get(1).is_none());
+        assert_eq!(g.get(5).map(|n| n.value), Some(5));
+    });
+}
+
+#[test]
+fn no_reader_sees_a_removed_entry_after_it_came_back() {
+    model(true);
+}
+
+#[test]
+fn the_model_catches_a_missing_grace_period() {
+    let caught = std::panic::catch_unwind(|| model(false));
+    assert!(
+        caught.is_err(),
+        "loom should find the reader that sees a reclaimed entry"
+    );
+}
