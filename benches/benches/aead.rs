@@ -8,12 +8,12 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use mcx_engine::aead::{Backend, Gcm, SealJob, seal_batch};
+use mcx_engine::aead::{Gcm, Provider, SealJob, seal_batch};
 
 fn aead(c: &mut Criterion) {
     let mut g = c.benchmark_group("aead");
-    for backend in Backend::available() {
-        let Ok(gcm) = Gcm::with_backend(&[0x42; 16], backend) else {
+    for backend in Provider::available() {
+        let Ok(gcm) = Gcm::with_provider(&[0x42; 16], backend) else {
             unreachable!("available backend, valid key")
         };
         for n in [16usize, 64, 1200] {
@@ -38,7 +38,7 @@ fn aead(c: &mut Criterion) {
         }
         // 64 packets per call, 64 keys, reported per packet.
         let keys: Vec<Gcm> = (0..64u8)
-            .map(|i| Gcm::with_backend(&[i; 16], backend).unwrap_or_else(|_| unreachable!()))
+            .map(|i| Gcm::with_provider(&[i; 16], backend).unwrap_or_else(|_| unreachable!()))
             .collect();
         for n in [64usize, 1200] {
             let mut bufs = vec![vec![0u8; n]; 64];

@@ -15,9 +15,10 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use mcx_benches::{rtcp_packet, store_with_csks};
-use mcx_engine::keys::{KeyId, Timestamp};
+use mcx_engine::keys::KeyId;
 use mcx_engine::pool::{Job, Packet, Pool, PoolConfig, Submitter};
 use mcx_engine::srtcp::MAX_SRTCP_TRAILER;
+use mcx_engine::time::Timestamp;
 use mcx_engine::{Engine, EngineConfig, TxPacket};
 
 const BATCH: usize = 64;

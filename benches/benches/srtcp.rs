@@ -15,10 +15,11 @@ use mcx_benches::{
     SIZES, bench_keys, csk_keys, csk_keys_n, random_picks, rtcp_packet, store_with_csks,
     time_in_rounds,
 };
-use mcx_engine::keys::{KeyId, Timestamp};
+use mcx_engine::keys::KeyId;
 use mcx_engine::srtcp::{
     MAX_SRTCP_TRAILER, RxConfig, RxContext, TxConfig, TxContext, protected_len,
 };
+use mcx_engine::time::Timestamp;
 use mcx_engine::{Engine, EngineConfig, RxPacket, TxPacket};
 
 const ROUND: usize = 4096;

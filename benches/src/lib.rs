@@ -4,8 +4,15 @@
 //! AEAD_AES_128_GCM, a 4-octet MKI, as `../shared/peers/srtp_bench.c` does for libsrtp, so
 //! the figures compare directly.
 
+use mcx_engine::aead::Provider;
 use mcx_engine::keys::{CsId, KeyId, Purpose, derive_srtp_master};
 use mcx_engine::srtcp::{Mki, SrtcpKeys};
+
+/// The AES-GCM provider the benchmarks run on: the surfaces' default (the start-up
+/// measurement), or `MCX_AEAD_BACKEND`.
+pub fn provider() -> Provider {
+    mcx_engine::startup::provider_from_env().provider
+}
 
 /// Payload sizes after the 8-octet RTCP header that MC signalling uses (STYLE.md rule 8).
 pub const SIZES: [usize; 5] = [16, 64, 128, 256, 1200];
@@ -28,7 +35,10 @@ pub fn csk_keys() -> (SrtcpKeys, Mki) {
     else {
         unreachable!("fixed valid inputs")
     };
-    (SrtcpKeys::from_master(&mk, &ms), Mki::from_key_id(id))
+    (
+        SrtcpKeys::from_master(&mk, &ms, provider()),
+        Mki::from_key_id(id),
+    )
 }
 
 /// The SRTCP keys and MKI of the `i`-th of many CSKs (as [`csk_keys`], with distinct keys).
@@ -39,13 +49,21 @@ pub fn csk_keys_n(i: u32) -> (SrtcpKeys, Mki) {
     let Ok((mk, ms)) = derive_srtp_master(&key, CsId::CskSrtcpMcptt, id.get(), &[0x22; 16]) else {
         unreachable!("fixed valid inputs")
     };
-    (SrtcpKeys::from_master(&mk, &ms), Mki::from_key_id(id))
+    (
+        SrtcpKeys::from_master(&mk, &ms, provider()),
+        Mki::from_key_id(id),
+    )
 }
 
 /// A key store with `n` CSKs (random keys, IDs 0x2000_0001 …) and an engine handle on it.
-pub fn store_with_csks(n: u32) -> (std::sync::Arc<mcx_engine::keys::KeyStore>, Vec<KeyId>) {
-    use mcx_engine::keys::{KeyInstall, KeyStore, Owner, Service, StoreConfig, Timestamp};
-    let store = std::sync::Arc::new(KeyStore::new(StoreConfig::default()));
+pub fn store_with_csks(n: u32) -> (std::sync::Arc<mcx_engine::store::KeyStore>, Vec<KeyId>) {
+    use mcx_engine::keys::Service;
+    use mcx_engine::store::{KeyInstall, KeyStore, Owner, StoreConfig};
+    use mcx_engine::time::Timestamp;
+    let store = std::sync::Arc::new(KeyStore::new(StoreConfig {
+        provider: provider(),
+        ..StoreConfig::default()
+    }));
     let mut ids = Vec::with_capacity(n as usize);
     let mut x: u64 = 0x1234_5678_9abc_def0;
     for i in 0..n {

@@ -12,8 +12,14 @@
 //!   transforms — session keys, packet layout, transmit and receive contexts, replay window.
 //! - [`aead`]: the AES-GCM primitive the SRTCP layer runs on.
 //! - [`mcdata`]: the MCData protected payload (TS 33.180 §8.5.4) under the DPCK.
+//! - [`xml`]: XML bodies of SIP messages (element encryption, signatures, C14N).
 //!
-//! Nothing here does I/O, spawns threads or reads a clock, and nothing allocates per packet.
+//! Above it, state and decisions (layer 2): [`store`] (the key store) and [`datapath`] (the
+//! keyed SRTCP path, [`StreamId`]); then [`pool`] (layer 3, worker threads). [`time`] and
+//! [`startup`] serve the surfaces: the only clock and environment reads of the crate.
+//!
+//! Nothing in layers 1 and 2 does I/O, spawns threads or reads a clock or the environment,
+//! and nothing allocates per packet.
 //!
 //! ```
 //! use mcx_engine::keys::{CsId, KeyId, Purpose, derive_srtp_master};
@@ -25,7 +31,7 @@
 //! let rand = [0x22u8; 16];
 //! let (master_key, master_salt) =
 //!     derive_srtp_master(&csk, CsId::CskSrtcpMcptt, csk_id.get(), &rand).unwrap();
-//! let keys = SrtcpKeys::from_master(&master_key, &master_salt);
+//! let keys = SrtcpKeys::from_master(&master_key, &master_salt, mcx_engine::aead::Provider::detect());
 //!
 //! let mut tx = TxContext::new(keys.clone(), TxConfig::new(Mki::from_key_id(csk_id)));
 //! let mut rx = RxContext::new(keys, RxConfig::new(Mki::from_key_id(csk_id))).unwrap();
@@ -45,6 +51,7 @@
 #![deny(unsafe_code)]
 
 pub mod aead;
+pub mod datapath;
 mod engine;
 mod idhash;
 pub mod keys;
@@ -53,10 +60,15 @@ pub mod mcdata;
 pub mod pool;
 pub mod secret;
 pub mod srtcp;
+pub mod startup;
+pub mod store;
 // The one place outside the AES kernels where `unsafe` is allowed: the RCU publication
-// primitive (raw pointers and a grace period), checked by a loom model.
+// primitive and the key store's index (raw pointers and grace periods), each checked by a
+// loom model.
 #[allow(unsafe_code)]
 pub mod sync;
+pub mod time;
 pub mod xml;
 
-pub use engine::{Engine, EngineConfig, Error, Processed, RxPacket, TxPacket};
+pub use datapath::{EngineConfig, Error, Processed, RxPacket, StreamId, TxPacket};
+pub use engine::Engine;

@@ -46,11 +46,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Number of independently locked receive-state stripes in an engine.
+// Number of independently locked receive-state stripes of the engine-level unprotect calls.
 #define MCX_RX_STRIPES 16
+
+// `mcx_engine_config.aead_provider`: the start-up measurement (or `MCX_AEAD_BACKEND`).
+#define MCX_AEAD_DEFAULT 0
+
+// `mcx_engine_config.aead_provider`: RustCrypto `aes` + `ghash`, every CPU.
+#define MCX_AEAD_PORTABLE 1
+
+// `mcx_engine_config.aead_provider`: x86_64 AES-NI + PCLMULQDQ.
+#define MCX_AEAD_AESNI 2
+
+// `mcx_engine_config.aead_provider`: AES-NI plus the VAES four-lane batch kernel.
+#define MCX_AEAD_VAES 3
 
 // `mcx_engine_config.flags`: accept GMK and PCK keys (off-network SRTCP).
 #define MCX_ENGINE_OFF_NETWORK 1
+
+// `mcx_event.kind`: a (key, SSRC) took the transmit index `index_soft_limit`; replace the
+// key before its indices run out at 2^31.
+#define MCX_EVENT_INDEX_SOFT_LIMIT 1
 
 // `mcx_key_material.service`: MCPTT.
 #define MCX_SERVICE_MCPTT 0
@@ -160,7 +176,7 @@ enum mcx_status
   MCX_NO_CS_ID = 19,
   // GMK and PCK keys need off-network use enabled in the engine config.
   MCX_OFF_NETWORK_DISABLED = 20,
-  // A GMK needs the member's GUK-ID.
+  // A GMK needs the member's GUK-ID, with the GMK purpose tag (0) in its 4 top bits.
   MCX_MISSING_GUK_ID = 21,
   // The operating system's random source failed.
   MCX_RANDOM_UNAVAILABLE = 22,
@@ -196,6 +212,9 @@ typedef struct mcx_mcdata_key mcx_mcdata_key;
 // The opaque pool handle: workers pinned to cores, fed through lock-free rings.
 typedef struct mcx_pool mcx_pool;
 
+// The opaque receiver handle.
+typedef struct mcx_receiver mcx_receiver;
+
 // The opaque submitter handle: submits jobs and collects their completions.
 typedef struct mcx_submitter mcx_submitter;
 
@@ -216,6 +235,19 @@ typedef struct mcx_engine_config {
   uint32_t flags;
   // How long a replaced key still unprotects, in milliseconds; 0: default (10 s).
   uint64_t grace_period_ms;
+  // The AES-GCM provider: `MCX_AEAD_DEFAULT` (0: the fastest this CPU runs, measured at
+  // start-up; the environment variable `MCX_AEAD_BACKEND` overrides it),
+  // `MCX_AEAD_PORTABLE`, `MCX_AEAD_AESNI` or `MCX_AEAD_VAES` (one this CPU cannot run:
+  // `MCX_UNSUPPORTED`).
+  uint32_t aead_provider;
+  // Most SSRCs one key sends on, 1..65536; 0: default (4096).
+  uint32_t tx_ssrcs_per_key;
+  // The transmit index at which a (key, SSRC) raises `MCX_EVENT_INDEX_SOFT_LIMIT`;
+  // 0: default (2^31 - 2^24).
+  uint32_t index_soft_limit;
+  // How many retired key IDs the engine remembers, with the last transmit index each
+  // used, so that a key ID installed again continues above it; 0: default (100000).
+  uint32_t retired_keys;
 } mcx_engine_config;
 
 // Counters since the engine was created (the direct calls; a pool counts its own).
@@ -233,9 +265,25 @@ typedef struct mcx_stats {
   uint64_t protect_failed;
   // Unprotect calls that failed (forged, replayed, unknown key …).
   uint64_t unprotect_failed;
-  // Receive streams (replay windows) held.
+  // Receive streams (replay windows) held, over the engine, its receivers and pools.
   uint64_t rx_streams;
+  // Events raised (`mcx_event_poll`), polled or not.
+  uint64_t events_raised;
 } mcx_stats;
+
+// An event of the engine (`mcx_event_poll`). Set `struct_size = sizeof(mcx_event)`.
+typedef struct mcx_event {
+  // `sizeof(mcx_event)` as the caller knows it; the library fills that much.
+  uint32_t struct_size;
+  // `MCX_EVENT_INDEX_SOFT_LIMIT`.
+  uint32_t kind;
+  // The key.
+  uint32_t key_id;
+  // The SSRC.
+  uint32_t ssrc;
+  // The transmit index taken.
+  uint32_t index;
+} mcx_event;
 
 // An MC key as the control plane hands it over (TS 33.180: CSK upload, group key
 // download, SPK configuration …). Start with `struct_size = sizeof(mcx_key_material)`;
@@ -369,8 +417,9 @@ mcx_status mcx_engine_new(const struct mcx_engine_config *cfg, struct mcx_engine
 // `e` is NULL or a handle from `mcx_engine_new` not yet freed.
 void mcx_engine_free(struct mcx_engine *e);
 
-// The AES-GCM backend in use ("aesni", "vaes" or "portable"; "unknown" should the
-// library add one this version does not name), a static string. NULL for a NULL engine.
+// The AES-GCM provider the engine's keys run on ("aesni", "vaes" or "portable";
+// "unknown" should the library add one this version does not name), a static string. NULL
+// for a NULL engine.
 //
 // # Safety
 // `e` is NULL or a live engine handle.
@@ -386,14 +435,42 @@ const char *mcx_engine_backend(const struct mcx_engine *e);
 // `out->struct_size` octets.
 mcx_status mcx_stats_get(const struct mcx_engine *e, struct mcx_stats *out);
 
+// Takes the oldest event not yet polled into `*out` (up to `out->struct_size` octets, which
+// the caller sets first): `MCX_OK`, or `MCX_NOT_READY` when none waits. At most 4096 wait;
+// beyond that the oldest are dropped (`mcx_stats.events_raised` counts them all). Any
+// thread may poll.
+//
+// # Safety
+// `e` is a live engine; `out` points to a writable `mcx_event` of at least
+// `out->struct_size` octets.
+mcx_status mcx_event_poll(const struct mcx_engine *e, struct mcx_event *out);
+
 // Installs an MC key: derives and caches its SRTCP keys (TS 33.180 §7.4). A new key for
 // the same purpose, owner and peer supersedes the previous one (it keeps unprotecting for
-// the grace period, and the sender's SRTCP index carries on).
+// the grace period, and the sender's SRTCP index carries on). A key ID that was installed
+// before and left (revoked, expired, purged) continues above the last index it sent with,
+// so that no (key, SSRC, index) — no GCM IV — repeats, as long as the engine remembers the
+// ID (`mcx_engine_config.retired_keys`, the most recent 100000 by default): do not reuse key
+// material under an older ID. A validity that ends before it begins is
+// `MCX_INVALID_ARGUMENT`, one already over `MCX_EXPIRED`. The cost does not grow with the
+// number of keys installed.
 //
 // # Safety
 // `e` is a live engine; `km` points to a readable `mcx_key_material` of at least
 // `km->struct_size` octets whose pointers are valid for their lengths / NUL-terminated.
 mcx_status mcx_key_install(struct mcx_engine *e, const struct mcx_key_material *km);
+
+// Installs `n` MC keys at once (`kms[i]` each as for `mcx_key_install`), publishing them
+// together; `statuses[i]` receives each key's status. Returns `MCX_OK` when the call itself
+// was valid.
+//
+// # Safety
+// `e` is a live engine; `kms` points to `n` pointers each as `mcx_key_install`'s `km`;
+// `statuses` is writable for `n` `int32_t`.
+mcx_status mcx_key_install_many(struct mcx_engine *e,
+                                const struct mcx_key_material *const *kms,
+                                size_t n,
+                                int32_t *statuses);
 
 // Installs a raw SRTP master key (16 or 32 octets) and master salt (12 octets) under
 // `key_id`, which is also the MKI on the wire; its 4 top bits name the purpose as for an
@@ -534,9 +611,51 @@ mcx_status mcx_pool_submit(struct mcx_submitter *s,
 // `s` is a live submitter used by this thread alone; `ticket_out` is NULL or writable.
 mcx_status mcx_pool_poll(struct mcx_submitter *s, int32_t timeout_ms, uint64_t *ticket_out);
 
+// Creates a receiver on the engine's keys; free it with `mcx_receiver_free` before the
+// engine. Any thread may create one; each receiver is then used by one thread at a time.
+//
+// # Safety
+// `e` is a live engine; `out` is writable.
+mcx_status mcx_receiver_new(const struct mcx_engine *e, struct mcx_receiver **out);
+
+// Frees a receiver (its streams count no more against their keys' limit). NULL is a
+// no-op.
+//
+// # Safety
+// `r` is NULL or a receiver not yet freed, not in use by another thread.
+void mcx_receiver_free(struct mcx_receiver *r);
+
+// Unprotects the SRTCP packet `buf[0..len)` in place with the receiver's windows, at time
+// `now_ms` (milliseconds since the Unix epoch; 0 reads the system clock). As
+// `mcx_srtcp_unprotect` otherwise: `*out_len` receives the RTCP length, `*key_id_out` (if
+// not NULL) the key; on error `buf` and the receiver are unchanged.
+//
+// # Safety
+// `r` is a live receiver used by no other thread now; `buf` is writable for `len`;
+// `out_len` is writable; `key_id_out` is NULL or writable.
+mcx_status mcx_receiver_unprotect(struct mcx_receiver *r,
+                                  uint8_t *buf,
+                                  size_t len,
+                                  uint64_t now_ms,
+                                  size_t *out_len,
+                                  uint32_t *key_id_out);
+
+// Unprotects `n` packets with the receiver's windows at time `now_ms` (0: the system
+// clock, read once); each packet's `status` says how it went. Returns `MCX_OK` when the
+// call itself was valid.
+//
+// # Safety
+// `r` is a live receiver used by no other thread now; `pkts` points to `n` packets whose
+// buffers are writable for their `len` and do not overlap.
+mcx_status mcx_receiver_unprotect_batch(struct mcx_receiver *r,
+                                        struct mcx_packet *pkts,
+                                        size_t n,
+                                        uint64_t now_ms);
+
 // Protects the RTCP packet `buf[0..len)` in place with key `key_id` (the use its purpose
 // implies); `*out_len` receives the SRTCP length. `cap` is the room at `buf`, at least
-// `len + MCX_SRTCP_MAX_TRAILER`. On error `buf` is unchanged.
+// `len + MCX_SRTCP_MAX_TRAILER`. On error `buf` is unchanged. Reads the system clock; see
+// `mcx_srtcp_protect_at` to pass the time.
 //
 // # Safety
 // `e` is a live engine; `buf` is writable for `cap` octets; `out_len` is writable.
@@ -547,10 +666,24 @@ mcx_status mcx_srtcp_protect(struct mcx_engine *e,
                              size_t cap,
                              size_t *out_len);
 
+// As `mcx_srtcp_protect`, at time `now_ms` (milliseconds since the Unix epoch, the clock
+// key validity is checked against; 0 reads the system clock).
+//
+// # Safety
+// As `mcx_srtcp_protect`.
+mcx_status mcx_srtcp_protect_at(struct mcx_engine *e,
+                                uint32_t key_id,
+                                uint8_t *buf,
+                                size_t len,
+                                size_t cap,
+                                uint64_t now_ms,
+                                size_t *out_len);
+
 // Unprotects the SRTCP packet `buf[0..len)` in place: the MKI at its tail names the key,
 // which is checked (purpose, status, time) before the packet is authenticated and its
 // replay window consulted. `*out_len` receives the RTCP length, `*key_id_out` (if not
-// NULL) the key used. On error `buf` and the engine's state are unchanged.
+// NULL) the key used. On error `buf` and the engine's state are unchanged. Calls on
+// streams of one stripe serialize on its mutex; `mcx_receiver_unprotect` takes none.
 //
 // # Safety
 // `e` is a live engine; `buf` is writable for `len` octets; `out_len` is writable;
@@ -592,6 +725,22 @@ mcx_status mcx_srtcp_fan_out(struct mcx_engine *e,
 // `e` is a live engine; `pkts` points to `n` packets whose buffers are writable for their
 // `len` and do not overlap.
 mcx_status mcx_srtcp_unprotect_batch(struct mcx_engine *e, struct mcx_packet *pkts, size_t n);
+
+// The receiver (of `n`) that owns the stream of the SRTCP packet `srtcp[0..len)`: the
+// stream's shard, by the rule the engine's stripes, the pool and the relay use. Steer each
+// received packet to the `mcx_receiver` of that number. 0 for a packet too short to name a
+// stream, and when `n` is 0.
+//
+// # Safety
+// `srtcp` is readable for `len` octets (or NULL with `len` 0).
+uint32_t mcx_stream_shard(const uint8_t *srtcp, size_t len, uint32_t n);
+
+// As `mcx_stream_shard`, for an RTCP packet about to be protected with `key_id` (the same
+// stream as the SRTCP packet protect makes of it).
+//
+// # Safety
+// `rtcp` is readable for `len` octets (or NULL with `len` 0).
+uint32_t mcx_stream_shard_rtcp(uint32_t key_id, const uint8_t *rtcp, size_t len, uint32_t n);
 
 // A static NUL-terminated description of a status; "unknown status" for numbers the
 // library does not define. Never NULL.

@@ -1,23 +1,25 @@
 //! `mcx_engine`: a key store and the SRTCP data path behind one opaque handle.
 //!
 //! Thread safety (copied into `mcx.h`): one engine may be used from any number of threads
-//! at once. Protect calls share nothing but per-(key, SSRC) atomic transmit indices.
-//! Unprotect calls keep replay windows: the engine holds them in `MCX_RX_STRIPES` stripes,
-//! each behind its own mutex, chosen by hash(MKI, SSRC), so calls on different streams
-//! rarely meet and calls on one stream are serialized (as replay protection needs). Key
-//! installs and revocations publish a new store snapshot and never block packet calls.
+//! at once. Protect calls share nothing but per-(key, SSRC) atomic transmit indices. Receive
+//! state (replay windows) has one owner per stream: for a lock-free receive path, give each
+//! receiving thread its own `mcx_receiver` and steer each stream to one of them with
+//! `mcx_stream_shard` (the rule the pool and the relay use). The engine-level unprotect
+//! calls keep their windows in `MCX_RX_STRIPES` stripes chosen by the same rule, each behind
+//! a mutex. Key installs and revocations never block packet calls.
 
 use std::ffi::c_char;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ::mcx_engine::keys::{KeyStore, StoreConfig};
+use ::mcx_engine::aead::Provider;
+use ::mcx_engine::store::{KeyStore, StoreConfig, StoreEvent};
 use ::mcx_engine::{Engine, EngineConfig};
 
 use crate::status::mcx_status;
 use crate::{boundary, read_config};
 
-/// Number of independently locked receive-state stripes in an engine.
+/// Number of independently locked receive-state stripes of the engine-level unprotect calls.
 pub const MCX_RX_STRIPES: usize = 16;
 
 /// Engine settings. Start with `struct_size = sizeof(mcx_engine_config)`; fields past
@@ -36,7 +38,29 @@ pub struct mcx_engine_config {
     pub flags: u32,
     /// How long a replaced key still unprotects, in milliseconds; 0: default (10 s).
     pub grace_period_ms: u64,
+    /// The AES-GCM provider: `MCX_AEAD_DEFAULT` (0: the fastest this CPU runs, measured at
+    /// start-up; the environment variable `MCX_AEAD_BACKEND` overrides it),
+    /// `MCX_AEAD_PORTABLE`, `MCX_AEAD_AESNI` or `MCX_AEAD_VAES` (one this CPU cannot run:
+    /// `MCX_UNSUPPORTED`).
+    pub aead_provider: u32,
+    /// Most SSRCs one key sends on, 1..65536; 0: default (4096).
+    pub tx_ssrcs_per_key: u32,
+    /// The transmit index at which a (key, SSRC) raises `MCX_EVENT_INDEX_SOFT_LIMIT`;
+    /// 0: default (2^31 - 2^24).
+    pub index_soft_limit: u32,
+    /// How many retired key IDs the engine remembers, with the last transmit index each
+    /// used, so that a key ID installed again continues above it; 0: default (100000).
+    pub retired_keys: u32,
 }
+
+/// `mcx_engine_config.aead_provider`: the start-up measurement (or `MCX_AEAD_BACKEND`).
+pub const MCX_AEAD_DEFAULT: u32 = 0;
+/// `mcx_engine_config.aead_provider`: RustCrypto `aes` + `ghash`, every CPU.
+pub const MCX_AEAD_PORTABLE: u32 = 1;
+/// `mcx_engine_config.aead_provider`: x86_64 AES-NI + PCLMULQDQ.
+pub const MCX_AEAD_AESNI: u32 = 2;
+/// `mcx_engine_config.aead_provider`: AES-NI plus the VAES four-lane batch kernel.
+pub const MCX_AEAD_VAES: u32 = 3;
 
 /// `mcx_engine_config.flags`: accept GMK and PCK keys (off-network SRTCP).
 pub const MCX_ENGINE_OFF_NETWORK: u32 = 1;
@@ -58,8 +82,56 @@ pub struct mcx_stats {
     pub protect_failed: u64,
     /// Unprotect calls that failed (forged, replayed, unknown key …).
     pub unprotect_failed: u64,
-    /// Receive streams (replay windows) held.
+    /// Receive streams (replay windows) held, over the engine, its receivers and pools.
     pub rx_streams: u64,
+    /// Events raised (`mcx_event_poll`), polled or not.
+    pub events_raised: u64,
+}
+
+/// `mcx_event.kind`: a (key, SSRC) took the transmit index `index_soft_limit`; replace the
+/// key before its indices run out at 2^31.
+pub const MCX_EVENT_INDEX_SOFT_LIMIT: u32 = 1;
+
+/// An event of the engine (`mcx_event_poll`). Set `struct_size = sizeof(mcx_event)`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct mcx_event {
+    /// `sizeof(mcx_event)` as the caller knows it; the library fills that much.
+    pub struct_size: u32,
+    /// `MCX_EVENT_INDEX_SOFT_LIMIT`.
+    pub kind: u32,
+    /// The key.
+    pub key_id: u32,
+    /// The SSRC.
+    pub ssrc: u32,
+    /// The transmit index taken.
+    pub index: u32,
+}
+
+/// Packet counters of an engine and its receivers.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) protected: AtomicU64,
+    pub(crate) unprotected: AtomicU64,
+    pub(crate) protect_failed: AtomicU64,
+    pub(crate) unprotect_failed: AtomicU64,
+}
+
+impl Counters {
+    /// Adds `ok` successes and `failed` failures of protect (or unprotect).
+    pub(crate) fn count(&self, protect: bool, ok: u64, failed: u64) {
+        let (good, bad) = if protect {
+            (&self.protected, &self.protect_failed)
+        } else {
+            (&self.unprotected, &self.unprotect_failed)
+        };
+        if ok > 0 {
+            good.fetch_add(ok, Ordering::Relaxed);
+        }
+        if failed > 0 {
+            bad.fetch_add(failed, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The opaque engine handle.
@@ -67,20 +139,14 @@ pub struct mcx_engine {
     pub(crate) store: Arc<KeyStore>,
     pub(crate) tx: Engine,
     pub(crate) rx: Box<[Mutex<Engine>]>,
-    pub(crate) protected: AtomicU64,
-    pub(crate) unprotected: AtomicU64,
-    pub(crate) protect_failed: AtomicU64,
-    pub(crate) unprotect_failed: AtomicU64,
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl mcx_engine {
-    /// The receive stripe of a packet: hash of its last four octets (the MKI's end) and
-    /// its SSRC. Unparsable packets go to stripe 0, which refuses them.
+    /// The receive stripe of a packet: its stream's shard among the stripes. Unparsable
+    /// packets go to stripe 0, which refuses them.
     pub(crate) fn stripe(&self, pkt: &[u8]) -> usize {
-        let mki = ::mcx_engine::srtcp::tail_mki4(pkt).map_or(0, u32::from_be_bytes);
-        let ssrc = ::mcx_engine::srtcp::ssrc_of(pkt).unwrap_or(0);
-        let h = (u64::from(mki) << 32 | u64::from(ssrc)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        (h >> 32) as usize % self.rx.len()
+        ::mcx_engine::StreamId::of_srtcp(pkt).map_or(0, |s| s.shard(self.rx.len()))
     }
 }
 
@@ -91,6 +157,26 @@ fn default_config() -> mcx_engine_config {
         max_streams_per_key: 0,
         flags: 0,
         grace_period_ms: 0,
+        aead_provider: MCX_AEAD_DEFAULT,
+        tx_ssrcs_per_key: 0,
+        index_soft_limit: 0,
+        retired_keys: 0,
+    }
+}
+
+/// The provider a config names; `Err` for an unknown number or one this CPU cannot run.
+fn provider_of(n: u32) -> Result<Provider, mcx_status> {
+    let p = match n {
+        MCX_AEAD_DEFAULT => return Ok(::mcx_engine::startup::provider_from_env().provider),
+        MCX_AEAD_PORTABLE => Provider::Portable,
+        MCX_AEAD_AESNI => Provider::AesNi,
+        MCX_AEAD_VAES => Provider::Vaes,
+        _ => return Err(mcx_status::MCX_INVALID_ARGUMENT),
+    };
+    if p.is_available() {
+        Ok(p)
+    } else {
+        Err(mcx_status::MCX_UNSUPPORTED)
     }
 }
 
@@ -114,11 +200,30 @@ pub unsafe extern "C" fn mcx_engine_new(
             Some(c) if c.flags & !MCX_ENGINE_OFF_NETWORK == 0 => c,
             _ => return mcx_status::MCX_INVALID_ARGUMENT,
         };
-        let mut store_cfg = StoreConfig::default();
-        if c.grace_period_ms != 0 {
-            store_cfg.grace_period_ms = c.grace_period_ms;
+        let provider = match provider_of(c.aead_provider) {
+            Ok(p) => p,
+            Err(status) => return status,
+        };
+        let d = StoreConfig::default();
+        let or = |v: u32, default: u32| if v == 0 { default } else { v };
+        let store_cfg = StoreConfig {
+            grace_period_ms: if c.grace_period_ms == 0 {
+                d.grace_period_ms
+            } else {
+                c.grace_period_ms
+            },
+            off_network: c.flags & MCX_ENGINE_OFF_NETWORK != 0,
+            provider,
+            tx_ssrcs_per_key: or(c.tx_ssrcs_per_key, d.tx_ssrcs_per_key),
+            index_soft_limit: or(c.index_soft_limit, d.index_soft_limit),
+            retired_keys: match c.retired_keys {
+                0 => d.retired_keys,
+                n => n as usize,
+            },
+        };
+        if c.tx_ssrcs_per_key > ::mcx_engine::store::MAX_TX_SSRCS {
+            return mcx_status::MCX_INVALID_ARGUMENT;
         }
-        store_cfg.off_network = c.flags & MCX_ENGINE_OFF_NETWORK != 0;
         let mut engine_cfg = EngineConfig::default();
         if c.replay_window != 0 {
             engine_cfg.replay_window = c.replay_window;
@@ -137,10 +242,7 @@ pub unsafe extern "C" fn mcx_engine_new(
             store,
             tx,
             rx,
-            protected: AtomicU64::new(0),
-            unprotected: AtomicU64::new(0),
-            protect_failed: AtomicU64::new(0),
-            unprotect_failed: AtomicU64::new(0),
+            counters: Arc::new(Counters::default()),
         });
         // SAFETY: `out` is non-NULL and writable (caller contract).
         unsafe { out.write(Box::into_raw(e)) };
@@ -165,8 +267,9 @@ pub unsafe extern "C" fn mcx_engine_free(e: *mut mcx_engine) {
     });
 }
 
-/// The AES-GCM backend in use ("aesni", "vaes" or "portable"; "unknown" should the
-/// library add one this version does not name), a static string. NULL for a NULL engine.
+/// The AES-GCM provider the engine's keys run on ("aesni", "vaes" or "portable";
+/// "unknown" should the library add one this version does not name), a static string. NULL
+/// for a NULL engine.
 ///
 /// # Safety
 /// `e` is NULL or a live engine handle.
@@ -175,7 +278,9 @@ pub unsafe extern "C" fn mcx_engine_backend(e: *const mcx_engine) -> *const c_ch
     if e.is_null() {
         return core::ptr::null();
     }
-    match std::panic::catch_unwind(|| ::mcx_engine::aead::active_backend().name()) {
+    // SAFETY: a live handle (caller contract).
+    let e = unsafe { &*e };
+    match std::panic::catch_unwind(|| e.store.provider().name()) {
         Ok("aesni") => c"aesni".as_ptr(),
         Ok("vaes") => c"vaes".as_ptr(),
         Ok("portable") => c"portable".as_ptr(),
@@ -204,18 +309,16 @@ pub unsafe extern "C" fn mcx_stats_get(e: *const mcx_engine, out: *mut mcx_stats
         if size < core::mem::size_of::<u32>() {
             return mcx_status::MCX_INVALID_ARGUMENT;
         }
-        let rx_streams =
-            e.rx.iter()
-                .map(|m| m.lock().map_or(0, |g| g.rx_streams() as u64))
-                .sum();
+        let c = &e.counters;
         let s = mcx_stats {
             struct_size: size.min(core::mem::size_of::<mcx_stats>()) as u32,
             keys: e.store.len() as u32,
-            protected_packets: e.protected.load(Ordering::Relaxed),
-            unprotected_packets: e.unprotected.load(Ordering::Relaxed),
-            protect_failed: e.protect_failed.load(Ordering::Relaxed),
-            unprotect_failed: e.unprotect_failed.load(Ordering::Relaxed),
-            rx_streams,
+            protected_packets: c.protected.load(Ordering::Relaxed),
+            unprotected_packets: c.unprotected.load(Ordering::Relaxed),
+            protect_failed: c.protect_failed.load(Ordering::Relaxed),
+            unprotect_failed: c.unprotect_failed.load(Ordering::Relaxed),
+            rx_streams: e.store.rx_streams(),
+            events_raised: e.store.events_raised(),
         };
         let n = size.min(core::mem::size_of::<mcx_stats>());
         // SAFETY: `out` is writable for `struct_size` octets and `n` is no more than that
@@ -223,6 +326,55 @@ pub unsafe extern "C" fn mcx_stats_get(e: *const mcx_engine, out: *mut mcx_stats
         unsafe {
             core::ptr::copy_nonoverlapping(
                 (&s as *const mcx_stats).cast::<u8>(),
+                out.cast::<u8>(),
+                n,
+            )
+        };
+        mcx_status::MCX_OK
+    })
+}
+
+/// Takes the oldest event not yet polled into `*out` (up to `out->struct_size` octets, which
+/// the caller sets first): `MCX_OK`, or `MCX_NOT_READY` when none waits. At most 4096 wait;
+/// beyond that the oldest are dropped (`mcx_stats.events_raised` counts them all). Any
+/// thread may poll.
+///
+/// # Safety
+/// `e` is a live engine; `out` points to a writable `mcx_event` of at least
+/// `out->struct_size` octets.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_event_poll(e: *const mcx_engine, out: *mut mcx_event) -> mcx_status {
+    boundary(|| {
+        if e.is_null() || out.is_null() {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        }
+        // SAFETY: a live handle; `out` readable for its first field (caller contract).
+        let (e, size) = unsafe { (&*e, (*out).struct_size as usize) };
+        if size < core::mem::size_of::<u32>() {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        }
+        let Some(ev) = e.store.poll_event() else {
+            return mcx_status::MCX_NOT_READY;
+        };
+        let n = size.min(core::mem::size_of::<mcx_event>());
+        let v = match ev {
+            StoreEvent::IndexSoftLimit {
+                key_id,
+                ssrc,
+                index,
+            } => mcx_event {
+                struct_size: n as u32,
+                kind: MCX_EVENT_INDEX_SOFT_LIMIT,
+                key_id: key_id.get(),
+                ssrc,
+                index,
+            },
+            _ => return mcx_status::MCX_INTERNAL,
+        };
+        // SAFETY: `out` is writable for `struct_size >= n` octets; `v` is `n` or more.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                (&v as *const mcx_event).cast::<u8>(),
                 out.cast::<u8>(),
                 n,
             )

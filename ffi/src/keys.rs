@@ -2,8 +2,10 @@
 
 use std::ffi::{CStr, c_char};
 
-use ::mcx_engine::keys::{CsId, KeyId, KeyInstall, Owner, Service, SrtpInstall, Timestamp};
+use ::mcx_engine::keys::{CsId, KeyId, Service};
 use ::mcx_engine::srtcp::Protection;
+use ::mcx_engine::store::{KeyInstall, Owner, SrtpInstall};
+use ::mcx_engine::time::Timestamp;
 
 use crate::engine::mcx_engine;
 use crate::status::{mcx_status, of_store};
@@ -128,9 +130,78 @@ fn protection(flags: u32) -> Protection {
     }
 }
 
+/// The install a caller's key material describes, or the status that refuses it.
+///
+/// # Safety
+/// `km` points to a readable `mcx_key_material` of at least `km->struct_size` octets whose
+/// pointers are valid for their lengths / NUL-terminated, and stay so for `'a`.
+unsafe fn install_of<'a>(km: *const mcx_key_material) -> Result<KeyInstall<'a>, mcx_status> {
+    if km.is_null() {
+        return Err(mcx_status::MCX_INVALID_ARGUMENT);
+    }
+    // SAFETY: `km` is readable for `struct_size` octets (caller contract).
+    let Some(m) = (unsafe { read_config(km, zeroed_material()) }) else {
+        return Err(mcx_status::MCX_INVALID_ARGUMENT);
+    };
+    if (m.struct_size as usize) < core::mem::offset_of!(mcx_key_material, valid_from_ms)
+        || m.flags & !MCX_SRTCP_AUTH_ONLY != 0
+    {
+        return Err(mcx_status::MCX_INVALID_ARGUMENT);
+    }
+    // SAFETY: the pointers come with their lengths / as C strings (caller contract).
+    let (key, rand, user, impu, peer) = unsafe {
+        (
+            bytes(m.key, m.key_len),
+            bytes(m.rand, m.rand_len),
+            text(m.owner_user_id),
+            text(m.owner_impu),
+            text(m.peer),
+        )
+    };
+    let (Some(key), Some(rand), Some(user), Some(peer), Some(service)) =
+        (key, rand, user, peer, service(m.service))
+    else {
+        return Err(mcx_status::MCX_INVALID_ARGUMENT);
+    };
+    if !m.owner_impu.is_null() && impu.is_none() {
+        return Err(mcx_status::MCX_INVALID_ARGUMENT);
+    }
+    let Ok(key_id) = KeyId::new(m.key_id) else {
+        return Err(mcx_status::MCX_INVALID_ARGUMENT);
+    };
+    let cs_id = match m.cs_id {
+        -1 => None,
+        n => match u8::try_from(n).ok().and_then(|n| CsId::try_from(n).ok()) {
+            Some(c) => Some(c),
+            None => return Err(mcx_status::MCX_INVALID_ARGUMENT),
+        },
+    };
+    let owner = Owner {
+        user_id: user.to_owned(),
+        impu: impu.map(str::to_owned),
+    };
+    let mut k = KeyInstall::new(key, key_id, rand, service, owner, peer);
+    k.valid_from = time(m.valid_from_ms);
+    k.valid_until = time(m.valid_until_ms);
+    k.protection = protection(m.flags);
+    k.cs_id = cs_id;
+    // A GMK needs its member's GUK-ID: a struct too short to carry one has none.
+    let has_guk = m.struct_size as usize
+        >= core::mem::offset_of!(mcx_key_material, guk_id) + core::mem::size_of::<u32>();
+    k.guk_id =
+        (key_id.purpose() == ::mcx_engine::keys::Purpose::Gmk && has_guk).then_some(m.guk_id);
+    Ok(k)
+}
+
 /// Installs an MC key: derives and caches its SRTCP keys (TS 33.180 §7.4). A new key for
 /// the same purpose, owner and peer supersedes the previous one (it keeps unprotecting for
-/// the grace period, and the sender's SRTCP index carries on).
+/// the grace period, and the sender's SRTCP index carries on). A key ID that was installed
+/// before and left (revoked, expired, purged) continues above the last index it sent with,
+/// so that no (key, SSRC, index) — no GCM IV — repeats, as long as the engine remembers the
+/// ID (`mcx_engine_config.retired_keys`, the most recent 100000 by default): do not reuse key
+/// material under an older ID. A validity that ends before it begins is
+/// `MCX_INVALID_ARGUMENT`, one already over `MCX_EXPIRED`. The cost does not grow with the
+/// number of keys installed.
 ///
 /// # Safety
 /// `e` is a live engine; `km` points to a readable `mcx_key_material` of at least
@@ -141,66 +212,75 @@ pub unsafe extern "C" fn mcx_key_install(
     km: *const mcx_key_material,
 ) -> mcx_status {
     boundary(|| {
-        if e.is_null() || km.is_null() {
+        if e.is_null() {
             return mcx_status::MCX_INVALID_ARGUMENT;
         }
-        // SAFETY: a live handle (caller contract).
-        let e = unsafe { &*e };
-        // SAFETY: `km` is readable for `struct_size` octets (caller contract).
-        let Some(m) = (unsafe { read_config(km, zeroed_material()) }) else {
-            return mcx_status::MCX_INVALID_ARGUMENT;
+        // SAFETY: a live handle; `km` as the contract says.
+        let (e, k) = unsafe { (&*e, install_of(km)) };
+        let k = match k {
+            Ok(k) => k,
+            Err(status) => return status,
         };
-        if (m.struct_size as usize) < core::mem::offset_of!(mcx_key_material, valid_from_ms)
-            || m.flags & !MCX_SRTCP_AUTH_ONLY != 0
-        {
-            return mcx_status::MCX_INVALID_ARGUMENT;
-        }
-        // SAFETY: the pointers come with their lengths / as C strings (caller contract).
-        let (key, rand, user, impu, peer) = unsafe {
-            (
-                bytes(m.key, m.key_len),
-                bytes(m.rand, m.rand_len),
-                text(m.owner_user_id),
-                text(m.owner_impu),
-                text(m.peer),
-            )
-        };
-        let (Some(key), Some(rand), Some(user), Some(peer), Some(service)) =
-            (key, rand, user, peer, service(m.service))
-        else {
-            return mcx_status::MCX_INVALID_ARGUMENT;
-        };
-        if !m.owner_impu.is_null() && impu.is_none() {
-            return mcx_status::MCX_INVALID_ARGUMENT;
-        }
-        let Ok(key_id) = KeyId::new(m.key_id) else {
-            return mcx_status::MCX_INVALID_ARGUMENT;
-        };
-        let cs_id = match m.cs_id {
-            -1 => None,
-            n => match u8::try_from(n).ok().and_then(|n| CsId::try_from(n).ok()) {
-                Some(c) => Some(c),
-                None => return mcx_status::MCX_INVALID_ARGUMENT,
-            },
-        };
-        let owner = Owner {
-            user_id: user.to_owned(),
-            impu: impu.map(str::to_owned),
-        };
-        let mut k = KeyInstall::new(key, key_id, rand, service, owner, peer);
-        k.valid_from = time(m.valid_from_ms);
-        k.valid_until = time(m.valid_until_ms);
-        k.protection = protection(m.flags);
-        k.cs_id = cs_id;
-        // A GMK needs its member's GUK-ID: a struct too short to carry one has none.
-        let has_guk = m.struct_size as usize
-            >= core::mem::offset_of!(mcx_key_material, guk_id) + core::mem::size_of::<u32>();
-        k.guk_id =
-            (key_id.purpose() == ::mcx_engine::keys::Purpose::Gmk && has_guk).then_some(m.guk_id);
         match e.store.install(&k, Timestamp::now()) {
             Ok(_) => mcx_status::MCX_OK,
             Err(err) => of_store(err),
         }
+    })
+}
+
+/// Installs `n` MC keys at once (`kms[i]` each as for `mcx_key_install`), publishing them
+/// together; `statuses[i]` receives each key's status. Returns `MCX_OK` when the call itself
+/// was valid.
+///
+/// # Safety
+/// `e` is a live engine; `kms` points to `n` pointers each as `mcx_key_install`'s `km`;
+/// `statuses` is writable for `n` `int32_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_key_install_many(
+    e: *mut mcx_engine,
+    kms: *const *const mcx_key_material,
+    n: usize,
+    statuses: *mut i32,
+) -> mcx_status {
+    boundary(|| {
+        if e.is_null() || (n > 0 && (kms.is_null() || statuses.is_null())) || n > crate::MAX_LEN / 8
+        {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        }
+        if n == 0 {
+            return mcx_status::MCX_OK;
+        }
+        // SAFETY: a live handle; `n` pointers and `n` statuses (caller contract).
+        let (e, kms, out) = unsafe {
+            (
+                &*e,
+                core::slice::from_raw_parts(kms, n),
+                core::slice::from_raw_parts_mut(statuses, n),
+            )
+        };
+        let mut ks = Vec::with_capacity(n);
+        let mut at = Vec::with_capacity(n);
+        for (i, &km) in kms.iter().enumerate() {
+            // SAFETY: each pointer as `mcx_key_install`'s (caller contract).
+            match unsafe { install_of(km) } {
+                Ok(k) => {
+                    ks.push(k);
+                    at.push(i);
+                }
+                Err(status) => out[i] = status.into(),
+            }
+        }
+        for (i, r) in at
+            .into_iter()
+            .zip(e.store.install_many(&ks, Timestamp::now()))
+        {
+            out[i] = match r {
+                Ok(_) => mcx_status::MCX_OK,
+                Err(err) => of_store(err),
+            }
+            .into();
+        }
+        mcx_status::MCX_OK
     })
 }
 

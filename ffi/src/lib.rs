@@ -18,6 +18,7 @@ mod engine;
 mod keys;
 mod mcdata;
 mod pool;
+mod receiver;
 mod srtcp;
 mod status;
 mod xml;
@@ -26,12 +27,13 @@ use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 pub use engine::{
-    MCX_ENGINE_OFF_NETWORK, MCX_RX_STRIPES, mcx_engine, mcx_engine_backend, mcx_engine_config,
-    mcx_engine_free, mcx_engine_new, mcx_stats, mcx_stats_get,
+    MCX_AEAD_AESNI, MCX_AEAD_DEFAULT, MCX_AEAD_PORTABLE, MCX_AEAD_VAES, MCX_ENGINE_OFF_NETWORK,
+    MCX_EVENT_INDEX_SOFT_LIMIT, MCX_RX_STRIPES, mcx_engine, mcx_engine_backend, mcx_engine_config,
+    mcx_engine_free, mcx_engine_new, mcx_event, mcx_event_poll, mcx_stats, mcx_stats_get,
 };
 pub use keys::{
     MCX_SERVICE_MCDATA, MCX_SERVICE_MCPTT, MCX_SERVICE_MCVIDEO, MCX_SRTCP_AUTH_ONLY,
-    mcx_key_install, mcx_key_install_srtp, mcx_key_material, mcx_key_revoke,
+    mcx_key_install, mcx_key_install_many, mcx_key_install_srtp, mcx_key_material, mcx_key_revoke,
 };
 pub use mcdata::{
     MCX_MCDATA_FRESH_IV, MCX_MCDATA_OVERHEAD, mcx_mcdata_header, mcx_mcdata_key,
@@ -42,10 +44,15 @@ pub use pool::{
     MCX_USE_ANY, mcx_pool, mcx_pool_config, mcx_pool_free, mcx_pool_new, mcx_pool_poll,
     mcx_pool_submit, mcx_submitter, mcx_submitter_free, mcx_submitter_new,
 };
+pub use receiver::{
+    mcx_receiver, mcx_receiver_free, mcx_receiver_new, mcx_receiver_unprotect,
+    mcx_receiver_unprotect_batch,
+};
 pub use srtcp::{
     MCX_SRTCP_MAX_TRAILER, MCX_USE_MBMS_SUBCHANNEL, MCX_USE_MULTICAST, MCX_USE_OFF_NETWORK,
     MCX_USE_SERVER_TO_SERVER, MCX_USE_UNICAST, mcx_packet, mcx_srtcp_fan_out, mcx_srtcp_protect,
-    mcx_srtcp_protect_batch, mcx_srtcp_unprotect, mcx_srtcp_unprotect_batch,
+    mcx_srtcp_protect_at, mcx_srtcp_protect_batch, mcx_srtcp_unprotect, mcx_srtcp_unprotect_batch,
+    mcx_stream_shard, mcx_stream_shard_rtcp,
 };
 pub use status::{mcx_status, mcx_status_str};
 pub use xml::{
@@ -91,6 +98,8 @@ const _: () = {
     const fn shared_across_threads<T: Send + Sync>() {}
     shared_across_threads::<mcx_engine>();
     shared_across_threads::<mcx_pool>();
+    const fn moved_between_threads<T: Send>() {}
+    moved_between_threads::<mcx_receiver>();
 };
 
 /// Runs an export's body behind the panic boundary.

@@ -6,15 +6,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::mcx_engine::keys::{KeyId, Timestamp};
+use ::mcx_engine::EngineConfig;
+use ::mcx_engine::keys::KeyId;
 use ::mcx_engine::pool::{
     Job, Packet, PacketBuf, Pool, PoolConfig, RejectReason, Rejected, Submitter,
 };
-use ::mcx_engine::{EngineConfig, Error};
+use ::mcx_engine::time::Timestamp;
 
 use crate::engine::mcx_engine;
 use crate::srtcp::{mcx_packet, use_of};
-use crate::status::{mcx_status, of_engine};
+use crate::status::{mcx_status, of_pool};
 use crate::{boundary, read_config};
 
 /// A caller's buffer lent to the pool: `len` octets of packet at `ptr`, `cap` writable.
@@ -267,12 +268,12 @@ impl mcx_submitter {
                     o.out_key_id = r.key_id.get();
                 }
                 Some(Err(e)) => {
-                    o.status = of_engine(e) as i32;
+                    o.status = of_pool(e) as i32;
                     o.out_len = 0;
                     o.out_key_id = 0;
                 }
                 None => {
-                    o.status = of_engine(Error::Internal) as i32;
+                    o.status = mcx_status::MCX_INTERNAL as i32;
                     o.out_len = 0;
                     o.out_key_id = 0;
                 }

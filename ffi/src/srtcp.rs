@@ -1,13 +1,19 @@
-//! SRTCP protect and unprotect: one packet, a batch, a fan-out.
+//! SRTCP protect and unprotect on the engine: one packet, a batch, a fan-out; and the
+//! stream rule (`mcx_stream_shard`) that steers packets to their receivers.
+//!
+//! Batches go through the engine in chunks of [`CHUNK`] packets held on the stack: no call
+//! here allocates.
 
-use std::sync::atomic::Ordering;
-
-use ::mcx_engine::keys::{KeyId, SrtcpUse, Timestamp};
-use ::mcx_engine::{Processed, RxPacket, TxPacket};
+use ::mcx_engine::keys::{KeyId, Purpose, SrtcpUse};
+use ::mcx_engine::time::Timestamp;
+use ::mcx_engine::{Engine, Processed, RxPacket, StreamId, TxPacket};
 
 use crate::boundary;
-use crate::engine::mcx_engine;
+use crate::engine::{Counters, mcx_engine};
 use crate::status::{mcx_status, of_engine};
+
+/// Packets per engine call of a batch (stack arrays, no allocation).
+pub(crate) const CHUNK: usize = 32;
 
 /// Most octets protect adds to an RTCP packet: tag 16, E‖index 4, MKI up to 8 (a GMK's).
 /// Leave this much room after the packet (`cap >= len + MCX_SRTCP_MAX_TRAILER`).
@@ -72,21 +78,16 @@ pub(crate) unsafe fn buffer<'a>(p: *mut u8, cap: usize) -> Option<&'a mut [u8]> 
     Some(unsafe { core::slice::from_raw_parts_mut(p, cap) })
 }
 
-fn count(e: &mcx_engine, protect: bool, ok: u64, failed: u64) {
-    let (good, bad) = if protect {
-        (&e.protected, &e.protect_failed)
+/// `now_ms` as a time: 0 reads the system clock (once per call).
+pub(crate) fn time_of(now_ms: u64) -> Timestamp {
+    if now_ms == 0 {
+        Timestamp::now()
     } else {
-        (&e.unprotected, &e.unprotect_failed)
-    };
-    if ok > 0 {
-        good.fetch_add(ok, Ordering::Relaxed);
-    }
-    if failed > 0 {
-        bad.fetch_add(failed, Ordering::Relaxed);
+        Timestamp(now_ms)
     }
 }
 
-fn finish(p: &mut mcx_packet, r: Option<Result<Processed, ::mcx_engine::Error>>) {
+pub(crate) fn finish(p: &mut mcx_packet, r: Option<Result<Processed, ::mcx_engine::Error>>) {
     match r {
         Some(Ok(done)) => {
             p.status = mcx_status::MCX_OK.into();
@@ -100,7 +101,8 @@ fn finish(p: &mut mcx_packet, r: Option<Result<Processed, ::mcx_engine::Error>>)
 
 /// Protects the RTCP packet `buf[0..len)` in place with key `key_id` (the use its purpose
 /// implies); `*out_len` receives the SRTCP length. `cap` is the room at `buf`, at least
-/// `len + MCX_SRTCP_MAX_TRAILER`. On error `buf` is unchanged.
+/// `len + MCX_SRTCP_MAX_TRAILER`. On error `buf` is unchanged. Reads the system clock; see
+/// `mcx_srtcp_protect_at` to pass the time.
 ///
 /// # Safety
 /// `e` is a live engine; `buf` is writable for `cap` octets; `out_len` is writable.
@@ -113,6 +115,25 @@ pub unsafe extern "C" fn mcx_srtcp_protect(
     cap: usize,
     out_len: *mut usize,
 ) -> mcx_status {
+    // SAFETY: forwarded caller contract.
+    unsafe { mcx_srtcp_protect_at(e, key_id, buf, len, cap, 0, out_len) }
+}
+
+/// As `mcx_srtcp_protect`, at time `now_ms` (milliseconds since the Unix epoch, the clock
+/// key validity is checked against; 0 reads the system clock).
+///
+/// # Safety
+/// As `mcx_srtcp_protect`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_srtcp_protect_at(
+    e: *mut mcx_engine,
+    key_id: u32,
+    buf: *mut u8,
+    len: usize,
+    cap: usize,
+    now_ms: u64,
+    out_len: *mut usize,
+) -> mcx_status {
     boundary(|| {
         if e.is_null() || out_len.is_null() || len > cap {
             return mcx_status::MCX_INVALID_ARGUMENT;
@@ -123,18 +144,18 @@ pub unsafe extern "C" fn mcx_srtcp_protect(
             return mcx_status::MCX_INVALID_ARGUMENT;
         };
         let Ok(id) = KeyId::new(key_id) else {
-            count(e, true, 0, 1);
+            e.counters.count(true, 0, 1);
             return mcx_status::MCX_UNKNOWN_KEY;
         };
-        match e.tx.srtcp_protect(id, b, len, Timestamp::now()) {
+        match e.tx.srtcp_protect(id, b, len, time_of(now_ms)) {
             Ok(p) => {
-                count(e, true, 1, 0);
+                e.counters.count(true, 1, 0);
                 // SAFETY: `out_len` is writable (caller contract).
                 unsafe { out_len.write(p.len) };
                 mcx_status::MCX_OK
             }
             Err(err) => {
-                count(e, true, 0, 1);
+                e.counters.count(true, 0, 1);
                 of_engine(err)
             }
         }
@@ -144,7 +165,8 @@ pub unsafe extern "C" fn mcx_srtcp_protect(
 /// Unprotects the SRTCP packet `buf[0..len)` in place: the MKI at its tail names the key,
 /// which is checked (purpose, status, time) before the packet is authenticated and its
 /// replay window consulted. `*out_len` receives the RTCP length, `*key_id_out` (if not
-/// NULL) the key used. On error `buf` and the engine's state are unchanged.
+/// NULL) the key used. On error `buf` and the engine's state are unchanged. Calls on
+/// streams of one stripe serialize on its mutex; `mcx_receiver_unprotect` takes none.
 ///
 /// # Safety
 /// `e` is a live engine; `buf` is writable for `len` octets; `out_len` is writable;
@@ -174,7 +196,7 @@ pub unsafe extern "C" fn mcx_srtcp_unprotect(
         };
         match r {
             Ok(p) => {
-                count(e, false, 1, 0);
+                e.counters.count(false, 1, 0);
                 // SAFETY: `out_len` is writable, `key_id_out` NULL or writable.
                 unsafe {
                     out_len.write(p.len);
@@ -185,7 +207,7 @@ pub unsafe extern "C" fn mcx_srtcp_unprotect(
                 mcx_status::MCX_OK
             }
             Err(err) => {
-                count(e, false, 0, 1);
+                e.counters.count(false, 0, 1);
                 of_engine(err)
             }
         }
@@ -209,12 +231,12 @@ unsafe fn batch_args<'a>(
 }
 
 /// Counts a batch's packets by their status.
-fn tally(e: &mcx_engine, protect: bool, ps: &[mcx_packet]) {
+pub(crate) fn tally(c: &Counters, protect: bool, ps: &[mcx_packet]) {
     let ok = ps
         .iter()
         .filter(|p| p.status == mcx_status::MCX_OK as i32)
         .count() as u64;
-    count(e, protect, ok, ps.len() as u64 - ok);
+    c.count(protect, ok, ps.len() as u64 - ok);
 }
 
 /// The caller's packet array, or `None` for NULL with `n > 0`.
@@ -302,42 +324,66 @@ unsafe fn protect_many(
             },
             None => &[][..],
         };
-        let mut tx: Vec<TxPacket<'_>> = Vec::with_capacity(ps.len());
-        let mut taken: Vec<usize> = Vec::with_capacity(ps.len());
-        for (i, p) in ps.iter_mut().enumerate() {
-            p.out_len = 0;
-            p.out_key_id = 0;
-            let len = if fan_out.is_some() { plain_len } else { p.len };
-            if fan_out.is_none() && p.len > p.cap {
-                p.status = mcx_status::MCX_INVALID_ARGUMENT.into();
-                continue;
-            }
-            // SAFETY: each packet's buffer is writable for `cap` and overlaps no other
-            // (caller contract).
-            let Some(b) = (unsafe { buffer(p.buf, p.cap) }) else {
-                p.status = mcx_status::MCX_INVALID_ARGUMENT.into();
-                continue;
-            };
-            let Ok(id) = KeyId::new(p.key_id) else {
-                p.status = mcx_status::MCX_UNKNOWN_KEY.into();
-                continue;
-            };
-            tx.push(TxPacket::new(id, b, len));
-            taken.push(i);
-        }
         let now = Timestamp::now();
-        match fan_out {
-            Some(u) => e.tx.srtcp_fan_out(u, plain, &mut tx, now),
-            None => e.tx.srtcp_protect_batch(&mut tx, now),
-        };
-        let results: Vec<_> = tx.iter().map(|t| t.result).collect();
-        drop(tx);
-        for (&i, r) in taken.iter().zip(results) {
-            finish(&mut ps[i], r);
+        for chunk in ps.chunks_mut(CHUNK) {
+            protect_chunk(&e.tx, fan_out, plain, chunk, now);
         }
-        tally(e, true, ps);
+        tally(&e.counters, true, ps);
         mcx_status::MCX_OK
     })
+}
+
+/// A stand-in key ID for the unused places of a chunk.
+const NO_KEY: KeyId = KeyId::from_parts(Purpose::Csk, 0);
+
+/// Protects (or fans out to) up to [`CHUNK`] packets through one engine call.
+fn protect_chunk(
+    engine: &Engine,
+    fan_out: Option<SrtcpUse>,
+    plain: &[u8],
+    ps: &mut [mcx_packet],
+    now: Timestamp,
+) {
+    let mut tx: [TxPacket<'_>; CHUNK] = core::array::from_fn(|_| TxPacket::new(NO_KEY, &mut [], 0));
+    let mut taken = [0usize; CHUNK];
+    let mut k = 0;
+    for (i, p) in ps.iter_mut().enumerate() {
+        p.out_len = 0;
+        p.out_key_id = 0;
+        let len = if fan_out.is_some() {
+            plain.len()
+        } else {
+            p.len
+        };
+        if fan_out.is_none() && p.len > p.cap {
+            p.status = mcx_status::MCX_INVALID_ARGUMENT.into();
+            continue;
+        }
+        // SAFETY: each packet's buffer is writable for `cap` and overlaps no other
+        // (caller contract).
+        let Some(b) = (unsafe { buffer(p.buf, p.cap) }) else {
+            p.status = mcx_status::MCX_INVALID_ARGUMENT.into();
+            continue;
+        };
+        let Ok(id) = KeyId::new(p.key_id) else {
+            p.status = mcx_status::MCX_UNKNOWN_KEY.into();
+            continue;
+        };
+        tx[k] = TxPacket::new(id, b, len);
+        taken[k] = i;
+        k += 1;
+    }
+    match fan_out {
+        Some(u) => engine.srtcp_fan_out(u, plain, &mut tx[..k], now),
+        None => engine.srtcp_protect_batch(&mut tx[..k], now),
+    };
+    let mut results = [None; CHUNK];
+    for (r, t) in results.iter_mut().zip(&tx[..k]) {
+        *r = t.result;
+    }
+    for (&i, r) in taken[..k].iter().zip(results) {
+        finish(&mut ps[i], r);
+    }
 }
 
 /// Unprotects `n` packets, each with the key its MKI names; each packet's `status` says
@@ -357,45 +403,113 @@ pub unsafe extern "C" fn mcx_srtcp_unprotect_batch(
         let Some((e, ps)) = (unsafe { batch_args(e, pkts, n) }) else {
             return mcx_status::MCX_INVALID_ARGUMENT;
         };
-        // Group by receive stripe: one lock and one batch call per stripe.
-        let mut by_stripe: Vec<Vec<usize>> = vec![Vec::new(); e.rx.len()];
-        for (i, p) in ps.iter_mut().enumerate() {
+        for p in ps.iter_mut() {
             p.out_len = 0;
             p.out_key_id = 0;
             if p.buf.is_null() && p.len > 0 {
                 p.status = mcx_status::MCX_INVALID_ARGUMENT.into();
-                continue;
+            } else {
+                p.status = mcx_status::MCX_NOT_READY.into();
             }
-            // SAFETY: readable for `len` (caller contract).
-            let b = unsafe { buffer(p.buf, p.len) }.unwrap_or(&mut []);
-            by_stripe[e.stripe(b)].push(i);
         }
         let now = Timestamp::now();
-        for (k, idx) in by_stripe.iter().enumerate() {
-            if idx.is_empty() {
-                continue;
-            }
-            let results: Vec<_> = {
-                let mut rx: Vec<RxPacket<'_>> = idx
-                    .iter()
-                    .map(|&i| {
-                        // SAFETY: writable for `len`, not overlapping (caller contract).
-                        RxPacket::new(unsafe { buffer(ps[i].buf, ps[i].len) }.unwrap_or(&mut []))
-                    })
-                    .collect();
-                match e.rx[k].lock() {
-                    Ok(mut h) => {
-                        h.srtcp_unprotect_batch(&mut rx, now);
-                        rx.iter().map(|r| r.result).collect()
-                    }
-                    Err(_) => vec![None; rx.len()],
+        // Stripe by stripe, in chunks: one lock per chunk, no allocation. Each stream lies
+        // in one stripe, so its packets keep their order.
+        for k in 0..e.rx.len() {
+            let mut start = 0;
+            while start < ps.len() {
+                let (next, held) = unprotect_chunk(e, k, &mut ps[start..], now);
+                start += next;
+                if !held {
+                    break;
                 }
-            };
-            for (&i, r) in idx.iter().zip(results) {
-                finish(&mut ps[i], r);
             }
         }
-        tally(e, false, ps);
+        tally(&e.counters, false, ps);
         mcx_status::MCX_OK
     })
+}
+
+/// Unprotects, under stripe `k`'s lock, up to [`CHUNK`] packets of `ps` that belong to that
+/// stripe and wait (`MCX_NOT_READY`). Returns how far into `ps` it looked, and whether it
+/// stopped because the chunk was full (more may follow).
+fn unprotect_chunk(
+    e: &mcx_engine,
+    k: usize,
+    ps: &mut [mcx_packet],
+    now: Timestamp,
+) -> (usize, bool) {
+    let mut rx: [RxPacket<'_>; CHUNK] = core::array::from_fn(|_| RxPacket::new(&mut []));
+    let mut taken = [0usize; CHUNK];
+    let mut n = 0;
+    let mut looked = ps.len();
+    for (i, p) in ps.iter().enumerate() {
+        if p.status != mcx_status::MCX_NOT_READY as i32 {
+            continue;
+        }
+        // SAFETY: writable for `len`, not overlapping (caller contract); checked non-NULL
+        // above when `len > 0`.
+        let b = unsafe { buffer(p.buf, p.len) }.unwrap_or(&mut []);
+        if e.stripe(b) != k {
+            continue;
+        }
+        rx[n] = RxPacket::new(b);
+        taken[n] = i;
+        n += 1;
+        if n == CHUNK {
+            looked = i + 1;
+            break;
+        }
+    }
+    if n == 0 {
+        return (looked, false);
+    }
+    let mut results = [None; CHUNK];
+    // A panic inside a locked call poisons the stripe: then refuse (no result) rather than
+    // guess.
+    if let Ok(mut h) = e.rx[k].lock() {
+        h.srtcp_unprotect_batch(&mut rx[..n], now);
+        for (r, p) in results.iter_mut().zip(&rx[..n]) {
+            *r = p.result;
+        }
+    }
+    for (&i, r) in taken[..n].iter().zip(results) {
+        finish(&mut ps[i], r);
+    }
+    (looked, n == CHUNK)
+}
+
+/// The receiver (of `n`) that owns the stream of the SRTCP packet `srtcp[0..len)`: the
+/// stream's shard, by the rule the engine's stripes, the pool and the relay use. Steer each
+/// received packet to the `mcx_receiver` of that number. 0 for a packet too short to name a
+/// stream, and when `n` is 0.
+///
+/// # Safety
+/// `srtcp` is readable for `len` octets (or NULL with `len` 0).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_stream_shard(srtcp: *const u8, len: usize, n: u32) -> u32 {
+    // SAFETY: readable for `len` (caller contract).
+    let Some(b) = (unsafe { crate::keys::bytes(srtcp, len) }) else {
+        return 0;
+    };
+    StreamId::of_srtcp(b).map_or(0, |s| s.shard(n as usize) as u32)
+}
+
+/// As `mcx_stream_shard`, for an RTCP packet about to be protected with `key_id` (the same
+/// stream as the SRTCP packet protect makes of it).
+///
+/// # Safety
+/// `rtcp` is readable for `len` octets (or NULL with `len` 0).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_stream_shard_rtcp(
+    key_id: u32,
+    rtcp: *const u8,
+    len: usize,
+    n: u32,
+) -> u32 {
+    // SAFETY: readable for `len` (caller contract).
+    let (Some(b), Ok(id)) = (unsafe { crate::keys::bytes(rtcp, len) }, KeyId::new(key_id)) else {
+        return 0;
+    };
+    StreamId::of_rtcp(id, b).map_or(0, |s| s.shard(n as usize) as u32)
 }

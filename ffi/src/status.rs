@@ -3,8 +3,8 @@
 
 use std::ffi::{CStr, c_char};
 
-use ::mcx_engine::keys::StoreError;
 use ::mcx_engine::srtcp;
+use ::mcx_engine::store::StoreError;
 
 /// Result of every fallible `mcx_*` call. `MCX_OK` is 0.
 #[repr(i32)]
@@ -54,7 +54,7 @@ pub enum mcx_status {
     MCX_NO_CS_ID = 19,
     /// GMK and PCK keys need off-network use enabled in the engine config.
     MCX_OFF_NETWORK_DISABLED = 20,
-    /// A GMK needs the member's GUK-ID.
+    /// A GMK needs the member's GUK-ID, with the GMK purpose tag (0) in its 4 top bits.
     MCX_MISSING_GUK_ID = 21,
     /// The operating system's random source failed.
     MCX_RANDOM_UNAVAILABLE = 22,
@@ -100,8 +100,15 @@ pub(crate) fn of_engine(e: ::mcx_engine::Error) -> mcx_status {
         E::NotYetValid => S::MCX_NOT_YET_VALID,
         E::Expired => S::MCX_EXPIRED,
         E::TooManyStreams => S::MCX_TOO_MANY_STREAMS,
-        E::Internal => S::MCX_INTERNAL,
         _ => S::MCX_INTERNAL,
+    }
+}
+
+/// The status of a pool packet's error.
+pub(crate) fn of_pool(e: ::mcx_engine::pool::Error) -> mcx_status {
+    match e {
+        ::mcx_engine::pool::Error::Datapath(d) => of_engine(d),
+        _ => mcx_status::MCX_INTERNAL,
     }
 }
 
@@ -111,7 +118,9 @@ pub(crate) fn of_store(e: StoreError) -> mcx_status {
     match e {
         StoreError::Derive(_) | StoreError::MasterLength(_) => S::MCX_BAD_LENGTH,
         StoreError::NoCsId(..) => S::MCX_NO_CS_ID,
-        StoreError::MissingGukId => S::MCX_MISSING_GUK_ID,
+        StoreError::MissingGukId | StoreError::BadGukId(_) => S::MCX_MISSING_GUK_ID,
+        StoreError::EmptyValidity => S::MCX_INVALID_ARGUMENT,
+        StoreError::AlreadyExpired => S::MCX_EXPIRED,
         StoreError::DuplicateKeyId(_) => S::MCX_DUPLICATE_KEY_ID,
         StoreError::UnknownKey(_) => S::MCX_UNKNOWN_KEY,
         StoreError::OffNetworkDisabled(_) => S::MCX_OFF_NETWORK_DISABLED,
@@ -165,7 +174,10 @@ pub(crate) const ALL: [(mcx_status, &CStr); 29] = [
         mcx_status::MCX_OFF_NETWORK_DISABLED,
         c"off-network keys not enabled",
     ),
-    (mcx_status::MCX_MISSING_GUK_ID, c"GMK needs a GUK-ID"),
+    (
+        mcx_status::MCX_MISSING_GUK_ID,
+        c"GMK needs a GUK-ID carrying the GMK tag",
+    ),
     (
         mcx_status::MCX_RANDOM_UNAVAILABLE,
         c"random source unavailable",

@@ -8,8 +8,10 @@
 //! - mcx protects and libsrtp unprotects;
 //! - a flipped bit is rejected by both.
 //!
+//! Every AES-GCM provider this CPU runs goes through each mode, in this one process.
 //! Counts are printed (run with `--nocapture` to see them) and asserted.
 
+use mcx_engine::aead::Provider;
 use mcx_engine::keys::{CsId, KeyId, Purpose, derive_srtp_master};
 use mcx_engine::secret::{MasterKey, MasterSalt};
 use mcx_engine::srtcp::{Mki, RxConfig, RxContext, SrtcpKeys, TxConfig, TxContext};
@@ -39,12 +41,19 @@ fn esrtcp_index(pkt: &[u8], mki_len: usize) -> u32 {
     u32::from_be_bytes(pkt[at..at + 4].try_into().unwrap()) & 0x7fff_ffff
 }
 
-fn run_session(rng: &mut Rng, mode: &Mode, key: &[u8], salt: &[u8], counts: &mut Counts) {
+fn run_session(
+    rng: &mut Rng,
+    mode: &Mode,
+    provider: Provider,
+    key: &[u8],
+    salt: &[u8],
+    counts: &mut Counts,
+) {
     let mki = rng.bytes(mode.mki_len);
     let ssrc = rng.next_u64() as u32;
     let mk = MasterKey::from_slice(key).unwrap();
     let ms = MasterSalt::from_slice(salt).unwrap();
-    let keys = SrtcpKeys::from_master(&mk, &ms);
+    let keys = SrtcpKeys::from_master(&mk, &ms, provider);
     let m = Mki::from_slice(&mki).unwrap();
     let mut txc = TxConfig::new(m);
     let mut rxc = RxConfig::new(m);
@@ -121,16 +130,23 @@ fn run_session(rng: &mut Rng, mode: &Mode, key: &[u8], salt: &[u8], counts: &mut
     }
 }
 
-fn run(mode: Mode) -> Counts {
+/// Runs `mode` on every provider; each must reach `at_least` packets both ways.
+fn run(mode: Mode, at_least: usize) {
     let mut rng = Rng::from_env_or_time(mode.name);
-    let mut counts = Counts::default();
-    for _ in 0..mode.sessions {
-        let key = rng.bytes(mode.key_len);
-        let salt = rng.bytes(12);
-        run_session(&mut rng, &mode, &key, &salt, &mut counts);
+    for provider in mcx_tests::providers() {
+        let mut counts = Counts::default();
+        for _ in 0..mode.sessions {
+            let key = rng.bytes(mode.key_len);
+            let salt = rng.bytes(12);
+            run_session(&mut rng, &mode, provider, &key, &salt, &mut counts);
+        }
+        eprintln!(
+            "{} on {provider} ({}): {counts:?}",
+            mode.name,
+            libsrtp::version()
+        );
+        assert_both_ways(&counts, at_least);
     }
-    eprintln!("{} ({}): {counts:?}", mode.name, libsrtp::version());
-    counts
 }
 
 fn assert_both_ways(c: &Counts, at_least: usize) {
@@ -141,28 +157,32 @@ fn assert_both_ways(c: &Counts, at_least: usize) {
 
 #[test]
 fn aes128_gcm_encrypted_mki4() {
-    let c = run(Mode {
-        name: "AEAD_AES_128_GCM E=1 MKI 4",
-        key_len: 16,
-        mki_len: 4,
-        auth_only: false,
-        sessions: 8,
-        packets: 150,
-    });
-    assert_both_ways(&c, 1000);
+    run(
+        Mode {
+            name: "AEAD_AES_128_GCM E=1 MKI 4",
+            key_len: 16,
+            mki_len: 4,
+            auth_only: false,
+            sessions: 8,
+            packets: 150,
+        },
+        1000,
+    );
 }
 
 #[test]
 fn aes128_gcm_auth_only_mki4() {
-    let c = run(Mode {
-        name: "AEAD_AES_128_GCM E=0 MKI 4",
-        key_len: 16,
-        mki_len: 4,
-        auth_only: true,
-        sessions: 8,
-        packets: 150,
-    });
-    assert_both_ways(&c, 1000);
+    run(
+        Mode {
+            name: "AEAD_AES_128_GCM E=0 MKI 4",
+            key_len: 16,
+            mki_len: 4,
+            auth_only: true,
+            sessions: 8,
+            packets: 150,
+        },
+        1000,
+    );
 }
 
 #[test]
@@ -173,15 +193,17 @@ fn aes256_gcm_and_other_mki_sizes() {
         (16, 8, false),
         (16, 0, false),
     ] {
-        let c = run(Mode {
-            name: "AEAD_AES_*_GCM other profiles",
-            key_len,
-            mki_len,
-            auth_only,
-            sessions: 2,
-            packets: 100,
-        });
-        assert_both_ways(&c, 200);
+        run(
+            Mode {
+                name: "AEAD_AES_*_GCM other profiles",
+                key_len,
+                mki_len,
+                auth_only,
+                sessions: 2,
+                packets: 100,
+            },
+            200,
+        );
     }
 }
 
@@ -190,27 +212,37 @@ fn aes256_gcm_and_other_mki_sizes() {
 #[test]
 fn mc_chain_csk_to_libsrtp() {
     let mut rng = Rng::from_env_or_time("mc_chain");
-    let mut counts = Counts::default();
-    for _ in 0..4 {
-        let csk = rng.bytes(16);
-        let csk_id = KeyId::from_parts(Purpose::Csk, rng.next_u64() as u32);
-        let rand = rng.bytes(16);
-        let (mk, ms) = derive_srtp_master(&csk, CsId::CskSrtcpMcptt, csk_id.get(), &rand).unwrap();
-        let mode = Mode {
-            name: "MC chain CSK -> master -> SRTCP",
-            key_len: 16,
-            mki_len: 4,
-            auth_only: false,
-            sessions: 1,
-            packets: 50,
-        };
-        run_session(&mut rng, &mode, mk.expose(), ms.expose(), &mut counts);
+    for provider in mcx_tests::providers() {
+        let mut counts = Counts::default();
+        for _ in 0..4 {
+            let csk = rng.bytes(16);
+            let csk_id = KeyId::from_parts(Purpose::Csk, rng.next_u64() as u32);
+            let rand = rng.bytes(16);
+            let (mk, ms) =
+                derive_srtp_master(&csk, CsId::CskSrtcpMcptt, csk_id.get(), &rand).unwrap();
+            let mode = Mode {
+                name: "MC chain CSK -> master -> SRTCP",
+                key_len: 16,
+                mki_len: 4,
+                auth_only: false,
+                sessions: 1,
+                packets: 50,
+            };
+            run_session(
+                &mut rng,
+                &mode,
+                provider,
+                mk.expose(),
+                ms.expose(),
+                &mut counts,
+            );
+        }
+        eprintln!(
+            "MC chain CSK -> master -> SRTCP on {provider} ({}): {counts:?}",
+            libsrtp::version()
+        );
+        assert_both_ways(&counts, 200);
     }
-    eprintln!(
-        "MC chain CSK -> master -> SRTCP ({}): {counts:?}",
-        libsrtp::version()
-    );
-    assert_both_ways(&counts, 200);
 }
 
 /// A raw SRTP master key and salt installed in the key store (`KeyStore::install_srtp`, the
@@ -219,60 +251,71 @@ fn mc_chain_csk_to_libsrtp() {
 /// with AES-128 and AES-256, E=1 and E=0.
 #[test]
 fn raw_srtp_key_in_the_store_interoperates_with_libsrtp() {
-    use mcx_engine::keys::{KeyStore, Service, SrtpInstall, StoreConfig, Timestamp};
+    use mcx_engine::keys::Service;
     use mcx_engine::srtcp::{MAX_SRTCP_TRAILER, Protection};
+    use mcx_engine::store::{KeyStore, SrtpInstall, StoreConfig};
+    use mcx_engine::time::Timestamp;
     use mcx_engine::{Engine, EngineConfig};
     let mut rng = Rng::from_env_or_time("raw_srtp_store");
     let now = Timestamp(1);
-    let store = std::sync::Arc::new(KeyStore::new(StoreConfig::default()));
-    let mut engine = Engine::new(std::sync::Arc::clone(&store), EngineConfig::default()).unwrap();
-    let mut checked = 0;
-    for (key_len, auth_only) in [(16, false), (32, false), (16, true), (32, true)] {
-        let key = rng.bytes(key_len);
-        let salt = rng.bytes(12);
-        let id = KeyId::from_parts(Purpose::Spk, rng.next_u64() as u32);
-        let mut k = SrtpInstall::new(&key, &salt, id, Service::Mcptt);
-        if auth_only {
-            k.protection = Protection::AuthOnly;
+    for provider in mcx_tests::providers() {
+        let store = std::sync::Arc::new(KeyStore::new(StoreConfig {
+            provider,
+            ..StoreConfig::default()
+        }));
+        assert_eq!(store.provider(), provider);
+        let mut engine =
+            Engine::new(std::sync::Arc::clone(&store), EngineConfig::default()).unwrap();
+        let mut checked = 0;
+        for (key_len, auth_only) in [(16, false), (32, false), (16, true), (32, true)] {
+            let key = rng.bytes(key_len);
+            let salt = rng.bytes(12);
+            let id = KeyId::from_parts(Purpose::Spk, rng.next_u64() as u32);
+            let mut k = SrtpInstall::new(&key, &salt, id, Service::Mcptt);
+            if auth_only {
+                k.protection = Protection::AuthOnly;
+            }
+            store.install_srtp(&k, now).unwrap();
+            let mki = id.get().to_be_bytes();
+            let mut lib_tx =
+                Session::new(Direction::Outbound, &key, &salt, &mki, auth_only).unwrap();
+            let mut lib_rx =
+                Session::new(Direction::Inbound, &key, &salt, &mki, auth_only).unwrap();
+            for i in 0..25u32 {
+                let plain = mcx_tests::packets::random_rtcp(
+                    &mut rng,
+                    0x1000 + i % 3,
+                    8 + 4 * (i as usize % 20),
+                );
+                // engine -> libsrtp
+                let mut buf = plain.clone();
+                buf.resize(plain.len() + MAX_SRTCP_TRAILER, 0);
+                let sent = engine
+                    .srtcp_protect(id, &mut buf, plain.len(), now)
+                    .unwrap();
+                let n = lib_rx.unprotect(&mut buf[..sent.len]).unwrap();
+                assert_eq!(&buf[..n], &plain[..]);
+                // libsrtp -> engine
+                let mut buf = plain.clone();
+                buf.resize(plain.len() + 64, 0);
+                let n = lib_tx.protect(&mut buf, plain.len()).unwrap();
+                let got = engine.srtcp_unprotect(&mut buf[..n], now).unwrap();
+                assert_eq!((got.key_id, &buf[..got.len]), (id, &plain[..]));
+                checked += 2;
+            }
         }
-        store.install_srtp(&k, now).unwrap();
-        let mki = id.get().to_be_bytes();
-        let mut lib_tx = Session::new(Direction::Outbound, &key, &salt, &mki, auth_only).unwrap();
-        let mut lib_rx = Session::new(Direction::Inbound, &key, &salt, &mki, auth_only).unwrap();
-        for i in 0..25u32 {
-            let plain = mcx_tests::packets::random_rtcp(
-                &mut rng,
-                0x1000 + i % 3,
-                8 + 4 * (i as usize % 20),
-            );
-            // engine -> libsrtp
-            let mut buf = plain.clone();
-            buf.resize(plain.len() + MAX_SRTCP_TRAILER, 0);
-            let sent = engine
-                .srtcp_protect(id, &mut buf, plain.len(), now)
-                .unwrap();
-            let n = lib_rx.unprotect(&mut buf[..sent.len]).unwrap();
-            assert_eq!(&buf[..n], &plain[..]);
-            // libsrtp -> engine
-            let mut buf = plain.clone();
-            buf.resize(plain.len() + 64, 0);
-            let n = lib_tx.protect(&mut buf, plain.len()).unwrap();
-            let got = engine.srtcp_unprotect(&mut buf[..n], now).unwrap();
-            assert_eq!((got.key_id, &buf[..got.len]), (id, &plain[..]));
-            checked += 2;
+        assert_eq!(checked, 200);
+        // Wrong lengths are refused and change nothing.
+        let id = KeyId::from_parts(Purpose::Spk, 7);
+        for (k, s) in [
+            (&[0u8; 15][..], &[0u8; 12][..]),
+            (&[0u8; 16][..], &[0u8; 14][..]),
+        ] {
+            assert!(matches!(
+                store.install_srtp(&SrtpInstall::new(k, s, id, Service::Mcptt), now),
+                Err(mcx_engine::store::StoreError::MasterLength(_))
+            ));
         }
+        assert_eq!(store.len(), 4);
     }
-    assert_eq!(checked, 200);
-    // Wrong lengths are refused and change nothing.
-    let id = KeyId::from_parts(Purpose::Spk, 7);
-    for (k, s) in [
-        (&[0u8; 15][..], &[0u8; 12][..]),
-        (&[0u8; 16][..], &[0u8; 14][..]),
-    ] {
-        assert!(matches!(
-            store.install_srtp(&SrtpInstall::new(k, s, id, Service::Mcptt), now),
-            Err(mcx_engine::keys::StoreError::MasterLength(_))
-        ));
-    }
-    assert_eq!(store.len(), 4);
 }

@@ -4,12 +4,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use mcx_engine::keys::{
-    CsId, KeyId, KeyInstall, KeyStatus, KeyStore, Owner, Purpose, Service, SrtcpUse, StoreConfig,
-    StoreError, Timestamp, derive_srtp_master,
-};
+use mcx_engine::keys::{CsId, KeyId, Purpose, Service, SrtcpUse, derive_srtp_master};
 use mcx_engine::secret::KeyLen;
 use mcx_engine::srtcp::{MAX_SRTCP_TRAILER, Mki, SrtcpKeys, TxConfig, TxContext};
+use mcx_engine::store::{KeyInstall, KeyStatus, KeyStore, Owner, StoreConfig, StoreError};
+use mcx_engine::time::Timestamp;
 use mcx_engine::{Engine, EngineConfig, Error};
 use mcx_tests::packets::floor_app;
 use mcx_tests::rng::Rng;
@@ -21,6 +20,7 @@ fn store(off_network: bool) -> Arc<KeyStore> {
     Arc::new(KeyStore::new(StoreConfig {
         grace_period_ms: 2_000,
         off_network,
+        ..StoreConfig::default()
     }))
 }
 
@@ -276,7 +276,7 @@ fn the_engine_path_is_the_mc_chain_byte_for_byte() {
     let via_engine = protect(&e, id, 0xdead_beef, T0).unwrap();
     let (mk, ms) = derive_srtp_master(&key, CsId::CskSrtcpMcptt, id.get(), &rand).unwrap();
     let mut tx = TxContext::new(
-        SrtcpKeys::from_master(&mk, &ms),
+        SrtcpKeys::from_master(&mk, &ms, s.provider()),
         TxConfig::new(Mki::from_key_id(id)),
     );
     let mut out = vec![0u8; via_engine.len()];
@@ -388,10 +388,13 @@ fn revocation_takes_effect_for_the_next_packet() {
     assert_eq!(e.rx_streams(), 1);
     let mut w = protect(&e, id, 5, T0).unwrap();
     s.revoke(id).unwrap();
-    assert_eq!(protect(&e, id, 5, T0), Err(Error::UnknownKey));
+    // The key has left the store, and the store remembers why.
+    assert_eq!(protect(&e, id, 5, T0), Err(Error::Revoked));
     let before = w.clone();
-    assert_eq!(e.srtcp_unprotect(&mut w, T0), Err(Error::UnknownKey));
+    assert_eq!(e.srtcp_unprotect(&mut w, T0), Err(Error::Revoked));
     assert_eq!(w, before, "a refused packet is left as it was");
+    // Its receive state went with it.
+    assert_eq!(e.rx_streams(), 0);
     assert_eq!(s.revoke(id), Err(StoreError::UnknownKey(id)));
     assert!(
         s.key_for(Purpose::Csk, "sip:alice@example.org", SERVER)

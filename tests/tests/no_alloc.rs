@@ -70,7 +70,7 @@ fn protect_and_unprotect_do_not_allocate() {
     let csk_id = KeyId::from_parts(Purpose::Csk, 0x0ddd_5bf0);
     let (mk, ms) =
         derive_srtp_master(&[7; 16], CsId::CskSrtcpMcptt, csk_id.get(), &[9; 16]).unwrap();
-    let keys = SrtcpKeys::from_master(&mk, &ms);
+    let keys = SrtcpKeys::from_master(&mk, &ms, mcx_engine::aead::Provider::detect());
     let mki = Mki::from_key_id(csk_id);
     let mut tx = TxContext::new(keys.clone(), TxConfig::new(mki));
     let mut tx0 = TxContext::new(keys.clone(), TxConfig::new(mki).auth_only());
@@ -106,7 +106,9 @@ fn protect_and_unprotect_do_not_allocate() {
 
 /// An engine handle on a key store with `n` CSKs (IDs 1..=n, key octets = the ID).
 fn engine_with_csks(n: u32) -> (mcx_engine::Engine, Vec<KeyId>) {
-    use mcx_engine::keys::{KeyInstall, KeyStore, Owner, Service, StoreConfig, Timestamp};
+    use mcx_engine::keys::Service;
+    use mcx_engine::store::{KeyInstall, KeyStore, Owner, StoreConfig};
+    use mcx_engine::time::Timestamp;
     use mcx_engine::{Engine, EngineConfig};
     use std::sync::Arc;
 
@@ -132,7 +134,7 @@ fn engine_with_csks(n: u32) -> (mcx_engine::Engine, Vec<KeyId>) {
 
 #[test]
 fn the_engine_path_does_not_allocate_in_steady_state() {
-    use mcx_engine::keys::Timestamp;
+    use mcx_engine::time::Timestamp;
 
     let (mut e, ids) = engine_with_csks(50);
     let mut buf = [0u8; 128];
@@ -164,8 +166,8 @@ fn the_engine_path_does_not_allocate_in_steady_state() {
 
 #[test]
 fn batch_calls_and_aead_batches_do_not_allocate() {
-    use mcx_engine::aead::{Backend, Gcm, OpenJob, SealJob, open_batch, seal_batch};
-    use mcx_engine::keys::Timestamp;
+    use mcx_engine::aead::{Gcm, OpenJob, Provider, SealJob, open_batch, seal_batch};
+    use mcx_engine::time::Timestamp;
     use mcx_engine::{Engine, RxPacket, TxPacket};
 
     let (mut e, ids) = engine_with_csks(20);
@@ -203,9 +205,9 @@ fn batch_calls_and_aead_batches_do_not_allocate() {
     });
     assert_eq!(n, 0, "allocations in the engine's batch calls");
 
-    for backend in Backend::available() {
+    for backend in Provider::available() {
         let keys: Vec<Gcm> = (0..8u8)
-            .map(|i| Gcm::with_backend(&[i; 16], backend).unwrap())
+            .map(|i| Gcm::with_provider(&[i; 16], backend).unwrap())
             .collect();
         let mut data = [[0u8; 64]; 8];
         let mut tags = [[0u8; 16]; 8];

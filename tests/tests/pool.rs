@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use mcx_engine::keys::{
-    KeyId, KeyInstall, KeyStore, Owner, Purpose, Service, StoreConfig, Timestamp,
-};
+use mcx_engine::keys::{KeyId, Purpose, Service};
 use mcx_engine::pool::{
     Completion, Job, JobKind, Packet, Pool, PoolConfig, RejectReason, Submitter,
 };
 use mcx_engine::srtcp::MAX_SRTCP_TRAILER;
+use mcx_engine::store::{KeyInstall, KeyStore, Owner, StoreConfig};
+use mcx_engine::time::Timestamp;
 use mcx_tests::rng::Rng;
 
 const T0: Timestamp = Timestamp(1_000);
@@ -332,7 +332,9 @@ fn fan_out_through_the_pool_reaches_each_recipient_under_its_own_key() {
     assert_eq!(c.succeeded(), 8);
     assert_eq!(
         c.packets[8].result,
-        Some(Err(Error::WrongPurpose(Purpose::Musik)))
+        Some(Err(mcx_engine::pool::Error::Datapath(Error::WrongPurpose(
+            Purpose::Musik
+        ))))
     );
     assert!(
         c.packets[8].buf.is_empty(),
@@ -373,8 +375,8 @@ fn fan_out_through_the_pool_reaches_each_recipient_under_its_own_key() {
 /// octets; the results match the engine's direct calls.
 #[test]
 fn xml_and_mcdata_jobs_run_through_the_pool() {
-    use mcx_engine::Error;
     use mcx_engine::mcdata::{self, Header, PayloadKey};
+    use mcx_engine::pool::Error;
     use mcx_engine::xml::{self, Elements, Limits, XmlKey};
     let (store, _) = store();
     let pool = Pool::new(

@@ -1,4 +1,5 @@
-//! Property tests of the SRTCP contexts (proptest).
+//! Property tests of the SRTCP contexts (proptest), each case on one of the AES-GCM
+//! providers this CPU runs.
 //!
 //! - round trip for random keys, RTCP sizes 8–1500, starting indices, MKIs and both
 //!   protections, in place and out of place;
@@ -8,6 +9,7 @@
 //! - replay: duplicates, out-of-order inside the window, too old, far jumps — checked against
 //!   a simple model.
 
+use mcx_engine::aead::Provider;
 use mcx_engine::secret::{MasterKey, MasterSalt};
 use mcx_engine::srtcp::{
     Error, MAX_INDEX, Mki, RxConfig, RxContext, SrtcpKeys, TxConfig, TxContext, protected_len,
@@ -16,11 +18,17 @@ use mcx_tests::packets::random_rtcp;
 use mcx_tests::rng::Rng;
 use proptest::prelude::*;
 
-fn keys(key: &[u8], salt: &[u8; 12]) -> SrtcpKeys {
+fn keys(key: &[u8], salt: &[u8; 12], provider: Provider) -> SrtcpKeys {
     SrtcpKeys::from_master(
         &MasterKey::from_slice(key).unwrap(),
         &MasterSalt::new(*salt),
+        provider,
     )
+}
+
+/// Each case runs on one of the providers this CPU has.
+fn provider() -> impl Strategy<Value = Provider> {
+    prop::sample::select(mcx_tests::providers())
 }
 
 fn mki_of(len: usize, seed: u64) -> Mki {
@@ -51,9 +59,10 @@ proptest! {
         mki_len in prop::sample::select(vec![0usize, 4, 8]),
         auth_only in any::<bool>(),
         seed in any::<u64>(),
+        provider in provider(),
     ) {
         let key = if wide { &key[..] } else { &key[..16] };
-        let k = keys(key, &salt);
+        let k = keys(key, &salt, provider);
         let mki = mki_of(mki_len, seed);
         let (tc, rc) = configs(mki, auth_only, index);
         let mut rng = Rng::new(seed);
@@ -94,8 +103,9 @@ proptest! {
         auth_only in any::<bool>(),
         seed in any::<u64>(),
         bit in any::<prop::sample::Index>(),
+        provider in provider(),
     ) {
-        let k = keys(&key, &salt);
+        let k = keys(&key, &salt, provider);
         let mki = mki_of(mki_len, seed);
         let (tc, rc) = configs(mki, auth_only, 7);
         let mut rng = Rng::new(seed);
@@ -134,8 +144,9 @@ proptest! {
     fn replay_follows_the_model(
         window in 64u32..=512,
         steps in prop::collection::vec((0u8..4, 0u32..2000), 1..200),
+        provider in provider(),
     ) {
-        let k = keys(&[1; 16], &[2; 12]);
+        let k = keys(&[1; 16], &[2; 12], provider);
         let plain = random_rtcp(&mut Rng::new(1), 1, 28);
         let mut rx = RxContext::new(k.clone(), RxConfig::new(Mki::NONE).replay_window(window)).unwrap();
         let mut accepted = std::collections::BTreeSet::new();

@@ -7,11 +7,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use mcx_engine::keys::{
-    KeyId, KeyInstall, KeyStore, Owner, Purpose, Service, SrtcpUse, StoreConfig, Timestamp,
-};
+use mcx_engine::keys::{KeyId, Purpose, Service, SrtcpUse};
 use mcx_engine::secret::KeyLen;
 use mcx_engine::srtcp::MAX_SRTCP_TRAILER;
+use mcx_engine::store::{KeyInstall, KeyStore, Owner, StoreConfig};
+use mcx_engine::time::Timestamp;
 use mcx_engine::{Engine, EngineConfig};
 use serde_json::json;
 
@@ -64,7 +64,10 @@ pub(crate) fn run(a: DemoArgs, json: bool) -> Result<(), String> {
         return Err("--clients and --packets must be at least 1".into());
     }
     let now = Timestamp::now();
-    let store = Arc::new(KeyStore::new(StoreConfig::default()));
+    let store = Arc::new(KeyStore::new(StoreConfig {
+        provider: crate::provider(),
+        ..StoreConfig::default()
+    }));
     let mut clients = (0..a.clients)
         .map(|n| new_client(&store, n, now))
         .collect::<Result<Vec<_>, _>>()?;
@@ -118,7 +121,7 @@ pub(crate) fn run(a: DemoArgs, json: bool) -> Result<(), String> {
             ("seconds", json!((secs * 1e6).round() / 1e6)),
             ("packets_per_second", json!(pps.round() as u64)),
             ("ns_per_packet", json!((1e9 / pps * 10.0).round() / 10.0)),
-            ("backend", json!(server.backend())),
+            ("backend", json!(server.provider().description())),
         ],
     );
     if failed > 0 {

@@ -22,17 +22,24 @@ mod xml;
 
 use clap::{CommandFactory, FromArgMatches};
 
+/// The AES-GCM provider the commands run on: the start-up measurement, or
+/// `MCX_AEAD_BACKEND` (`mcx_engine::startup`).
+pub(crate) fn provider() -> mcx_engine::aead::Provider {
+    mcx_engine::startup::provider_from_env().provider
+}
+
 fn main() {
     // The version line names the AES-GCM backend the engine chose on this machine.
+    let choice = mcx_engine::startup::provider_from_env();
     let mut version = format!(
         "{}\nAES-GCM backend: {}",
         env!("CARGO_PKG_VERSION"),
-        mcx_engine::aead::backend_name()
+        choice.provider.description()
     );
-    if let Some(w) = mcx_engine::aead::backend_warning() {
+    if let Some(w) = &choice.warning {
         version.push_str(&format!("\nwarning: {w}"));
     }
-    if let Some(n) = mcx_engine::aead::backend_note() {
+    if let Some(n) = &choice.note {
         version.push_str(&format!("\nnote: {n}"));
     }
     let matches = cli::Cli::command()
@@ -60,15 +67,16 @@ fn main() {
 
 /// Lists the AES-GCM backends this CPU can run (names as `MCX_AEAD_BACKEND` takes them).
 fn backends(json: bool) -> Result<(), String> {
-    use mcx_engine::aead::{Backend, active_backend, backend_note};
-    let names: Vec<&str> = Backend::available().map(|b| b.name()).collect();
+    use mcx_engine::aead::Provider;
+    let names: Vec<&str> = Provider::available().map(|b| b.name()).collect();
     if json {
+        let choice = mcx_engine::startup::provider_from_env();
         println!(
             "{}",
             serde_json::json!({
                 "available": names,
-                "active": active_backend().name(),
-                "note": backend_note(),
+                "active": choice.provider.name(),
+                "note": choice.note,
             })
         );
     } else {

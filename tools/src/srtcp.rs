@@ -86,7 +86,7 @@ fn keys_and_mki(k: &KeySource) -> Result<(SrtcpKeys, Mki), String> {
             let ms = MasterSalt::from_slice(&parse_hex("master-salt", ms)?)
                 .map_err(|e| format!("--master-salt: {e}"))?;
             Ok((
-                SrtcpKeys::from_master(&mk, &ms),
+                SrtcpKeys::from_master(&mk, &ms, crate::provider()),
                 explicit_mki.unwrap_or(Mki::NONE),
             ))
         }
@@ -103,7 +103,7 @@ fn keys_and_mki(k: &KeySource) -> Result<(SrtcpKeys, Mki), String> {
             let (mk, ms) = master_from_mc(&mc)?;
             let id = parse_key_id(key_id)?;
             let mki = explicit_mki.unwrap_or(Mki::from_key_id(id));
-            Ok((SrtcpKeys::from_master(&mk, &ms), mki))
+            Ok((SrtcpKeys::from_master(&mk, &ms, crate::provider()), mki))
         }
         _ => Err(
             "give either --master-key and --master-salt, or --key, --key-id, --rand and --cs-id"

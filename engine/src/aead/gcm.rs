@@ -1,4 +1,4 @@
-//! [`Gcm`]: one AES-GCM key on one backend.
+//! [`Gcm`]: one AES-GCM key expanded for one provider.
 //!
 //! ```text
 //! H  = E_K(0^128)            J0 = IV ‖ 0^31 ‖ 1            (96-bit IV)
@@ -10,7 +10,7 @@
 use subtle::ConstantTimeEq;
 
 use super::portable::PortableGcm;
-use super::{Backend, IV_LEN, TAG_LEN, Unavailable};
+use super::{IV_LEN, Provider, TAG_LEN, Unavailable};
 use crate::secret::{KeyLen, LengthError};
 
 /// The tag did not verify.
@@ -37,18 +37,18 @@ pub(super) enum Imp {
     X86(super::x86::Key),
 }
 
-/// An AES-128-GCM or AES-256-GCM key, expanded once for one backend. Key material is
+/// An AES-128-GCM or AES-256-GCM key, expanded once for one provider. Key material is
 /// zeroized on drop; `Debug` shows none of it.
 #[derive(Clone)]
 pub struct Gcm {
     pub(super) imp: Imp,
-    backend: Backend,
+    provider: Provider,
     len: KeyLen,
 }
 
 impl core::fmt::Debug for Gcm {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Gcm({:?}, {}, <redacted>)", self.len, self.backend)
+        write!(f, "Gcm({:?}, {}, <redacted>)", self.len, self.provider)
     }
 }
 
@@ -61,43 +61,41 @@ fn j0_of(iv: &[u8; IV_LEN]) -> u128 {
 }
 
 impl Gcm {
-    /// Expands a 16-octet (AES-128) or 32-octet (AES-256) key on the process-wide backend
-    /// ([`super::active_backend`]).
-    pub fn new(key: &[u8]) -> Result<Gcm, LengthError> {
-        match Gcm::with_backend(key, super::active_backend()) {
-            Ok(g) => Ok(g),
-            Err(Ok(e)) => Err(e),
-            // The active backend is always available; fall back rather than fail.
-            Err(Err(_)) => Gcm::with_backend(key, Backend::Portable).map_err(|e| match e {
-                Ok(e) => e,
-                Err(_) => len_err(key),
-            }),
-        }
+    /// Expands a 16-octet (AES-128) or 32-octet (AES-256) key for `provider`; a provider
+    /// this CPU cannot run gives the portable one (check [`Provider::is_available`] first,
+    /// or use [`Gcm::with_provider`], to be told).
+    pub fn new(key: &[u8], provider: Provider) -> Result<Gcm, LengthError> {
+        let p = if provider.is_available() {
+            provider
+        } else {
+            Provider::Portable
+        };
+        Gcm::with_provider(key, p).map_err(|e| e.unwrap_or_else(|_| len_err(key)))
     }
 
-    /// Expands `key` for `backend`. The outer error is the key length, the inner one a
-    /// backend this CPU cannot run.
-    pub fn with_backend(
+    /// Expands `key` for `provider`. The outer error is the key length, the inner one a
+    /// provider this CPU cannot run.
+    pub fn with_provider(
         key: &[u8],
-        backend: Backend,
+        provider: Provider,
     ) -> Result<Gcm, Result<LengthError, Unavailable>> {
         let len = match key.len() {
             16 => KeyLen::Aes128,
             32 => KeyLen::Aes256,
             _ => return Err(Ok(len_err(key))),
         };
-        let imp = match backend {
-            Backend::Portable => PortableGcm::new(key).map(|g| Imp::Portable(Box::new(g))),
+        let imp = match provider {
+            Provider::Portable => PortableGcm::new(key).map(|g| Imp::Portable(Box::new(g))),
             #[cfg(target_arch = "x86_64")]
-            Backend::AesNi | Backend::Vaes if backend.is_available() => {
+            Provider::AesNi | Provider::Vaes if provider.is_available() => {
                 super::x86::Key::new(key).map(Imp::X86)
             }
-            _ => return Err(Err(Unavailable(backend))),
+            _ => return Err(Err(Unavailable(provider))),
         };
         let Some(imp) = imp else {
             return Err(Ok(len_err(key)));
         };
-        Ok(Gcm { imp, backend, len })
+        Ok(Gcm { imp, provider, len })
     }
 
     /// The AES key size.
@@ -105,9 +103,9 @@ impl Gcm {
         self.len
     }
 
-    /// The backend this key was expanded for.
-    pub fn backend(&self) -> Backend {
-        self.backend
+    /// The provider this key was expanded for.
+    pub fn provider(&self) -> Provider {
+        self.provider
     }
 
     /// Whether [`seal_batch`] and [`open_batch`] can put this key in a lane of the
@@ -115,7 +113,7 @@ impl Gcm {
     pub fn has_lanes(&self) -> bool {
         #[cfg(target_arch = "x86_64")]
         if let Imp::X86(_) = self.imp {
-            return self.backend == Backend::Vaes;
+            return self.provider == Provider::Vaes;
         }
         false
     }
@@ -314,7 +312,7 @@ fn lane_keys<'k>(jobs: [(&'k Gcm, &[&[u8]; 2], usize); 4]) -> Option<[&'k super:
     use super::x86::{LANES_MAX_AAD, LANES_MAX_DATA, lanes_ok};
     let key = |(g, aad, len): (&'k Gcm, &[&[u8]; 2], usize)| match &g.imp {
         Imp::X86(k)
-            if g.backend == Backend::Vaes
+            if g.provider == Provider::Vaes
                 && len <= LANES_MAX_DATA
                 && aad[0].len() + aad[1].len() <= LANES_MAX_AAD =>
         {
@@ -438,14 +436,14 @@ mod tests {
     use proptest::prelude::*;
 
     /// Every backend this CPU runs: each test below runs on all of them.
-    fn backends() -> Vec<Backend> {
-        let v: Vec<Backend> = Backend::available().collect();
-        assert!(v.contains(&Backend::Portable));
+    fn providers() -> Vec<Provider> {
+        let v: Vec<Provider> = Provider::available().collect();
+        assert!(v.contains(&Provider::Portable));
         v
     }
 
-    fn seal_on(b: Backend, key: &[u8], iv: &[u8], aad: &[u8], pt: &[u8]) -> (Vec<u8>, [u8; 16]) {
-        let g = Gcm::with_backend(key, b).unwrap();
+    fn seal_on(b: Provider, key: &[u8], iv: &[u8], aad: &[u8], pt: &[u8]) -> (Vec<u8>, [u8; 16]) {
+        let g = Gcm::with_provider(key, b).unwrap();
         let mut buf = pt.to_vec();
         let tag = g.seal_in_place_any_iv(iv, &[aad], &mut buf);
         let mut back = buf.clone();
@@ -473,7 +471,7 @@ mod tests {
 
     #[test]
     fn mcgrew_viega_aes128() {
-        for b in backends() {
+        for b in providers() {
             // Test case 1.
             let (c, t) = seal_on(b, &[0; 16], &[0; 12], &[], &[]);
             assert!(c.is_empty());
@@ -531,7 +529,7 @@ mod tests {
 
     #[test]
     fn mcgrew_viega_aes256() {
-        for b in backends() {
+        for b in providers() {
             // Test case 13.
             let (_, t) = seal_on(b, &[0; 32], &[0; 12], &[], &[]);
             assert_eq!(t, hex!("530f8afbc74536b9a963b4f1c4cb738b"), "{b} TC13");
@@ -580,9 +578,9 @@ mod tests {
 
     #[test]
     fn failed_open_leaves_data_alone() {
-        for b in backends() {
-            let g = Gcm::with_backend(&[3; 16], b).unwrap();
-            assert_eq!(g.backend(), b);
+        for b in providers() {
+            let g = Gcm::with_provider(&[3; 16], b).unwrap();
+            assert_eq!(g.provider(), b);
             let mut buf = *b"hello, floor control";
             let mut tag = g.seal_in_place(&[1; 12], &[b"hdr"], &mut buf);
             let sealed = buf;
@@ -601,18 +599,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_key_lengths() {
-        for b in backends() {
+        for b in providers() {
             for n in [0, 15, 17, 24, 31, 33] {
-                assert!(matches!(Gcm::with_backend(&vec![0; n], b), Err(Ok(_))));
+                assert!(matches!(Gcm::with_provider(&vec![0; n], b), Err(Ok(_))));
             }
         }
-        assert!(Gcm::new(&[0; 24]).is_err());
+        assert!(Gcm::new(&[0; 24], Provider::Portable).is_err());
     }
 
     #[test]
     fn unavailable_backend_is_refused() {
-        for b in Backend::ALL {
-            let r = Gcm::with_backend(&[0; 16], b);
+        for b in Provider::ALL {
+            let r = Gcm::with_provider(&[0; 16], b);
             assert_eq!(r.is_ok(), b.is_available(), "{b}");
             if !b.is_available() {
                 assert!(matches!(r, Err(Err(Unavailable(x))) if x == b));
@@ -622,8 +620,8 @@ mod tests {
 
     #[test]
     fn debug_shows_no_key() {
-        for b in backends() {
-            let g = Gcm::with_backend(&[0xab; 16], b).unwrap();
+        for b in providers() {
+            let g = Gcm::with_provider(&[0xab; 16], b).unwrap();
             let d = format!("{g:?}");
             assert!(d.contains("redacted") && !d.contains("ab, ") && !d.contains("171"));
         }
@@ -647,10 +645,10 @@ mod tests {
 
     /// Runs `specs` through seal_batch and open_batch on `b` and checks every job against
     /// the single-packet calls.
-    fn check_batch(b: Backend, specs: &[JobSpec]) -> Result<(), TestCaseError> {
+    fn check_batch(b: Provider, specs: &[JobSpec]) -> Result<(), TestCaseError> {
         let gcms: Vec<Gcm> = specs
             .iter()
-            .map(|s| Gcm::with_backend(&s.0, b).unwrap())
+            .map(|s| Gcm::with_provider(&s.0, b).unwrap())
             .collect();
         let mut datas: Vec<Vec<u8>> = specs.iter().map(|s| s.4.clone()).collect();
         let mut tags = vec![[0u8; 16]; specs.len()];
@@ -724,7 +722,7 @@ mod tests {
             wide_specs in prop::collection::vec(job_spec(true, true), 1..=13),
         ) {
             let specs = if wide { wide_specs } else { specs };
-            for b in backends() {
+            for b in providers() {
                 check_batch(b, &specs)?;
             }
         }
@@ -743,7 +741,7 @@ mod tests {
                 let j = (order.rotate_left(i as u32 * 7) as usize) % n;
                 specs.swap(i, j);
             }
-            for b in backends() {
+            for b in providers() {
                 check_batch(b, &specs)?;
             }
         }
@@ -774,8 +772,8 @@ mod tests {
                 c.encrypt_inout_detached(&iv.into(), &aad, want.as_mut_slice().into()).unwrap().into()
             };
             let at = split.index(aad.len() + 1);
-            for b in backends() {
-                let g = Gcm::with_backend(&key, b).unwrap();
+            for b in providers() {
+                let g = Gcm::with_provider(&key, b).unwrap();
                 let mut got = pt.clone();
                 let tag = g.seal_in_place(&iv, &[&aad[..at], &aad[at..]], &mut got);
                 prop_assert_eq!(&got, &want, "{}", b);

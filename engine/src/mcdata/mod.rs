@@ -142,7 +142,8 @@ impl PayloadKey {
 
     /// A DPCK already derived (16 or 32 octets), for the DPPK-ID the messages carry.
     pub fn from_dpck(dpck: &[u8], dppk_id: u32) -> Result<PayloadKey, DeriveError> {
-        let gcm = Gcm::new(dpck).map_err(DeriveError::KeyLength)?;
+        let gcm =
+            Gcm::new(dpck, crate::aead::Provider::detect()).map_err(DeriveError::KeyLength)?;
         let algorithm = match dpck.len() {
             16 => PayloadAlgorithm::Aes128Gcm,
             _ => PayloadAlgorithm::Aes256Gcm,

@@ -6,9 +6,11 @@ use bytes::{Bytes, BytesMut};
 
 use super::PacketBuf;
 
-use crate::engine::{Error, Processed};
-use crate::keys::{KeyId, SrtcpUse, Timestamp};
+use super::Error;
+use crate::Processed;
+use crate::keys::{KeyId, SrtcpUse};
 use crate::mcdata::{self, PayloadKey};
+use crate::time::Timestamp;
 use crate::xml::{Elements, Limits, XmlKey};
 
 /// One packet of a job. The buffer moves into the pool and comes back in the completion,
@@ -23,7 +25,7 @@ pub struct Packet<B = BytesMut> {
     /// Protect: the RTCP packet, exactly its length. Unprotect: the SRTCP packet. Fan-out:
     /// any buffer, ideally with room for the protected packet. After the job it holds the
     /// result (SRTCP or RTCP), or, on failure, what it held before (a fan-out target: empty).
-    /// After [`Error::Internal`](crate::Error::Internal) its contents are unspecified.
+    /// After [`Error::Internal`](super::Error::Internal) its contents are unspecified.
     pub buf: B,
     /// What happened to this packet; `None` until the job completed.
     pub result: Option<Result<Processed, Error>>,
@@ -269,7 +271,7 @@ pub struct Completion<B = BytesMut> {
     /// The packets, in submission order.
     pub packets: Vec<Packet<B>>,
     /// `false` when a worker panicked on part of the job: those packets carry
-    /// [`Error::Internal`](crate::Error::Internal).
+    /// [`Error::Internal`](super::Error::Internal).
     pub clean: bool,
 }
 

@@ -23,7 +23,7 @@
 //!   (key and window lookups of a group issued together, the multi-buffer kernel where it
 //!   pays). Buffers are `bytes::BytesMut` and move in and out without copies.
 //! - **Faults.** A panic inside a part is caught at the worker's boundary: the part's
-//!   unfinished packets complete with [`crate::Error::Internal`], the completion says so, and the
+//!   unfinished packets complete with [`Error::Internal`], the completion says so, and the
 //!   worker serves on.
 //! - **Shutdown.** [`Pool::shutdown`] (or drop) refuses new work, waits for submits in
 //!   progress, lets every worker drain its ring, and joins the threads; completions stay
@@ -40,8 +40,9 @@
 //! ```
 //! use std::sync::Arc;
 //! use bytes::BytesMut;
-//! use mcx_engine::keys::{KeyId, KeyInstall, KeyStore, Owner, Purpose, Service, StoreConfig,
-//!                        Timestamp};
+//! use mcx_engine::keys::{KeyId, Purpose, Service};
+//! use mcx_engine::store::{KeyInstall, KeyStore, Owner, StoreConfig};
+//! use mcx_engine::time::Timestamp;
 //! use mcx_engine::pool::{Job, Packet, Pool, PoolConfig, RejectReason};
 //! use mcx_engine::srtcp::MAX_SRTCP_TRAILER;
 //!
@@ -87,6 +88,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod error;
 mod job;
 mod stats;
 #[cfg(test)]
@@ -102,13 +104,15 @@ use bytes::BytesMut;
 use crossbeam_utils::CachePadded;
 use crossbeam_utils::sync::{Parker, Unparker};
 
+pub use error::Error;
 pub use job::{Completion, Job, JobKind, Packet, RejectReason, Rejected, Ticket};
 pub use stats::{Cause, PoolStats, WorkerStats};
 
-use crate::engine::{Engine, EngineConfig};
-use crate::keys::KeyStore;
-use crate::srtcp::{ConfigError, ssrc_of};
+use crate::datapath::StreamId;
+use crate::srtcp::ConfigError;
+use crate::store::KeyStore;
 use crate::sync::{AtomicBool, AtomicUsize, Gather, Ordering, Ring, fence, scatter, spin_wait};
+use crate::{Engine, EngineConfig};
 use stats::Counters;
 use worker::{Part, PartPackets, Worker};
 
@@ -442,40 +446,26 @@ impl<B: PacketBuf> core::fmt::Debug for Submitter<B> {
     }
 }
 
-/// The worker whose shard holds the stream of `p`: hash(key, SSRC) over the workers.
-/// Unparsable packets go to worker 0, which reports their error.
-fn shard_of<B: PacketBuf>(
+/// The worker whose shard holds the stream of `p` ([`StreamId::shard`]). Unparsable
+/// packets go to worker 0, which reports their error.
+pub(crate) fn shard_of<B: PacketBuf>(
     kind: JobKind,
     p: &Packet<B>,
-    plain_ssrc: Option<u32>,
+    plain: &[u8],
     workers: usize,
 ) -> usize {
-    if workers == 1 {
-        return 0;
-    }
-    let (key, ssrc) = match kind {
-        JobKind::Protect => match (p.key_id, ssrc_of(p.buf.bytes())) {
-            (Some(k), Some(s)) => (u64::from(k.get()), s),
-            _ => return 0,
-        },
+    let stream = match kind {
+        JobKind::Protect => p.key_id.and_then(|k| StreamId::of_rtcp(k, p.buf.bytes())),
         // A fan-out's packets carry the plaintext's SSRC: the same stream as a protect of it.
-        JobKind::FanOut => match (p.key_id, plain_ssrc) {
-            (Some(k), Some(s)) => (u64::from(k.get()), s),
-            _ => return 0,
-        },
-        JobKind::Unprotect => match crate::engine::stream_of(p.buf.bytes()) {
-            Ok(st) => st,
-            Err(_) => return 0,
-        },
+        JobKind::FanOut => p.key_id.and_then(|k| StreamId::of_rtcp(k, plain)),
+        JobKind::Unprotect => StreamId::of_srtcp(p.buf.bytes()),
         // Spread by index by the caller; not reached.
         JobKind::XmlProtect
         | JobKind::XmlUnprotect
         | JobKind::McdataProtect
-        | JobKind::McdataUnprotect => return 0,
+        | JobKind::McdataUnprotect => None,
     };
-    // Fibonacci hashing of (key, SSRC), then the top 32 bits scaled onto the workers.
-    let h = (key ^ (u64::from(ssrc) << 32 | u64::from(ssrc))).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (((h >> 32) * workers as u64) >> 32) as usize
+    stream.map_or(0, |s| s.shard(workers))
 }
 
 impl<B: PacketBuf> Submitter<B> {
@@ -495,7 +485,6 @@ impl<B: PacketBuf> Submitter<B> {
                 job,
             });
         }
-        let plain_ssrc = ssrc_of(&job.plain);
         let mut used = [0usize; 64];
         let mut seen = vec![0usize; 0];
         let counts: &mut [usize] = if workers <= used.len() {
@@ -509,7 +498,7 @@ impl<B: PacketBuf> Submitter<B> {
             let w = if job.app.is_some() {
                 i % workers
             } else {
-                shard_of(job.kind, p, plain_ssrc, workers)
+                shard_of(job.kind, p, &job.plain, workers)
             };
             counts[w] += 1;
             self.route.push(w as u16);

@@ -2,7 +2,8 @@
 
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
-use crate::engine::Error;
+use super::Error;
+use crate::Error as DatapathError;
 use crate::srtcp;
 
 /// Why a packet failed, for the counters.
@@ -48,17 +49,8 @@ impl Cause {
 
     /// The cause of a data-path error.
     pub fn of(e: Error) -> Cause {
-        use srtcp::Error as S;
         match e {
-            Error::Srtcp(S::TooShort | S::BadVersion | S::LengthMismatch) => Cause::Malformed,
-            Error::Srtcp(S::BufferTooSmall) => Cause::BufferTooSmall,
-            Error::Srtcp(S::UnknownMki) | Error::UnknownKey => Cause::UnknownKey,
-            Error::Srtcp(S::AuthenticationFailed) => Cause::AuthenticationFailed,
-            Error::Srtcp(S::Replayed | S::TooOld) => Cause::Replayed,
-            Error::Srtcp(S::NotEncrypted) | Error::WrongPurpose(_) => Cause::Policy,
-            Error::Revoked | Error::Superseded => Cause::Revoked,
-            Error::NotYetValid | Error::Expired => Cause::Time,
-            Error::Srtcp(S::KeyExhausted) | Error::TooManyStreams => Cause::Limit,
+            Error::Datapath(d) => Cause::of_datapath(d),
             Error::Internal => Cause::Internal,
             Error::Xml(x) => match x {
                 crate::xml::Error::AuthenticationFailed => Cause::AuthenticationFailed,
@@ -81,6 +73,24 @@ impl Cause {
                 crate::mcdata::Error::RandomUnavailable => Cause::Internal,
                 _ => Cause::Malformed,
             },
+        }
+    }
+
+    /// The cause of a data-path error.
+    pub fn of_datapath(e: DatapathError) -> Cause {
+        use srtcp::Error as S;
+        match e {
+            DatapathError::Srtcp(S::TooShort | S::BadVersion | S::LengthMismatch) => {
+                Cause::Malformed
+            }
+            DatapathError::Srtcp(S::BufferTooSmall) => Cause::BufferTooSmall,
+            DatapathError::Srtcp(S::UnknownMki) | DatapathError::UnknownKey => Cause::UnknownKey,
+            DatapathError::Srtcp(S::AuthenticationFailed) => Cause::AuthenticationFailed,
+            DatapathError::Srtcp(S::Replayed | S::TooOld) => Cause::Replayed,
+            DatapathError::Srtcp(S::NotEncrypted) | DatapathError::WrongPurpose(_) => Cause::Policy,
+            DatapathError::Revoked | DatapathError::Superseded => Cause::Revoked,
+            DatapathError::NotYetValid | DatapathError::Expired => Cause::Time,
+            DatapathError::Srtcp(S::KeyExhausted) | DatapathError::TooManyStreams => Cause::Limit,
         }
     }
 

@@ -8,8 +8,10 @@ use bytes::BytesMut;
 
 use super::{Job, Packet, Pool, PoolConfig, RejectReason};
 use crate::Error;
-use crate::keys::{KeyId, KeyInstall, KeyStore, Owner, Purpose, Service, StoreConfig, Timestamp};
+use crate::keys::{KeyId, Purpose, Service};
 use crate::srtcp::MAX_SRTCP_TRAILER;
+use crate::store::{KeyInstall, KeyStore, Owner, StoreConfig};
+use crate::time::Timestamp;
 
 /// Packets with this SSRC make the worker panic in the middle of their part (0: off).
 static PANIC_SSRC: AtomicU32 = AtomicU32::new(0);
@@ -116,7 +118,7 @@ fn a_panic_fails_its_part_and_the_worker_serves_on() {
     assert!(!done.clean, "the completion reports the panic");
     assert_eq!(done.packets.len(), 2, "no packet lost");
     for p in &done.packets {
-        assert_eq!(p.result, Some(Err(Error::Internal)));
+        assert_eq!(p.result, Some(Err(super::Error::Internal)));
     }
     // The same worker keeps serving, and the key's index went on (no reuse after a panic).
     let ok = s
@@ -231,8 +233,14 @@ fn settings_and_inputs_at_the_edges_are_answered_not_panicked() {
         Packet::protect(ids[2], rtcp(9, 9)),
     ];
     let c = s.run(Job::protect(odd, T0)).unwrap();
-    assert_eq!(c.packets[0].result, Some(Err(Error::UnknownKey)));
-    assert!(matches!(c.packets[1].result, Some(Err(Error::Srtcp(_)))));
+    assert_eq!(
+        c.packets[0].result,
+        Some(Err(super::Error::Datapath(Error::UnknownKey)))
+    );
+    assert!(matches!(
+        c.packets[1].result,
+        Some(Err(super::Error::Datapath(Error::Srtcp(_))))
+    ));
     assert_eq!(
         &c.packets[1].buf[..],
         b"not rtcp",

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use crossbeam_utils::sync::Parker;
 
+use super::Error;
 use super::job::{App, JobKind, Packet};
 use super::{Done, PacketBuf, PartDone, Shared};
-use crate::engine::{Engine, Error, Processed, RxPacket, TxPacket};
-use crate::keys::{SrtcpUse, Timestamp};
+use crate::keys::SrtcpUse;
 use crate::srtcp::MAX_SRTCP_TRAILER;
 use crate::sync::{Ordering, Share};
+use crate::time::Timestamp;
+use crate::{Engine, Processed, RxPacket, TxPacket};
 
 /// A job's share for one worker: the packets that hash to its shard, in submission order.
 pub(super) struct Part<B> {
@@ -40,7 +42,7 @@ pub(super) struct Worker<B> {
     pub(super) parker: Parker,
     pub(super) core: Option<core_affinity::CoreId>,
     /// Reused between parts (capacity only; emptied after each part).
-    results: Vec<Option<Result<Processed, Error>>>,
+    results: Vec<Option<Result<Processed, crate::Error>>>,
     lens: Vec<usize>,
     /// XML and MCData results before they are copied back (wiped after each).
     scratch: Vec<u8>,
@@ -247,12 +249,12 @@ impl<B: PacketBuf> Worker<B> {
             };
             lens.push(p.buf.bytes().len());
             let Some(key) = p.key_id else {
-                p.result = Some(Err(Error::UnknownKey));
+                p.result = Some(Err(crate::Error::UnknownKey.into()));
                 return;
             };
             let room = len.checked_add(MAX_SRTCP_TRAILER);
             if !room.is_some_and(|n| p.buf.set_len_zeroed(n)) {
-                p.result = Some(Err(Error::Srtcp(crate::srtcp::Error::BufferTooSmall)));
+                p.result = Some(Err(crate::srtcp::Error::BufferTooSmall.into()));
                 return;
             }
             tx.push(TxPacket::new(key, p.buf.bytes_mut(), len));
@@ -282,7 +284,10 @@ impl<B: PacketBuf> Worker<B> {
             if p.result.is_some() {
                 return;
             }
-            let r = results.next().flatten().unwrap_or(Err(Error::Internal));
+            let r = results
+                .next()
+                .flatten()
+                .map_or(Err(Error::Internal), |r| r.map_err(Error::from));
             match r {
                 Ok(done) => p.buf.truncate(done.len),
                 Err(_) if fan_out => {
@@ -314,7 +319,10 @@ impl<B: PacketBuf> Worker<B> {
         self.rx = recycle(rx);
         let mut results = self.results.drain(..);
         part.packets.for_each(|p| {
-            let r = results.next().flatten().unwrap_or(Err(Error::Internal));
+            let r = results
+                .next()
+                .flatten()
+                .map_or(Err(Error::Internal), |r| r.map_err(Error::from));
             if let Ok(done) = r {
                 p.buf.truncate(done.len);
             }
@@ -341,7 +349,8 @@ fn run_app(
                 limits,
             },
         ) => {
-            let id = crate::keys::KeyId::new(key.xpk_id()).map_err(|_| Error::UnknownKey)?;
+            let id = crate::keys::KeyId::new(key.xpk_id())
+                .map_err(|_| Error::Datapath(crate::Error::UnknownKey))?;
             let n = if kind == JobKind::XmlProtect {
                 xml::protect(key, input, elements, limits, out)
             } else {
@@ -351,7 +360,8 @@ fn run_app(
             Ok((id, u32::try_from(n).unwrap_or(u32::MAX)))
         }
         (JobKind::McdataProtect, App::Mcdata { key, header }) => {
-            let id = crate::keys::KeyId::new(key.dppk_id()).map_err(|_| Error::UnknownKey)?;
+            let id = crate::keys::KeyId::new(key.dppk_id())
+                .map_err(|_| Error::Datapath(crate::Error::UnknownKey))?;
             let h = mcdata::Header::new(
                 header.message_type,
                 header.date_time,
@@ -366,7 +376,8 @@ fn run_app(
             Ok((id, 1))
         }
         (JobKind::McdataUnprotect, App::Mcdata { key, .. }) => {
-            let id = crate::keys::KeyId::new(key.dppk_id()).map_err(|_| Error::UnknownKey)?;
+            let id = crate::keys::KeyId::new(key.dppk_id())
+                .map_err(|_| Error::Datapath(crate::Error::UnknownKey))?;
             out.resize(input.len(), 0);
             let o = mcdata::unprotect(key, input, out).map_err(Error::Mcdata)?;
             out.truncate(o.len);

@@ -39,22 +39,29 @@ impl Mki {
         len: 0,
     };
 
-    /// The 4-octet MKI that names an MC key by its ID (TS 33.180 §7.4).
+    /// The 4-octet MKI that names an MC key by its ID (TS 33.180 §7.4;
+    /// [`crate::keys::addressing`]).
     pub const fn from_key_id(id: KeyId) -> Mki {
-        let b = id.to_be_bytes();
-        Mki {
-            bytes: [b[0], b[1], b[2], b[3], 0, 0, 0, 0],
-            len: 4,
-        }
+        crate::keys::addressing::mki_of(id)
     }
 
-    /// The 8-octet group MKI, GMK-ID ‖ GUK-ID (TS 33.180 §7.4.2).
+    /// The 8-octet group MKI, GMK-ID ‖ GUK-ID (TS 33.180 §7.4.2;
+    /// [`crate::keys::addressing`]).
     pub const fn gmk(gmk_id: KeyId, guk_id: u32) -> Mki {
-        let a = gmk_id.to_be_bytes();
-        let b = guk_id.to_be_bytes();
+        crate::keys::addressing::gmk_mki(gmk_id, guk_id)
+    }
+
+    /// The MKI of these 4 or 8 octets (longer input keeps its first 8).
+    pub(crate) const fn from_octets(s: &[u8]) -> Mki {
+        let mut bytes = [0; MAX_MKI_LEN];
+        let mut i = 0;
+        while i < s.len() && i < MAX_MKI_LEN {
+            bytes[i] = s[i];
+            i += 1;
+        }
         Mki {
-            bytes: [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]],
-            len: 8,
+            bytes,
+            len: i as u8,
         }
     }
 

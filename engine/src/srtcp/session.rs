@@ -18,7 +18,7 @@ use aes::{Aes128, Aes256, Block};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::layout;
-use crate::aead::Gcm;
+use crate::aead::{Gcm, Provider};
 use crate::secret::{LengthError, MasterKey, MasterSalt, SessionKey, SessionSalt};
 
 /// RFC 3711 §4.3.2 label of the SRTCP encryption key.
@@ -96,21 +96,32 @@ pub struct SrtcpKeys {
 }
 
 impl SrtcpKeys {
-    /// Derives the session key and salt from a master key and salt (RFC 3711 §4.3).
-    pub fn from_master(key: &MasterKey, salt: &MasterSalt) -> SrtcpKeys {
+    /// Derives the session key and salt from a master key and salt (RFC 3711 §4.3) and
+    /// expands the key for `provider`.
+    pub fn from_master(key: &MasterKey, salt: &MasterSalt, provider: Provider) -> SrtcpKeys {
         let (k, s) = derive_session_keys(key, salt);
-        SrtcpKeys::from_session(&k, &s)
+        SrtcpKeys::from_session(&k, &s, provider)
     }
 
     /// Uses a session key and salt directly (as the RFC 7714 §17 vectors do).
-    pub fn from_session(key: &SessionKey, salt: &SessionSalt) -> SrtcpKeys {
-        let Ok(gcm) = Gcm::new(key.expose()) else {
+    pub fn from_session(key: &SessionKey, salt: &SessionSalt, provider: Provider) -> SrtcpKeys {
+        let Ok(gcm) = Gcm::new(key.expose(), provider) else {
             unreachable!("a session key has an AES key length")
         };
         SrtcpKeys {
             gcm,
             salt: salt.clone(),
         }
+    }
+
+    /// AES-128 or AES-256.
+    pub fn key_len(&self) -> crate::secret::KeyLen {
+        self.gcm.key_len()
+    }
+
+    /// The provider the key is expanded for.
+    pub fn provider(&self) -> Provider {
+        self.gcm.provider()
     }
 
     pub(crate) fn gcm(&self) -> &Gcm {

@@ -163,7 +163,8 @@ impl XmlKey {
         integrity: &[u8],
         xpk_id: u32,
     ) -> Result<XmlKey, DeriveError> {
-        let gcm = Gcm::new(confidentiality).map_err(DeriveError::KeyLength)?;
+        let gcm = Gcm::new(confidentiality, crate::aead::Provider::detect())
+            .map_err(DeriveError::KeyLength)?;
         let integrity = DerivedKey::from_slice(integrity).map_err(DeriveError::KeyLength)?;
         let key_name = base64::encode_array(&xpk_id.to_be_bytes())
             .unwrap_or_else(|| unreachable!("4 octets are 8 base64 characters"));

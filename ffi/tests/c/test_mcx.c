@@ -154,16 +154,19 @@ static void test_srtcp(void) {
     CHECK_STATUS(mcx_srtcp_protect(NULL, CSK(1), buf, n, sizeof buf, &out), MCX_INVALID_ARGUMENT);
     CHECK_STATUS(mcx_srtcp_protect(e, CSK(9), buf, n, sizeof buf, &out), MCX_UNKNOWN_KEY);
     CHECK_STATUS(mcx_srtcp_unprotect(e, NULL, 40, &got, NULL), MCX_INVALID_ARGUMENT);
-    CHECK_STATUS(mcx_srtcp_unprotect(e, buf, 3, &got, NULL), MCX_UNKNOWN_KEY);
+    /* Too short to carry an MKI: malformed, not an unknown key. */
+    CHECK_STATUS(mcx_srtcp_unprotect(e, buf, 3, &got, NULL), MCX_MALFORMED);
+    CHECK_STATUS(mcx_srtcp_unprotect(e, buf, 31, &got, NULL), MCX_MALFORMED);
 
-    /* Unknown MKI: protect under a key, then revoke it. */
+    /* A revoked key: protect under it, revoke it; the engine says so. */
     CHECK_STATUS(install(e, CSK(2), 0x23, "sip:bob@example.org"), MCX_OK);
     n = rtcp(buf, 0xcafe0002u, 1);
     CHECK_STATUS(mcx_srtcp_protect(e, CSK(2), buf, n, sizeof buf, &out), MCX_OK);
     CHECK_STATUS(mcx_key_revoke(e, CSK(2)), MCX_OK);
-    CHECK_STATUS(mcx_srtcp_unprotect(e, buf, out, &got, NULL), MCX_UNKNOWN_KEY);
+    CHECK_STATUS(mcx_srtcp_unprotect(e, buf, out, &got, NULL), MCX_REVOKED);
     n = rtcp(buf, 0xcafe0002u, 2);
-    CHECK_STATUS(mcx_srtcp_protect(e, CSK(2), buf, n, sizeof buf, &out), MCX_UNKNOWN_KEY);
+    CHECK_STATUS(mcx_srtcp_protect(e, CSK(2), buf, n, sizeof buf, &out), MCX_REVOKED);
+    CHECK_STATUS(mcx_srtcp_protect(e, CSK(3), buf, n, sizeof buf, &out), MCX_UNKNOWN_KEY);
 
     /* Wrong purpose: a fan-out for unicast may not use a MuSiK. */
     uint8_t t1[16 + MCX_SRTCP_MAX_TRAILER], t2[sizeof t1];
@@ -205,7 +208,8 @@ static void test_srtcp(void) {
     bufs[3][20] ^= 0x40; /* forge one */
     CHECK_STATUS(mcx_srtcp_unprotect_batch(e, p, N), MCX_OK);
     for (int i = 0; i < N; i++) {
-        mcx_status want = i == 3 ? MCX_AUTHENTICATION_FAILED : i == 5 ? MCX_UNKNOWN_KEY : MCX_OK;
+        /* Packet 5 was never protected: shorter than any keyed SRTCP packet. */
+        mcx_status want = i == 3 ? MCX_AUTHENTICATION_FAILED : i == 5 ? MCX_MALFORMED : MCX_OK;
         CHECK_STATUS(p[i].status, want);
         if (want == MCX_OK) {
             uint8_t expect[16];

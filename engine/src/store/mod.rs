@@ -1,0 +1,571 @@
+//! The key store: which MC keys exist, whom they belong to, and whether they may be used now
+//! (ARCHITECTURE.md, layer 2).
+//!
+//! A proxy or MCX server holds MC keys — a CSK per client, MuSiKs and MKFCs per group, an
+//! MSCCK per MBMS bearer, an SPK per interconnection peer — and receives packets whose MKI
+//! names the key (TS 33.180 §7.4, digest §2.4). [`KeyStore::install`] takes what the MIKEY
+//! message delivered (key, key ID, RAND) and who the key belongs to, derives the SRTCP session
+//! keys once (digest §2.2 and §3.2) and publishes the key.
+//!
+//! # Publication
+//!
+//! The data path finds entries in an index ([`crate::sync::Table`]) that readers probe
+//! without locks and that writers change in place: an install or a revocation costs the same
+//! with ten keys or a hundred thousand (the index doubles when it passes half full, O(1) per
+//! install on average; [`KeyStore::install_many`] sizes it once for a whole batch). What only
+//! the control plane reads (bindings, deadlines) sits behind a writer mutex that the data path
+//! never takes. A removed entry leaves the index at once; its memory, and with it the key
+//! material (zeroized on drop), goes after a grace period, once no reader can hold it.
+//!
+//! # Rules
+//!
+//! - **Purpose** (digest §1, §2.5): unicast SRTCP toward a client needs a CSK, multicast a
+//!   MuSiK or MKFC, MBMS subchannel control an MSCCK, server-to-server an SPK; GMK and PCK are
+//!   accepted only where off-network use is enabled ([`StoreConfig::off_network`]).
+//! - **Replacement** (TS 33.180 §5.4 CSK upload, §5.8 key download): a key installed for the
+//!   same (purpose, owner, peer) as an earlier one supersedes it. The old key may still
+//!   *unprotect* for the grace period ([`StoreConfig::grace_period_ms`]), never *protect*. The
+//!   new key continues the old one's SRTCP transmit indices per SSRC (RFC 3711 §3.4).
+//! - **Alias**: a second identity can be bound to an existing key (a client connected through
+//!   two URIs, after a key download that set CSK_B := CSK_A).
+//! - **Lifetime**: revoked keys fail at once; activation and expiry are checked against the
+//!   `now` the caller passes; a key whose validity is empty or already over is refused.
+//! - **No index twice**: a key ID that leaves the store (revoked, expired, superseded and
+//!   purged) is remembered with the first index above every index it sent with. Installed
+//!   again — the same material or not — its SSRCs start there, so no (key, SSRC, index) and no
+//!   GCM IV repeats. The store remembers the most recent [`StoreConfig::retired_keys`] IDs;
+//!   an ID older than that starts at 0 again, so a caller that recycles key IDs must not
+//!   recycle their material (key download generates fresh keys, [`KeyStore::generate`]).
+//! - **Limits**: a key sends on at most [`StoreConfig::tx_ssrcs_per_key`] SSRCs; when a
+//!   (key, SSRC) index reaches [`StoreConfig::index_soft_limit`] the store raises a
+//!   [`StoreEvent::IndexSoftLimit`] (poll it with [`KeyStore::poll_event`]), well before
+//!   2^31 where protect refuses.
+
+mod control;
+mod entry;
+mod install;
+mod snapshot;
+mod tx;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use core::fmt;
+
+use crate::aead::Provider;
+use crate::keys::addressing::{Address, lookup_of_id};
+use crate::keys::{KeyId, Purpose};
+use crate::secret::{KeyLen, McKey};
+use crate::srtcp::{LengthCheck, MAX_INDEX, Policy};
+use crate::sync::Table;
+use crate::time::Timestamp;
+use control::{Binding, Control};
+use install::{Prepared, prepare, prepare_srtp};
+
+pub use entry::{KeyInfo, KeyStatus, Owner};
+pub use install::{GeneratedKey, Installed, KeyInstall, SrtpInstall, StoreError};
+pub use tx::MAX_TX_SSRCS;
+
+pub(crate) use entry::{KeyEntry, TimeError};
+pub(crate) use snapshot::Snapshot;
+pub(crate) use tx::TakeError;
+
+/// Store-wide settings.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreConfig {
+    /// How long a superseded key may still unprotect (in-flight packets). Default 10 s.
+    pub grace_period_ms: u64,
+    /// Whether GMK and PCK keys are accepted (off-network SRTCP). Default off.
+    pub off_network: bool,
+    /// The AES-GCM implementation keys are expanded for. Default [`Provider::detect`]; the
+    /// surfaces pass the start-up measurement (`mcx_engine::startup`).
+    pub provider: Provider,
+    /// Most SSRCs one key sends on (1..=[`MAX_TX_SSRCS`]). Default 4096: an SPK trunk toward a
+    /// peer server carries a stream per client. Memory grows with the SSRCs used, about 16
+    /// octets each.
+    pub tx_ssrcs_per_key: u32,
+    /// The transmit index at which a (key, SSRC) raises [`StoreEvent::IndexSoftLimit`].
+    /// Default 2^31 − 2^24: about 16.7 million packets before the key is spent.
+    pub index_soft_limit: u32,
+    /// How many retired key IDs the store remembers (with their last index) to refuse index
+    /// reuse on a reinstall. Default 100,000 (about 80 octets each).
+    pub retired_keys: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        StoreConfig {
+            grace_period_ms: 10_000,
+            off_network: false,
+            provider: Provider::detect(),
+            tx_ssrcs_per_key: 4096,
+            index_soft_limit: MAX_INDEX - (1 << 24) + 1,
+            retired_keys: 100_000,
+        }
+    }
+}
+
+/// Something the store reports to the control plane ([`KeyStore::poll_event`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreEvent {
+    /// A (key, SSRC) took the transmit index [`StoreConfig::index_soft_limit`]: replace the
+    /// key before the index reaches 2^31.
+    IndexSoftLimit {
+        /// The key.
+        key_id: KeyId,
+        /// The SSRC.
+        ssrc: u32,
+        /// The index taken.
+        index: u32,
+    },
+}
+
+/// Events waiting to be polled; beyond this many the oldest are dropped (and counted).
+const MAX_EVENTS: usize = 4096;
+
+/// Why a key ID left the store, as the data path reports it to a packet that names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Retired {
+    Revoked,
+    Expired,
+    Superseded,
+}
+
+/// What the store remembers of a retired key ID.
+#[derive(Debug)]
+pub(crate) struct RetiredKey {
+    pub(crate) why: Retired,
+    /// The first transmit index a reinstall of this ID may use.
+    first_index: u32,
+}
+
+/// The MC key store. Shared between threads (`Arc<KeyStore>`); see the module docs.
+pub struct KeyStore {
+    index: Table<KeyEntry>,
+    retired: Table<RetiredKey>,
+    control: Mutex<Control>,
+    config: StoreConfig,
+    keys: AtomicUsize,
+    /// Incremented whenever an entry leaves the index: handles drop receive state then.
+    removals: AtomicU64,
+    events: Mutex<VecDeque<StoreEvent>>,
+    events_raised: AtomicU64,
+}
+
+impl fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyStore")
+            .field("keys", &self.len())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl KeyStore {
+    /// An empty store. A provider this CPU cannot run is replaced by the portable one.
+    pub fn new(config: StoreConfig) -> KeyStore {
+        let mut config = config;
+        if !config.provider.is_available() {
+            config.provider = Provider::Portable;
+        }
+        config.tx_ssrcs_per_key = config.tx_ssrcs_per_key.clamp(1, MAX_TX_SSRCS);
+        KeyStore {
+            index: Table::new(),
+            retired: Table::new(),
+            control: Mutex::new(Control::default()),
+            config,
+            keys: AtomicUsize::new(0),
+            removals: AtomicU64::new(0),
+            events: Mutex::new(VecDeque::new()),
+            events_raised: AtomicU64::new(0),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The AES-GCM provider keys are expanded for.
+    pub fn provider(&self) -> Provider {
+        self.config.provider
+    }
+
+    /// The current index, for the data path.
+    #[inline]
+    pub(crate) fn read(&self) -> Snapshot<'_> {
+        Snapshot {
+            index: self.index.read(),
+        }
+    }
+
+    /// How many entries have left the store so far (handles compare it to know when to drop
+    /// receive state).
+    #[inline]
+    pub(crate) fn removals(&self) -> u64 {
+        self.removals.load(Ordering::Acquire)
+    }
+
+    /// Why a packet's key is not in the store, when it was and left: revoked, expired or
+    /// superseded and purged.
+    pub(crate) fn retired(&self, lookup: u64) -> Option<Retired> {
+        self.retired.read().get(lookup).map(|r| r.why)
+    }
+
+    fn control(&self) -> impl core::ops::DerefMut<Target = Control> + '_ {
+        self.control.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Number of installed keys (superseded ones in their grace period included).
+    pub fn len(&self) -> usize {
+        self.keys.load(Ordering::Relaxed)
+    }
+
+    /// Receive streams (replay windows) held for the installed keys over every handle on
+    /// the store. Walks the keys under the writer lock: a control-plane figure.
+    pub fn rx_streams(&self) -> u64 {
+        self.control()
+            .entries
+            .values()
+            .map(|e| u64::from(e.rx_streams.load(Ordering::Relaxed)))
+            .sum()
+    }
+
+    /// Whether no key is installed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Installs a key: checks it, derives its SRTCP keys once, supersedes the key previously
+    /// bound to the same (purpose, owner, peer) and publishes the result. Keys whose grace
+    /// period or validity is over leave the store at the same time.
+    pub fn install(&self, k: &KeyInstall<'_>, now: Timestamp) -> Result<Installed, StoreError> {
+        let p = prepare(&self.config, k, now)?;
+        let mut c = self.control();
+        self.insert_locked(&mut c, p, now)
+    }
+
+    /// Installs many keys at once: each is checked and derived before the writer lock, then
+    /// all are published under one lock with the index sized once for all of them. Each key
+    /// has its own result; a refused key does not stop the others.
+    pub fn install_many(
+        &self,
+        keys: &[KeyInstall<'_>],
+        now: Timestamp,
+    ) -> Vec<Result<Installed, StoreError>> {
+        let prepared: Vec<_> = keys.iter().map(|k| prepare(&self.config, k, now)).collect();
+        let mut c = self.control();
+        self.index.reserve(2 * prepared.len());
+        prepared
+            .into_iter()
+            .map(|p| p.and_then(|p| self.insert_locked(&mut c, p, now)))
+            .collect()
+    }
+
+    /// Installs a raw SRTP master key and salt under `k.key_id` (the MKI), for a hop whose
+    /// SRTP keys were agreed outside MIKEY (a peer configured with libsrtp-style keys). The
+    /// key ID's purpose tag decides its uses as for an MC key. Such a key binds to no owner,
+    /// so it replaces nothing; revoke it by key ID.
+    pub fn install_srtp(
+        &self,
+        k: &SrtpInstall<'_>,
+        now: Timestamp,
+    ) -> Result<Installed, StoreError> {
+        let p = prepare_srtp(&self.config, k, now)?;
+        let mut c = self.control();
+        self.insert_locked(&mut c, p, now)
+    }
+
+    /// Publishes a prepared entry; with a binding, the entry it replaces (same purpose, owner
+    /// and peer) is superseded and its transmit indices carry over.
+    fn insert_locked(
+        &self,
+        c: &mut Control,
+        p: Prepared,
+        now: Timestamp,
+    ) -> Result<Installed, StoreError> {
+        let Address {
+            key_id,
+            mki,
+            lookup,
+            by_id,
+            ..
+        } = p.address;
+        if c.entries.contains_key(&by_id) {
+            return Err(StoreError::DuplicateKeyId(key_id));
+        }
+        let binding = p.binds.then(|| Binding {
+            purpose: key_id.purpose(),
+            user_id: p.owner.user_id.clone(),
+            peer: p.peer.clone(),
+        });
+        let previous = binding
+            .as_ref()
+            .and_then(|b| c.bindings.get(b))
+            .and_then(|id| c.entries.get(&lookup_of_id(*id)))
+            .cloned();
+        let retired = self.retired.read().get(lookup).map(|r| r.first_index);
+        let first = retired.unwrap_or(0);
+        let limit = self.config.tx_ssrcs_per_key;
+        let tx = match &previous {
+            Some(old) => old.tx.successor(limit, first),
+            None => tx::TxIndices::new(limit, first),
+        };
+        let serial = c.next_serial;
+        c.next_serial += 1;
+        let entry = Arc::new(KeyEntry::new(entry::EntryParts {
+            id: key_id,
+            lookup,
+            serial,
+            valid_from: p.valid_from,
+            valid_until: p.valid_until,
+            policy: Policy {
+                protection: p.protection,
+                mki,
+                length_check: LengthCheck::Strict,
+            },
+            keys: p.keys,
+            tx,
+            service: p.service,
+            owner: p.owner,
+            peer: p.peer,
+        }));
+        if retired.is_some() {
+            drop(self.retired.remove(lookup));
+        }
+        if self.index.insert(lookup, Arc::clone(&entry)).is_err() {
+            return Err(StoreError::DuplicateKeyId(key_id));
+        }
+        if by_id != lookup && self.index.insert(by_id, Arc::clone(&entry)).is_err() {
+            drop(self.index.remove(lookup));
+            return Err(StoreError::DuplicateKeyId(key_id));
+        }
+        if let Some(until) = p.valid_until {
+            c.deadline(until, by_id, serial);
+        }
+        c.entries.insert(by_id, entry);
+        self.keys.fetch_add(1, Ordering::Relaxed);
+        if let Some(b) = binding {
+            c.bind(b, key_id, by_id);
+        }
+        if let Some(old) = &previous {
+            old.supersede(now);
+            c.deadline(
+                now.plus_ms(self.config.grace_period_ms),
+                lookup_of_id(old.id),
+                old.serial,
+            );
+        }
+        self.purge_locked(c, now);
+        Ok(Installed {
+            superseded: previous.map(|e| e.id),
+        })
+    }
+
+    /// Takes the entries filed under `by_ids` out of the store: out of the maps and the index,
+    /// remembered as retired with their last index, and dropped once no reader holds them.
+    fn remove_locked(&self, c: &mut Control, by_ids: &[u64], why: Retired) -> Vec<KeyId> {
+        let mut gone = Vec::new();
+        let mut slots = Vec::new();
+        for &by_id in by_ids {
+            let Some(e) = c.take(by_id) else { continue };
+            slots.push(e.lookup);
+            if e.lookup != by_id {
+                slots.push(by_id);
+            }
+            gone.push(e);
+        }
+        if gone.is_empty() {
+            return Vec::new();
+        }
+        self.keys.fetch_sub(gone.len(), Ordering::Relaxed);
+        // Unpublished now; the handed-back references are dropped at the end of this call,
+        // zeroizing the key material of every entry no snapshot holds any more.
+        let unpublished = self.index.remove_many(&slots);
+        self.removals.fetch_add(1, Ordering::AcqRel);
+        for e in &gone {
+            let why = match (why, e.status()) {
+                (Retired::Revoked, _) | (_, KeyStatus::Revoked) => Retired::Revoked,
+                (_, KeyStatus::Superseded(_)) => Retired::Superseded,
+                _ => Retired::Expired,
+            };
+            let first_index = e.tx.high_water();
+            drop(self.retired.remove(e.lookup));
+            let _ = self
+                .retired
+                .insert(e.lookup, Arc::new(RetiredKey { why, first_index }));
+            c.retired_order.push_back(e.lookup);
+        }
+        if c.retired_order.len() > self.config.retired_keys {
+            let keep = self.config.retired_keys - self.config.retired_keys / 8;
+            let old: Vec<u64> = c
+                .retired_order
+                .drain(..c.retired_order.len() - keep)
+                .collect();
+            drop(self.retired.remove_many(&old));
+        }
+        drop(unpublished);
+        gone.iter().map(|e| e.id).collect()
+    }
+
+    fn purge_locked(&self, c: &mut Control, now: Timestamp) -> Vec<KeyId> {
+        let due = c.due(now, self.config.grace_period_ms);
+        self.remove_locked(c, &due, Retired::Expired)
+    }
+
+    /// Revokes a key: from the next packet on it neither protects nor unprotects, and it
+    /// leaves the store (its material is zeroized once no reader holds it).
+    pub fn revoke(&self, key_id: KeyId) -> Result<(), StoreError> {
+        let mut c = self.control();
+        let by_id = lookup_of_id(key_id);
+        let e = c
+            .entries
+            .get(&by_id)
+            .ok_or(StoreError::UnknownKey(key_id))?;
+        e.revoke();
+        self.remove_locked(&mut c, &[by_id], Retired::Revoked);
+        Ok(())
+    }
+
+    /// Binds a second owner to an installed key (the alias procedure: the proxy sent a key
+    /// download setting CSK_B := CSK_A). A key previously bound to that owner and peer is
+    /// superseded, as by an install.
+    pub fn alias(
+        &self,
+        key_id: KeyId,
+        owner: &Owner,
+        now: Timestamp,
+    ) -> Result<Installed, StoreError> {
+        let mut c = self.control();
+        let by_id = lookup_of_id(key_id);
+        let entry = c
+            .entries
+            .get(&by_id)
+            .filter(|e| e.status() == KeyStatus::Active)
+            .cloned()
+            .ok_or(StoreError::UnknownKey(key_id))?;
+        let binding = Binding {
+            purpose: entry.purpose,
+            user_id: owner.user_id.clone(),
+            peer: entry.peer.clone(),
+        };
+        let previous = c
+            .bindings
+            .get(&binding)
+            .filter(|id| **id != key_id)
+            .and_then(|id| c.entries.get(&lookup_of_id(*id)))
+            .cloned();
+        if let Some(old) = &previous {
+            old.supersede(now);
+            c.deadline(
+                now.plus_ms(self.config.grace_period_ms),
+                lookup_of_id(old.id),
+                old.serial,
+            );
+        }
+        c.bind(binding, key_id, by_id);
+        self.purge_locked(&mut c, now);
+        Ok(Installed {
+            superseded: previous.map(|e| e.id),
+        })
+    }
+
+    /// The key currently bound to (purpose, owner, peer): e.g. the CSK toward a client.
+    pub fn key_for(&self, purpose: Purpose, user_id: &str, peer: &str) -> Option<KeyId> {
+        self.control()
+            .bindings
+            .get(&Binding {
+                purpose,
+                user_id: user_id.to_owned(),
+                peer: peer.to_owned(),
+            })
+            .copied()
+    }
+
+    /// A key's state, or `None` if no key has this ID: a cheap lookup (no lock, no
+    /// allocation).
+    pub fn status(&self, key_id: KeyId) -> Option<KeyStatus> {
+        self.read().entry_of(key_id).map(KeyEntry::status)
+    }
+
+    /// What the store knows about a key.
+    pub fn info(&self, key_id: KeyId) -> Option<KeyInfo> {
+        self.read().entry_of(key_id).map(KeyEntry::info)
+    }
+
+    /// The next SRTCP index a key would send with on `ssrc` (None if it never sent on it).
+    pub fn next_tx_index(&self, key_id: KeyId, ssrc: u32) -> Option<u64> {
+        self.read().entry_of(key_id).and_then(|e| e.tx.peek(ssrc))
+    }
+
+    /// Removes superseded keys past their grace period and expired keys; returns their IDs.
+    /// Costs O(log n) per key removed, nothing for the keys that stay.
+    pub fn purge(&self, now: Timestamp) -> Vec<KeyId> {
+        let mut c = self.control();
+        self.purge_locked(&mut c, now)
+    }
+
+    /// A fresh key for a key download: 16 random octets (32 for `len` AES-256), a key ID of
+    /// `purpose` that no installed or remembered retired key has, and a RAND. Install it once
+    /// the MIKEY message is sent; an install that races with another of the same ID fails
+    /// with [`StoreError::DuplicateKeyId`] and changes nothing.
+    pub fn generate(&self, purpose: Purpose, len: KeyLen) -> Result<GeneratedKey, StoreError> {
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        let mut rand = [0u8; 16];
+        getrandom::fill(&mut key[..]).map_err(|_| StoreError::RandomUnavailable)?;
+        getrandom::fill(&mut rand).map_err(|_| StoreError::RandomUnavailable)?;
+        let key_id = loop {
+            let id = KeyId::random(purpose).map_err(|_| StoreError::RandomUnavailable)?;
+            let by_id = lookup_of_id(id);
+            if self.read().entry(by_id).is_none() && self.retired.read().get(by_id).is_none() {
+                break id;
+            }
+        };
+        let Ok(key) = McKey::from_slice(&key[..len.octets()]) else {
+            unreachable!("KeyLen lengths are valid")
+        };
+        Ok(GeneratedKey { key, key_id, rand })
+    }
+
+    /// Reports that `entry` took transmit index `index` on `ssrc`; raises the soft-limit
+    /// event when that is the configured index (once per (key, SSRC): indices are unique).
+    #[inline]
+    pub(crate) fn took_index(&self, entry: &KeyEntry, ssrc: u32, index: u32) {
+        if index == self.config.index_soft_limit {
+            self.raise(StoreEvent::IndexSoftLimit {
+                key_id: entry.id,
+                ssrc,
+                index,
+            });
+        }
+    }
+
+    #[cold]
+    fn raise(&self, ev: StoreEvent) {
+        self.events_raised.fetch_add(1, Ordering::Relaxed);
+        let mut q = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() == MAX_EVENTS {
+            q.pop_front();
+        }
+        q.push_back(ev);
+    }
+
+    /// The oldest event not yet polled. At most 4,096 wait; beyond that the oldest are
+    /// dropped ([`KeyStore::events_raised`] counts them all).
+    pub fn poll_event(&self) -> Option<StoreEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
+    }
+
+    /// How many events were raised since the store was made.
+    pub fn events_raised(&self) -> u64 {
+        self.events_raised.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,263 @@
+use super::*;
+use crate::keys::Service;
+
+fn csk(n: u32) -> KeyId {
+    KeyId::from_parts(Purpose::Csk, 0x0010_0000 + n)
+}
+
+fn install_csk(store: &KeyStore, id: KeyId, owner: &str, now: Timestamp) -> Installed {
+    let k = KeyInstall::new(
+        &[0x42; 16],
+        id,
+        &[1; 16],
+        Service::Mcptt,
+        Owner::new(owner),
+        "srv",
+    );
+    store.install(&k, now).unwrap()
+}
+
+#[test]
+fn debug_output_carries_no_key_material() {
+    let key = [0xa7u8; 16];
+    let id = KeyId::from_parts(Purpose::Csk, 0x0123_4567);
+    let k = KeyInstall::new(
+        &key,
+        id,
+        &[1; 16],
+        Service::Mcptt,
+        Owner::new("sip:a@x"),
+        "srv",
+    );
+    let store = KeyStore::new(StoreConfig::default());
+    store.install(&k, Timestamp(0)).unwrap();
+    let g = store.generate(Purpose::Csk, KeyLen::Aes128).unwrap();
+    let shown = format!(
+        "{k:?} {store:?} {:?} {g:?} {:?}",
+        store.read().entry_of(id).unwrap(),
+        store.info(id).unwrap()
+    );
+    assert!(shown.contains("redacted"), "{shown}");
+    for secret in ["a7a7", "167, 167", "A7A7"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    let hex: String = g.key.expose().iter().map(|b| format!("{b:02x}")).collect();
+    assert!(!shown.contains(&hex), "{shown}");
+}
+
+/// The data path's index finds exactly the installed keys after installs, revocations and
+/// purges, for every purpose; absent IDs (forged MKIs) miss.
+#[test]
+fn index_agrees_with_the_installed_keys() {
+    let store = KeyStore::new(StoreConfig {
+        off_network: true,
+        ..StoreConfig::default()
+    });
+    let mut ids = Vec::new();
+    for n in 0..300u32 {
+        install_csk(&store, csk(n), &format!("sip:u{n}@x"), Timestamp(0));
+        ids.push(csk(n));
+    }
+    let gmk = KeyId::from_parts(Purpose::Gmk, 0x0abc_def0);
+    let mut k = KeyInstall::new(&[2; 16], gmk, &[2; 16], Service::Mcptt, Owner::new("g"), "");
+    k.guk_id = Some(0x0000_1234);
+    store.install(&k, Timestamp(0)).unwrap();
+    for id in ids.iter().step_by(3) {
+        store.revoke(*id).unwrap();
+    }
+    let snap = store.read();
+    for (n, id) in ids.iter().enumerate() {
+        let live = n % 3 != 0;
+        assert_eq!(snap.entry_of(*id).map(|e| e.id), live.then_some(*id));
+        assert_eq!(
+            snap.entry(u64::from(id.get())).map(|e| e.id),
+            live.then_some(*id)
+        );
+    }
+    assert_eq!(snap.entry_of(gmk).map(|e| e.id), Some(gmk));
+    let member = crate::keys::addressing::gmk_member(gmk.get(), 0x1234);
+    assert_eq!(snap.entry(member).map(|e| e.id), Some(gmk));
+    let mut x = 0x1234_5678_u32;
+    for _ in 0..10_000 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let id = x & 0x0fff_ffff | 0x3000_0000;
+        assert!(snap.entry(u64::from(id)).is_none());
+    }
+    drop(snap);
+    assert_eq!(store.len(), 201);
+}
+
+/// An install costs O(1) whatever the store holds: growing the index copies each entry a
+/// bounded number of times, where copying the whole store per install would copy
+/// n(n+1)/2 entries.
+#[test]
+fn installs_do_not_copy_the_store() {
+    let store = KeyStore::new(StoreConfig::default());
+    let n = 100_000u32;
+    for i in 0..n {
+        install_csk(&store, csk(i), &format!("u{i}"), Timestamp(0));
+    }
+    assert_eq!(store.len(), n as usize);
+    assert!(
+        store.index.copies() < 2 * u64::from(n),
+        "{} copies for {n} installs",
+        store.index.copies()
+    );
+    // A bulk install sizes the index once.
+    let before = store.index.copies();
+    let owners: Vec<String> = (0..1000).map(|i| format!("b{i}")).collect();
+    let ks: Vec<KeyInstall<'_>> = (0..1000u32)
+        .map(|i| {
+            KeyInstall::new(
+                &[9; 16],
+                csk(n + i),
+                &[1; 16],
+                Service::Mcptt,
+                Owner::new(owners[i as usize].as_str()),
+                "srv",
+            )
+        })
+        .collect();
+    assert!(
+        store
+            .install_many(&ks, Timestamp(0))
+            .iter()
+            .all(Result::is_ok)
+    );
+    assert!(store.index.copies() - before <= u64::from(n) + 1000);
+    assert_eq!(store.len(), n as usize + 1000);
+}
+
+/// Removal is per key too: purging expired keys looks only at keys whose deadline came.
+#[test]
+fn purge_takes_only_what_is_due() {
+    let store = KeyStore::new(StoreConfig::default());
+    for i in 0..10u32 {
+        let mut k = KeyInstall::new(
+            &[3; 16],
+            csk(i),
+            &[1; 16],
+            Service::Mcptt,
+            Owner::new(format!("e{i}")),
+            "srv",
+        );
+        k.valid_until = Some(Timestamp(1000 + u64::from(i)));
+        store.install(&k, Timestamp(0)).unwrap();
+    }
+    assert_eq!(store.purge(Timestamp(1004)).len(), 5);
+    assert_eq!(store.len(), 5);
+    assert_eq!(
+        store.retired(u64::from(csk(0).get())),
+        Some(Retired::Expired)
+    );
+    assert_eq!(store.retired(u64::from(csk(9).get())), None);
+}
+
+#[test]
+fn validity_and_guk_id_are_checked_at_install() {
+    let store = KeyStore::new(StoreConfig {
+        off_network: true,
+        ..StoreConfig::default()
+    });
+    let mut k = KeyInstall::new(
+        &[3; 16],
+        csk(1),
+        &[1; 16],
+        Service::Mcptt,
+        Owner::new("a"),
+        "s",
+    );
+    k.valid_until = Some(Timestamp(100));
+    assert_eq!(
+        store.install(&k, Timestamp(100)),
+        Err(StoreError::AlreadyExpired)
+    );
+    k.valid_from = Some(Timestamp(300));
+    k.valid_until = Some(Timestamp(200));
+    assert_eq!(
+        store.install(&k, Timestamp(0)),
+        Err(StoreError::EmptyValidity)
+    );
+    let gmk = KeyId::from_parts(Purpose::Gmk, 0x0abc_def0);
+    let mut g = KeyInstall::new(&[2; 16], gmk, &[2; 16], Service::Mcptt, Owner::new("g"), "");
+    g.guk_id = Some(0x2000_1234);
+    assert_eq!(
+        store.install(&g, Timestamp(0)),
+        Err(StoreError::BadGukId(0x2000_1234))
+    );
+    assert!(store.is_empty());
+}
+
+/// A key ID installed again after it left the store continues above every index it sent
+/// with, for every SSRC: the same material under the same ID never repeats an IV.
+#[test]
+fn a_reinstalled_key_id_never_reuses_an_index() {
+    let store = KeyStore::new(StoreConfig::default());
+    let id = csk(7);
+    install_csk(&store, id, "a", Timestamp(0));
+    let e = store
+        .read()
+        .entry_of(id)
+        .map(|e| (e.tx.take(5), e.tx.take(5), e.tx.take(6)));
+    assert_eq!(e, Some((Ok(0), Ok(1), Ok(0))));
+    store.revoke(id).unwrap();
+    assert_eq!(store.retired(u64::from(id.get())), Some(Retired::Revoked));
+    install_csk(&store, id, "a", Timestamp(0));
+    assert_eq!(store.retired(u64::from(id.get())), None);
+    let snap = store.read();
+    let e = snap.entry_of(id).unwrap();
+    assert_eq!(e.tx.take(5), Ok(2));
+    assert_eq!(e.tx.take(6), Ok(2));
+    assert_eq!(e.tx.take(99), Ok(2));
+}
+
+#[test]
+fn the_soft_limit_raises_one_event_per_stream() {
+    let store = KeyStore::new(StoreConfig {
+        index_soft_limit: 3,
+        ..StoreConfig::default()
+    });
+    let id = csk(1);
+    install_csk(&store, id, "a", Timestamp(0));
+    let snap = store.read();
+    let e = snap.entry_of(id).unwrap();
+    for _ in 0..6 {
+        for ssrc in [10, 11] {
+            let i = e.tx.take(ssrc).unwrap();
+            store.took_index(e, ssrc, i);
+        }
+    }
+    drop(snap);
+    let ev = |ssrc| StoreEvent::IndexSoftLimit {
+        key_id: id,
+        ssrc,
+        index: 3,
+    };
+    assert_eq!(store.poll_event(), Some(ev(10)));
+    assert_eq!(store.poll_event(), Some(ev(11)));
+    assert_eq!(store.poll_event(), None);
+    assert_eq!(store.events_raised(), 2);
+}
+
+/// What the store remembers of retired keys is bounded.
+#[test]
+fn retired_keys_are_bounded() {
+    let store = KeyStore::new(StoreConfig {
+        retired_keys: 64,
+        ..StoreConfig::default()
+    });
+    for i in 0..1000u32 {
+        install_csk(&store, csk(i), "a", Timestamp(0));
+        store.revoke(csk(i)).unwrap();
+    }
+    assert!(store.control().retired_order.len() <= 64);
+    assert!(store.retired.len() <= 64);
+    assert_eq!(
+        store.retired(u64::from(csk(999).get())),
+        Some(Retired::Revoked)
+    );
+    assert!(store.is_empty());
+    assert!(store.control().entries.is_empty() && store.control().bound.is_empty());
+}

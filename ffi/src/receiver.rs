@@ -1,0 +1,168 @@
+//! `mcx_receiver`: one thread's receive state, for a lock-free unprotect path.
+//!
+//! A receiver owns the replay windows of the streams steered to it, as a pool worker does,
+//! and is used by one thread at a time: no lock, no allocation and no clock read per packet
+//! (the caller passes the time). Steer each received packet by `mcx_stream_shard(pkt, len,
+//! n)` to receiver number 0..n, so that every packet of a stream meets the same window; a
+//! stream seen by two receivers would have two windows, and a packet replayed from one to
+//! the other would be accepted. The per-key stream limit (`max_streams_per_key`) holds over
+//! the engine and all its receivers together.
+
+use std::sync::Arc;
+
+use ::mcx_engine::Engine;
+use ::mcx_engine::RxPacket;
+
+use crate::boundary;
+use crate::engine::{Counters, mcx_engine};
+use crate::srtcp::{CHUNK, buffer, finish, mcx_packet, packets, tally, time_of};
+use crate::status::{mcx_status, of_engine};
+
+/// The opaque receiver handle.
+pub struct mcx_receiver {
+    engine: Engine,
+    counters: Arc<Counters>,
+}
+
+/// Creates a receiver on the engine's keys; free it with `mcx_receiver_free` before the
+/// engine. Any thread may create one; each receiver is then used by one thread at a time.
+///
+/// # Safety
+/// `e` is a live engine; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_receiver_new(
+    e: *const mcx_engine,
+    out: *mut *mut mcx_receiver,
+) -> mcx_status {
+    boundary(|| {
+        if e.is_null() || out.is_null() {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        }
+        // SAFETY: a live handle (caller contract).
+        let e = unsafe { &*e };
+        let r = Box::new(mcx_receiver {
+            engine: e.tx.handle(),
+            counters: Arc::clone(&e.counters),
+        });
+        // SAFETY: `out` is writable (caller contract).
+        unsafe { out.write(Box::into_raw(r)) };
+        mcx_status::MCX_OK
+    })
+}
+
+/// Frees a receiver (its streams count no more against their keys' limit). NULL is a
+/// no-op.
+///
+/// # Safety
+/// `r` is NULL or a receiver not yet freed, not in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_receiver_free(r: *mut mcx_receiver) {
+    let _ = boundary(|| {
+        if !r.is_null() {
+            // SAFETY: `r` came from `Box::into_raw` in `mcx_receiver_new` and is freed once.
+            drop(unsafe { Box::from_raw(r) });
+        }
+        mcx_status::MCX_OK
+    });
+}
+
+/// Unprotects the SRTCP packet `buf[0..len)` in place with the receiver's windows, at time
+/// `now_ms` (milliseconds since the Unix epoch; 0 reads the system clock). As
+/// `mcx_srtcp_unprotect` otherwise: `*out_len` receives the RTCP length, `*key_id_out` (if
+/// not NULL) the key; on error `buf` and the receiver are unchanged.
+///
+/// # Safety
+/// `r` is a live receiver used by no other thread now; `buf` is writable for `len`;
+/// `out_len` is writable; `key_id_out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_receiver_unprotect(
+    r: *mut mcx_receiver,
+    buf: *mut u8,
+    len: usize,
+    now_ms: u64,
+    out_len: *mut usize,
+    key_id_out: *mut u32,
+) -> mcx_status {
+    boundary(|| {
+        if r.is_null() || out_len.is_null() {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        }
+        // SAFETY: a live receiver of this thread; `buf` writable for `len` (contract).
+        let (r, b) = unsafe { (&mut *r, buffer(buf, len)) };
+        let Some(b) = b else {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        };
+        match r.engine.srtcp_unprotect(b, time_of(now_ms)) {
+            Ok(p) => {
+                r.counters.count(false, 1, 0);
+                // SAFETY: `out_len` is writable, `key_id_out` NULL or writable.
+                unsafe {
+                    out_len.write(p.len);
+                    if !key_id_out.is_null() {
+                        key_id_out.write(p.key_id.get());
+                    }
+                }
+                mcx_status::MCX_OK
+            }
+            Err(err) => {
+                r.counters.count(false, 0, 1);
+                of_engine(err)
+            }
+        }
+    })
+}
+
+/// Unprotects `n` packets with the receiver's windows at time `now_ms` (0: the system
+/// clock, read once); each packet's `status` says how it went. Returns `MCX_OK` when the
+/// call itself was valid.
+///
+/// # Safety
+/// `r` is a live receiver used by no other thread now; `pkts` points to `n` packets whose
+/// buffers are writable for their `len` and do not overlap.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_receiver_unprotect_batch(
+    r: *mut mcx_receiver,
+    pkts: *mut mcx_packet,
+    n: usize,
+    now_ms: u64,
+) -> mcx_status {
+    boundary(|| {
+        if r.is_null() {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        }
+        // SAFETY: a live receiver of this thread; `n` packets (caller contract).
+        let (r, ps) = unsafe { (&mut *r, packets(pkts, n)) };
+        let Some(ps) = ps else {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        };
+        let now = time_of(now_ms);
+        for chunk in ps.chunks_mut(CHUNK) {
+            let mut rx: [RxPacket<'_>; CHUNK] = core::array::from_fn(|_| RxPacket::new(&mut []));
+            let mut taken = [0usize; CHUNK];
+            let mut k = 0;
+            for (i, p) in chunk.iter_mut().enumerate() {
+                p.out_len = 0;
+                p.out_key_id = 0;
+                // SAFETY: writable for `len`, not overlapping (caller contract).
+                match unsafe { buffer(p.buf, p.len) } {
+                    Some(b) => {
+                        rx[k] = RxPacket::new(b);
+                        taken[k] = i;
+                        k += 1;
+                    }
+                    None => p.status = mcx_status::MCX_INVALID_ARGUMENT.into(),
+                }
+            }
+            r.engine.srtcp_unprotect_batch(&mut rx[..k], now);
+            let mut results = [None; CHUNK];
+            for (res, p) in results.iter_mut().zip(&rx[..k]) {
+                *res = p.result;
+            }
+            for (&i, res) in taken[..k].iter().zip(results) {
+                finish(&mut chunk[i], res);
+            }
+        }
+        tally(&r.counters, false, ps);
+        mcx_status::MCX_OK
+    })
+}
