@@ -56,8 +56,9 @@ pub fn sign(
 }
 
 /// Writes the signatures body for several XML bodies, one `Signature` each, `Id`s
-/// `signature1`, `signature2`, … (TS 36.579-1 Table 5.5.13.1-2). On an error `out` is as it
-/// was.
+/// `signature1`, `signature2`, … (TS 36.579-1 Table 5.5.13.1-2). A signatures body longer
+/// than [`Limits::max_document`] (which [`verify`] would refuse) is [`Error::TooLarge`]. On
+/// an error `out` is as it was.
 pub fn sign_bodies(
     key: &XmlKey,
     bodies: &[(&str, &[u8])],
@@ -80,6 +81,9 @@ fn sign_inner(
 ) -> Result<(), Error> {
     let mut canon = Vec::with_capacity(2048);
     let mut info = Vec::with_capacity(1024);
+    // The signatures body must be one verify takes: within `max_document` too.
+    let base = out.len();
+    let over = |out: &Vec<u8>| out.len() - base > limits.max_document;
     out.extend_from_slice(
         b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<signatures xmlns=\"urn:3gpp:ns:mcpttSignedDoc:1.0\">",
     );
@@ -111,8 +115,14 @@ fn sign_inner(
         out.extend_from_slice(b"</SignatureValue><KeyInfo><KeyName>");
         out.extend_from_slice(&key.key_name);
         out.extend_from_slice(b"</KeyName></KeyInfo></Signature>");
+        if over(out) {
+            return Err(Error::TooLarge);
+        }
     }
     out.extend_from_slice(b"</signatures>\n");
+    if over(out) {
+        return Err(Error::TooLarge);
+    }
     Ok(())
 }
 
@@ -570,6 +580,36 @@ mod tests {
             Err(Error::Unsigned)
         );
         assert_eq!(c14n::runs() - before, 0);
+    }
+
+    // The signatures body sign writes is one verify takes: within the document limit.
+    #[test]
+    fn sign_output_stays_within_the_document_limit() {
+        let k = key(0x2ddd_5bf0);
+        let l = Limits::default();
+        let bodies = [("a@x", &b"<a/>"[..]), ("b@x", b"<b/>")];
+        let mut s = Vec::new();
+        sign_bodies(&k, &bodies, &l, &mut s).unwrap();
+        let exact = Limits {
+            max_document: s.len(),
+            ..l
+        };
+        let mut again = Vec::new();
+        sign_bodies(&k, &bodies, &exact, &mut again).unwrap();
+        assert_eq!(
+            verify(&k, &again, &bodies, &exact),
+            Ok(Signed { signatures: 2 })
+        );
+        let under = Limits {
+            max_document: s.len() - 1,
+            ..l
+        };
+        let mut out = b"keep".to_vec();
+        assert_eq!(
+            sign_bodies(&k, &bodies, &under, &mut out),
+            Err(Error::TooLarge)
+        );
+        assert_eq!(out, b"keep");
     }
 
     // Each body is canonicalised once, and each SignedInfo once: two per signed body.
