@@ -139,8 +139,8 @@ enum mcx_status
   MCX_EXPIRED = 9,
   // The key has the most SSRCs allowed.
   MCX_TOO_MANY_STREAMS = 10,
-  // Not a valid RTCP / SRTCP packet (too short, version, lengths), MCData payload or XML
-  // document.
+  // Not a valid RTCP / SRTCP packet (too short, version, lengths) or MCData payload (XML
+  // documents have `MCX_MALFORMED_XML`).
   MCX_MALFORMED = 11,
   // The authentication tag did not verify (forged or damaged packet).
   MCX_AUTHENTICATION_FAILED = 12,
@@ -172,12 +172,16 @@ enum mcx_status
   MCX_NOT_READY = 25,
   // An XML document is over a limit: size, nesting depth, attributes, name or value length.
   MCX_LIMIT_EXCEEDED = 26,
-  // An XML document uses what the engine refuses or lacks: a DTD, an entity, an encoding
-  // other than UTF-8, an algorithm or transform other than those of TS 33.180.
+  // An XML document uses what the engine refuses or lacks: a DTD, an entity, an XML
+  // version other than 1.0, an encoding other than UTF-8, an algorithm or transform other
+  // than those of TS 33.180.
   MCX_UNSUPPORTED = 27,
   // XML bodies and their signatures do not match up (a body unsigned, or a signature
   // naming no body given).
   MCX_UNSIGNED = 28,
+  // An XML document is not well-formed, or an `EncryptedData`, `Signature`, Content-ID
+  // or multipart body lacks a part or has a bad one.
+  MCX_MALFORMED_XML = 29,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
