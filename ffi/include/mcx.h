@@ -64,8 +64,13 @@
 // Key flag: SRTCP under this key is authenticated only (E=0), not encrypted.
 #define MCX_SRTCP_AUTH_ONLY 1
 
-// `mcx_mcdata_header.flags`: draw a fresh random IV.
+// `mcx_mcdata_header.flags`: draw a fresh random IV, as 0 does.
 #define MCX_MCDATA_FRESH_IV 1
+
+// `mcx_mcdata_header.flags`: protect under the IV in `iv` as given (test vectors). GCM
+// under one key must never see an IV twice: a repeat reveals the XOR of the plaintexts and
+// lets forgeries through.
+#define MCX_MCDATA_GIVEN_IV 2
 
 // Octets a protected payload adds to its plaintext.
 #define MCX_MCDATA_OVERHEAD 51
@@ -295,8 +300,10 @@ typedef struct mcx_mcdata_header {
   uint8_t sequence;
   // The payload TLV-E's IEI.
   uint8_t iei;
-  // Protect: `MCX_MCDATA_FRESH_IV` draws a random IV into `iv` (recommended); 0 uses
-  // `iv` as given (tests). Unprotect writes 0.
+  // Protect: 0 (or `MCX_MCDATA_FRESH_IV`) draws a fresh random IV and writes it back to
+  // `iv` (when `struct_size` covers the whole header); `MCX_MCDATA_GIVEN_IV` uses `iv` as
+  // given (test vectors), which then must lie within `struct_size`; both together are
+  // `MCX_INVALID_ARGUMENT`. Unprotect writes 0.
   uint8_t flags;
   // The 16-octet GCM IV.
   uint8_t iv[16];
@@ -437,8 +444,9 @@ mcx_status mcx_mcdata_key_new(const uint8_t *dppk,
 void mcx_mcdata_key_free(struct mcx_mcdata_key *k);
 
 // Protects `payload[0..len)` into `out` (capacity `cap`, at least
-// `len + MCX_MCDATA_OVERHEAD`); `*out_len` receives the protected length. With
-// `MCX_MCDATA_FRESH_IV` in `h->flags` the IV drawn is written back to `h->iv`.
+// `len + MCX_MCDATA_OVERHEAD`); `*out_len` receives the protected length. Under a fresh
+// random IV unless `h->flags` has `MCX_MCDATA_GIVEN_IV`; the IV drawn is written back to
+// `h->iv`.
 //
 // # Safety
 // `k` is a live key; `h` points to a writable header of at least `h->struct_size` octets;

@@ -29,8 +29,10 @@ pub struct mcx_mcdata_header {
     pub sequence: u8,
     /// The payload TLV-E's IEI.
     pub iei: u8,
-    /// Protect: `MCX_MCDATA_FRESH_IV` draws a random IV into `iv` (recommended); 0 uses
-    /// `iv` as given (tests). Unprotect writes 0.
+    /// Protect: 0 (or `MCX_MCDATA_FRESH_IV`) draws a fresh random IV and writes it back to
+    /// `iv` (when `struct_size` covers the whole header); `MCX_MCDATA_GIVEN_IV` uses `iv` as
+    /// given (test vectors), which then must lie within `struct_size`; both together are
+    /// `MCX_INVALID_ARGUMENT`. Unprotect writes 0.
     pub flags: u8,
     /// The 16-octet GCM IV.
     pub iv: [u8; 16],
@@ -39,8 +41,15 @@ pub struct mcx_mcdata_header {
 // SAFETY: integer fields and an integer array only, `struct_size` first.
 unsafe impl CPod for mcx_mcdata_header {}
 
-/// `mcx_mcdata_header.flags`: draw a fresh random IV.
+/// `mcx_mcdata_header.flags`: draw a fresh random IV, as 0 does.
 pub const MCX_MCDATA_FRESH_IV: u8 = 1;
+/// `mcx_mcdata_header.flags`: protect under the IV in `iv` as given (test vectors). GCM
+/// under one key must never see an IV twice: a repeat reveals the XOR of the plaintexts and
+/// lets forgeries through.
+pub const MCX_MCDATA_GIVEN_IV: u8 = 2;
+/// Octets of `mcx_mcdata_header` up to the end of `iv`: what `struct_size` must cover for
+/// `MCX_MCDATA_GIVEN_IV`.
+const IV_END: usize = core::mem::offset_of!(mcx_mcdata_header, iv) + mcdata::IV_LEN;
 /// Octets a protected payload adds to its plaintext.
 pub const MCX_MCDATA_OVERHEAD: usize = 51;
 const _: () = assert!(MCX_MCDATA_OVERHEAD == mcdata::OVERHEAD);
@@ -105,8 +114,9 @@ pub unsafe extern "C" fn mcx_mcdata_key_free(k: *mut mcx_mcdata_key) {
 }
 
 /// Protects `payload[0..len)` into `out` (capacity `cap`, at least
-/// `len + MCX_MCDATA_OVERHEAD`); `*out_len` receives the protected length. With
-/// `MCX_MCDATA_FRESH_IV` in `h->flags` the IV drawn is written back to `h->iv`.
+/// `len + MCX_MCDATA_OVERHEAD`); `*out_len` receives the protected length. Under a fresh
+/// random IV unless `h->flags` has `MCX_MCDATA_GIVEN_IV`; the IV drawn is written back to
+/// `h->iv`.
 ///
 /// # Safety
 /// `k` is a live key; `h` points to a writable header of at least `h->struct_size` octets;
@@ -128,8 +138,14 @@ pub unsafe extern "C" fn mcx_mcdata_protect(
         }
         // SAFETY: live key; header readable (caller contract).
         let (k, hdr) = unsafe { (&(*k).key, read_config(h.cast_const(), zero_header())) };
-        let Some(hdr) = hdr.filter(|x| x.flags & !MCX_MCDATA_FRESH_IV == 0) else {
+        let Some(hdr) = hdr else {
             return mcx_status::MCX_INVALID_ARGUMENT;
+        };
+        let given = match hdr.flags {
+            0 | MCX_MCDATA_FRESH_IV => false,
+            // A given IV must be the caller's, not the default past a short `struct_size`.
+            MCX_MCDATA_GIVEN_IV if hdr.struct_size as usize >= IV_END => true,
+            _ => return mcx_status::MCX_INVALID_ARGUMENT,
         };
         // SAFETY: readable / writable for their lengths (caller contract).
         let (Some(p), Some(o)) = (unsafe { bytes(payload, len) }, unsafe {
@@ -145,7 +161,7 @@ pub unsafe extern "C" fn mcx_mcdata_protect(
             iv: hdr.iv,
             iei: hdr.iei,
         };
-        if hdr.flags & MCX_MCDATA_FRESH_IV != 0 {
+        if !given {
             match Header::new(
                 hdr.message_type,
                 hdr.date_time,
@@ -248,4 +264,94 @@ pub unsafe extern "C" fn mcx_mcdata_unprotect(
             Err(e) => status(e),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> *mut mcx_mcdata_key {
+        let dppk: [u8; 32] = core::array::from_fn(|i| i as u8);
+        let mut k = core::ptr::null_mut();
+        // SAFETY: `dppk` readable for 32 octets; `k` writable.
+        let s = unsafe { mcx_mcdata_key_new(dppk.as_ptr(), 32, 0x1ead_baad, &mut k) };
+        assert_eq!(s, mcx_status::MCX_OK);
+        k
+    }
+
+    /// Protects `PLAIN` with `h`; the status and the IV on the wire.
+    fn protect_with(k: *const mcx_mcdata_key, h: &mut mcx_mcdata_header) -> (mcx_status, [u8; 16]) {
+        const PLAIN: &[u8] = b"MCData SDS";
+        let mut out = [0u8; 128];
+        let mut n = 0;
+        // SAFETY: live key; `h` a whole header; buffers valid for their lengths.
+        let s = unsafe {
+            mcx_mcdata_protect(
+                k,
+                h,
+                PLAIN.as_ptr(),
+                PLAIN.len(),
+                out.as_mut_ptr(),
+                out.len(),
+                &mut n,
+            )
+        };
+        let mut iv = [0u8; 16];
+        iv.copy_from_slice(&out[12..28]);
+        (s, iv)
+    }
+
+    // Hostile use: a zero-initialised header (flags 0) protected under the all-zero IV it
+    // holds, so every such message reused one GCM nonce. A fresh IV is the default.
+    #[test]
+    fn a_zeroed_header_draws_a_fresh_iv() {
+        let k = key();
+        let mut h = zero_header();
+        h.struct_size = core::mem::size_of::<mcx_mcdata_header>() as u32;
+        let (s, a) = protect_with(k, &mut h);
+        assert_eq!(s, mcx_status::MCX_OK);
+        assert_eq!(h.iv, a, "the IV drawn is written back");
+        let mut h = zero_header();
+        h.struct_size = core::mem::size_of::<mcx_mcdata_header>() as u32;
+        let (s, b) = protect_with(k, &mut h);
+        assert_eq!(s, mcx_status::MCX_OK);
+        assert_ne!(a, [0; 16]);
+        assert_ne!(a, b);
+        // A header too short to hold `flags` (an older, smaller struct) defaults the same way.
+        let mut short = zero_header();
+        short.struct_size = 8;
+        let (s, c) = protect_with(k, &mut short);
+        assert_eq!(s, mcx_status::MCX_OK);
+        let (_, d) = protect_with(k, &mut short);
+        assert!(c != [0; 16] && c != d);
+        assert_eq!(short.iv, [0; 16], "no IV written back past struct_size");
+        // SAFETY: from mcx_mcdata_key_new, freed once.
+        unsafe { mcx_mcdata_key_free(k) };
+    }
+
+    // A caller's IV is used only when asked for, and only from within `struct_size`.
+    #[test]
+    fn a_given_iv_must_be_asked_for() {
+        let k = key();
+        let mut h = zero_header();
+        h.struct_size = core::mem::size_of::<mcx_mcdata_header>() as u32;
+        h.iv = core::array::from_fn(|i| 0x20 + i as u8);
+        h.flags = MCX_MCDATA_GIVEN_IV;
+        assert_eq!(protect_with(k, &mut h), (mcx_status::MCX_OK, h.iv));
+        h.flags = MCX_MCDATA_FRESH_IV;
+        let (s, iv) = protect_with(k, &mut h);
+        assert!(s == mcx_status::MCX_OK && iv != core::array::from_fn(|i| 0x20 + i as u8));
+        for flags in [MCX_MCDATA_FRESH_IV | MCX_MCDATA_GIVEN_IV, 4, 0x80] {
+            h.flags = flags;
+            let (s, _) = protect_with(k, &mut h);
+            assert_eq!(s, mcx_status::MCX_INVALID_ARGUMENT, "flags {flags}");
+        }
+        h.flags = MCX_MCDATA_GIVEN_IV;
+        h.struct_size = (IV_END - 1) as u32;
+        assert_eq!(protect_with(k, &mut h).0, mcx_status::MCX_INVALID_ARGUMENT);
+        h.struct_size = IV_END as u32;
+        assert_eq!(protect_with(k, &mut h).0, mcx_status::MCX_OK);
+        // SAFETY: from mcx_mcdata_key_new, freed once.
+        unsafe { mcx_mcdata_key_free(k) };
+    }
 }

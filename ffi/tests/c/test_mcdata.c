@@ -5,6 +5,7 @@
  */
 #include "common.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,10 +28,11 @@ int main(void) {
     CHECK(mcx_mcdata_key_new(dppk, 32, 0xfeadbaadu, &k) == MCX_INVALID_ARGUMENT);
     CHECK(mcx_mcdata_key_new(dppk, 32, 0x1eadbaadu, NULL) == MCX_INVALID_ARGUMENT);
 
-    /* Reproduce the vector byte for byte with its IV. */
+    /* Reproduce the vector byte for byte with its IV, given explicitly. */
     mcx_mcdata_header h;
     memset(&h, 0, sizeof h);
     h.struct_size = sizeof h;
+    h.flags = MCX_MCDATA_GIVEN_IV;
     h.message_type = 0x43;
     h.date_time = 0x0102030405ull;
     h.payload_id = 0x0a0b0c0d;
@@ -62,6 +64,35 @@ int main(void) {
     CHECK(mcx_mcdata_protect(k, &h, (const uint8_t *)PLAIN, plen, b, sizeof b, &nb) == MCX_OK);
     CHECK(memcmp(iv_a, h.iv, 16) != 0 && memcmp(a + 12, iv_a, 16) == 0);
     CHECK(mcx_mcdata_unprotect(k, b, nb, back, sizeof back, &n, NULL) == MCX_OK && n == plen);
+
+    /* A zero-initialised header (flags 0) draws a fresh IV too, never its all-zero one. */
+    static const uint8_t zero_iv[16];
+    mcx_mcdata_header z;
+    memset(&z, 0, sizeof z);
+    z.struct_size = sizeof z;
+    CHECK(mcx_mcdata_protect(k, &z, (const uint8_t *)PLAIN, plen, a, sizeof a, &na) == MCX_OK);
+    CHECK(memcmp(a + 12, zero_iv, 16) != 0 && memcmp(a + 12, z.iv, 16) == 0);
+    memset(&z, 0, sizeof z);
+    z.struct_size = sizeof z;
+    CHECK(mcx_mcdata_protect(k, &z, (const uint8_t *)PLAIN, plen, b, sizeof b, &nb) == MCX_OK);
+    CHECK(memcmp(b + 12, zero_iv, 16) != 0 && memcmp(a + 12, b + 12, 16) != 0);
+    CHECK(mcx_mcdata_unprotect(k, a, na, back, sizeof back, &n, NULL) == MCX_OK && n == plen);
+    /* A short struct_size (no flags field) defaults the same way. */
+    memset(&z, 0, sizeof z);
+    z.struct_size = 8;
+    CHECK(mcx_mcdata_protect(k, &z, (const uint8_t *)PLAIN, plen, a, sizeof a, &na) == MCX_OK);
+    CHECK(mcx_mcdata_protect(k, &z, (const uint8_t *)PLAIN, plen, b, sizeof b, &nb) == MCX_OK);
+    CHECK(memcmp(a + 12, zero_iv, 16) != 0 && memcmp(a + 12, b + 12, 16) != 0);
+    /* Both IV flags, or a given IV past struct_size: refused. */
+    memset(&z, 0, sizeof z);
+    z.struct_size = sizeof z;
+    z.flags = MCX_MCDATA_FRESH_IV | MCX_MCDATA_GIVEN_IV;
+    CHECK(mcx_mcdata_protect(k, &z, (const uint8_t *)PLAIN, plen, a, sizeof a, &na) ==
+          MCX_INVALID_ARGUMENT);
+    z.flags = MCX_MCDATA_GIVEN_IV;
+    z.struct_size = (uint32_t)offsetof(mcx_mcdata_header, iv) + 8;
+    CHECK(mcx_mcdata_protect(k, &z, (const uint8_t *)PLAIN, plen, a, sizeof a, &na) ==
+          MCX_INVALID_ARGUMENT);
 
     /* Tampered: refused, nothing written. */
     a[40] ^= 1;
