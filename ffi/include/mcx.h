@@ -428,7 +428,8 @@ mcx_status mcx_key_install_srtp(struct mcx_engine *e,
 mcx_status mcx_key_revoke(struct mcx_engine *e, uint32_t key_id);
 
 // Derives the DPCK from a DPPK (the PCK or GMK, 16 or 32 octets) and its ID (TS 33.180
-// F.1.5). Free with `mcx_mcdata_key_free`.
+// F.1.5). A DPPK-ID of another purpose (the 4 top bits) is `MCX_WRONG_PURPOSE`. Free with
+// `mcx_mcdata_key_free`.
 //
 // # Safety
 // `dppk` is readable for `dppk_len` octets; `out` is writable.

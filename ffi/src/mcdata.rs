@@ -1,7 +1,7 @@
 //! MCData protected payloads (TS 33.180 §8.5.4) from C.
 
 use ::mcx_engine::keys::KeyId;
-use ::mcx_engine::mcdata::{self, Header, PayloadKey};
+use ::mcx_engine::mcdata::{self, Header, KeyError, PayloadKey};
 
 use crate::keys::bytes;
 use crate::status::mcx_status;
@@ -68,7 +68,8 @@ fn status(e: mcdata::Error) -> mcx_status {
 }
 
 /// Derives the DPCK from a DPPK (the PCK or GMK, 16 or 32 octets) and its ID (TS 33.180
-/// F.1.5). Free with `mcx_mcdata_key_free`.
+/// F.1.5). A DPPK-ID of another purpose (the 4 top bits) is `MCX_WRONG_PURPOSE`. Free with
+/// `mcx_mcdata_key_free`.
 ///
 /// # Safety
 /// `dppk` is readable for `dppk_len` octets; `out` is writable.
@@ -93,6 +94,7 @@ pub unsafe extern "C" fn mcx_mcdata_key_new(
                 unsafe { out.write(Box::into_raw(Box::new(mcx_mcdata_key { key }))) };
                 mcx_status::MCX_OK
             }
+            Err(KeyError::WrongPurpose(_)) => mcx_status::MCX_WRONG_PURPOSE,
             Err(_) => mcx_status::MCX_BAD_LENGTH,
         }
     })
@@ -327,6 +329,35 @@ mod tests {
         assert_eq!(short.iv, [0; 16], "no IV written back past struct_size");
         // SAFETY: from mcx_mcdata_key_new, freed once.
         unsafe { mcx_mcdata_key_free(k) };
+    }
+
+    // Hostile use: a DPPK-ID of any purpose was taken; the DPPK is a PCK or a GMK.
+    #[test]
+    fn key_new_refuses_purposes_other_than_pck_and_gmk() {
+        let dppk = [7u8; 16];
+        for (id, want) in [
+            (0x0000_0042, mcx_status::MCX_OK),
+            (0x1000_0042, mcx_status::MCX_OK),
+            (0x2000_0042, mcx_status::MCX_WRONG_PURPOSE),
+            (0x3000_0042, mcx_status::MCX_WRONG_PURPOSE),
+            (0x4000_0042, mcx_status::MCX_WRONG_PURPOSE),
+            (0x5000_0042, mcx_status::MCX_WRONG_PURPOSE),
+            (0x6000_0042, mcx_status::MCX_WRONG_PURPOSE),
+            (0x7000_0042, mcx_status::MCX_INVALID_ARGUMENT),
+        ] {
+            let mut k = core::ptr::null_mut();
+            // SAFETY: `dppk` readable for 16 octets; `k` writable.
+            let s = unsafe { mcx_mcdata_key_new(dppk.as_ptr(), dppk.len(), id, &mut k) };
+            assert_eq!(s, want, "{id:08x}");
+            assert_eq!(k.is_null(), want != mcx_status::MCX_OK);
+            // SAFETY: NULL or from mcx_mcdata_key_new, freed once.
+            unsafe { mcx_mcdata_key_free(k) };
+        }
+        // A wrong length is still a length error, for a DPPK-ID of the right purpose.
+        let mut k = core::ptr::null_mut();
+        // SAFETY: `dppk` readable for 10 octets; `k` writable.
+        let s = unsafe { mcx_mcdata_key_new(dppk.as_ptr(), 10, 0x1000_0042, &mut k) };
+        assert_eq!(s, mcx_status::MCX_BAD_LENGTH);
     }
 
     // A caller's IV is used only when asked for, and only from within `struct_size`.

@@ -434,6 +434,21 @@ fn mcdata_protect_and_unprotect() {
         1,
         "--dppk",
     );
+    // The DPPK is a PCK or a GMK: a CSK-ID is refused.
+    fails(
+        &[
+            "mcdata",
+            "protect",
+            "--dppk",
+            "000102030405060708090a0b0c0d0e0f",
+            "--dppk-id",
+            "2ddd5bf0",
+            "--in",
+            "cafe",
+        ],
+        1,
+        "--dppk-id: a DPPK is a PCK or a GMK, not a CSK",
+    );
 }
 
 fn mcx_stdin(args: &[&str], input: &[u8]) -> Output {

@@ -1,7 +1,8 @@
 /*
  * C tests of the MCData protected payload calls of libmcx (TS 33.180 §8.5.4): the engine's
  * independent AES-256 vector (Python cryptography; engine/src/mcdata/tests.rs) reproduced
- * and opened through the C ABI, fresh IVs, tampering, wrong keys, small buffers, NULLs.
+ * and opened through the C ABI, fresh IVs, tampering, wrong keys and purposes, small buffers,
+ * NULLs.
  */
 #include "common.h"
 
@@ -27,6 +28,13 @@ int main(void) {
     CHECK(mcx_mcdata_key_new(dppk, 20, 0x1eadbaadu, &k) == MCX_BAD_LENGTH);
     CHECK(mcx_mcdata_key_new(dppk, 32, 0xfeadbaadu, &k) == MCX_INVALID_ARGUMENT);
     CHECK(mcx_mcdata_key_new(dppk, 32, 0x1eadbaadu, NULL) == MCX_INVALID_ARGUMENT);
+    /* The DPPK is a PCK (purpose 1) or a GMK (0): a CSK-ID or MuSiK-ID is refused. */
+    mcx_mcdata_key *wrong = NULL;
+    CHECK(mcx_mcdata_key_new(dppk, 32, CSK(0xeadbaadu), &wrong) == MCX_WRONG_PURPOSE);
+    CHECK(mcx_mcdata_key_new(dppk, 32, MUSIK(0xeadbaadu), &wrong) == MCX_WRONG_PURPOSE);
+    CHECK(wrong == NULL);
+    CHECK(mcx_mcdata_key_new(dppk, 32, GMK(0xeadbaadu), &wrong) == MCX_OK && wrong != NULL);
+    mcx_mcdata_key_free(wrong);
 
     /* Reproduce the vector byte for byte with its IV, given explicitly. */
     mcx_mcdata_header h;
