@@ -298,7 +298,8 @@ typedef struct mcx_mcdata_header {
   uint8_t message_type;
   // Payload sequence number.
   uint8_t sequence;
-  // The payload TLV-E's IEI.
+  // The payload TLV-E's IEI. Not authenticated (outside the AAD): unprotect reports it as
+  // received, possibly altered on the way.
   uint8_t iei;
   // Protect: 0 (or `MCX_MCDATA_FRESH_IV`) draws a fresh random IV and writes it back to
   // `iv` (when `struct_size` covers the whole header); `MCX_MCDATA_GIVEN_IV` uses `iv` as
@@ -449,6 +450,9 @@ void mcx_mcdata_key_free(struct mcx_mcdata_key *k);
 // random IV unless `h->flags` has `MCX_MCDATA_GIVEN_IV`; the IV drawn is written back to
 // `h->iv`.
 //
+// The AAD is the 32 header octets: `h->iei`, the TLV-E's IEI octet, is written but not
+// authenticated, so a receiver cannot tell it was changed on the way.
+//
 // # Safety
 // `k` is a live key; `h` points to a writable header of at least `h->struct_size` octets;
 // `payload` is readable for `len`; `out` writable for `cap` and not overlapping
@@ -465,6 +469,9 @@ mcx_status mcx_mcdata_protect(const struct mcx_mcdata_key *k,
 // `len - MCX_MCDATA_OVERHEAD`): checks framing, DPPK-ID and algorithm, verifies the tag,
 // and only then writes the payload; `*out_len` receives its length and `*h` (if not NULL,
 // `struct_size` set) the header fields. On error nothing is written.
+//
+// The TLV-E's IEI octet is outside the AAD (the 32 header octets) and so not
+// authenticated: `h->iei` is as received, possibly altered, and must not be trusted.
 //
 // # Safety
 // `k` is a live key; `msg` readable for `len`; `out` writable for `cap`; `out_len`

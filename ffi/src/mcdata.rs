@@ -27,7 +27,8 @@ pub struct mcx_mcdata_header {
     pub message_type: u8,
     /// Payload sequence number.
     pub sequence: u8,
-    /// The payload TLV-E's IEI.
+    /// The payload TLV-E's IEI. Not authenticated (outside the AAD): unprotect reports it as
+    /// received, possibly altered on the way.
     pub iei: u8,
     /// Protect: 0 (or `MCX_MCDATA_FRESH_IV`) draws a fresh random IV and writes it back to
     /// `iv` (when `struct_size` covers the whole header); `MCX_MCDATA_GIVEN_IV` uses `iv` as
@@ -120,6 +121,9 @@ pub unsafe extern "C" fn mcx_mcdata_key_free(k: *mut mcx_mcdata_key) {
 /// random IV unless `h->flags` has `MCX_MCDATA_GIVEN_IV`; the IV drawn is written back to
 /// `h->iv`.
 ///
+/// The AAD is the 32 header octets: `h->iei`, the TLV-E's IEI octet, is written but not
+/// authenticated, so a receiver cannot tell it was changed on the way.
+///
 /// # Safety
 /// `k` is a live key; `h` points to a writable header of at least `h->struct_size` octets;
 /// `payload` is readable for `len`; `out` writable for `cap` and not overlapping
@@ -209,6 +213,9 @@ fn zero_header() -> mcx_mcdata_header {
 /// `len - MCX_MCDATA_OVERHEAD`): checks framing, DPPK-ID and algorithm, verifies the tag,
 /// and only then writes the payload; `*out_len` receives its length and `*h` (if not NULL,
 /// `struct_size` set) the header fields. On error nothing is written.
+///
+/// The TLV-E's IEI octet is outside the AAD (the 32 header octets) and so not
+/// authenticated: `h->iei` is as received, possibly altered, and must not be trusted.
 ///
 /// # Safety
 /// `k` is a live key; `msg` readable for `len`; `out` writable for `cap`; `out_len`
@@ -358,6 +365,58 @@ mod tests {
         // SAFETY: `dppk` readable for 10 octets; `k` writable.
         let s = unsafe { mcx_mcdata_key_new(dppk.as_ptr(), 10, 0x1000_0042, &mut k) };
         assert_eq!(s, mcx_status::MCX_BAD_LENGTH);
+    }
+
+    // The IEI octet is outside the AAD: mcx.h says so where a C caller reads about protect
+    // and unprotect, and an altered IEI opens, reported as received.
+    #[test]
+    fn the_header_says_the_iei_is_not_authenticated() {
+        let header = include_str!("../include/mcx.h");
+        for f in ["mcx_mcdata_protect(", "mcx_mcdata_unprotect("] {
+            let at = header.find(&format!("mcx_status {f}")).expect(f);
+            let doc: Vec<&str> = header[..at]
+                .lines()
+                .rev()
+                .take_while(|l| l.starts_with("//"))
+                .map(|l| l.trim_start_matches("//").trim())
+                .collect();
+            let doc = doc.into_iter().rev().collect::<Vec<_>>().join(" ");
+            assert!(
+                doc.contains("IEI") && doc.contains("not authenticated"),
+                "{f}: {doc}"
+            );
+        }
+        let k = key();
+        let mut h = zero_header();
+        h.struct_size = core::mem::size_of::<mcx_mcdata_header>() as u32;
+        h.iei = 0x11;
+        let mut msg = [0u8; 128];
+        let mut n = 0;
+        // SAFETY: live key; whole header; buffers valid for their lengths.
+        let s = unsafe {
+            mcx_mcdata_protect(k, &mut h, b"x".as_ptr(), 1, msg.as_mut_ptr(), 128, &mut n)
+        };
+        assert_eq!(s, mcx_status::MCX_OK);
+        msg[mcdata::HEADER_LEN] = 0x22;
+        let mut got = zero_header();
+        got.struct_size = h.struct_size;
+        let mut plain = [0u8; 8];
+        let mut len = 0;
+        // SAFETY: live key; buffers valid for their lengths; whole header.
+        let s = unsafe {
+            mcx_mcdata_unprotect(
+                k,
+                msg.as_ptr(),
+                n,
+                plain.as_mut_ptr(),
+                8,
+                &mut len,
+                &mut got,
+            )
+        };
+        assert_eq!((s, got.iei, len), (mcx_status::MCX_OK, 0x22, 1));
+        // SAFETY: from mcx_mcdata_key_new, freed once.
+        unsafe { mcx_mcdata_key_free(k) };
     }
 
     // A caller's IV is used only when asked for, and only from within `struct_size`.

@@ -212,7 +212,7 @@ pub struct Header {
     pub sequence: u8,
     /// The GCM IV: fresh for every message under a key.
     pub iv: [u8; IV_LEN],
-    /// The payload TLV-E's IEI.
+    /// The payload TLV-E's IEI. Not authenticated: outside the AAD (see [`unprotect`]).
     pub iei: u8,
 }
 
@@ -289,7 +289,11 @@ fn frame(msg: &[u8]) -> Result<(PayloadAlgorithm, u32, usize), Error> {
 }
 
 /// Protects `plaintext` into `out` (at least [`protected_len`] octets) and returns the
-/// protected payload's length.
+/// protected payload's length, under `header.iv` as given: build the header with
+/// [`Header::new`] for a fresh random IV, as every message under a key needs.
+///
+/// The AAD is the 32 header octets: the TLV-E's IEI octet ([`Header::iei`]) is written but
+/// not authenticated, and a receiver cannot tell it was changed on the way.
 pub fn protect(
     key: &PayloadKey,
     header: &Header,
@@ -315,6 +319,10 @@ pub fn protect(
 /// Unprotects `msg` into `out` (at least `msg.len() - OVERHEAD` octets): checks the
 /// framing, that the message names this key's DPPK-ID and algorithm, verifies the tag, and
 /// only then decrypts.
+///
+/// The TLV-E's IEI octet is outside the AAD (the 32 header octets) and so not
+/// authenticated: [`Opened::header`]'s `iei` is as received, possibly altered, and must not
+/// be trusted.
 pub fn unprotect(key: &PayloadKey, msg: &[u8], out: &mut [u8]) -> Result<Opened, Error> {
     let (algorithm, dppk_id, len) = frame(msg)?;
     if dppk_id != key.dppk_id {

@@ -102,6 +102,14 @@ int main(void) {
     CHECK(mcx_mcdata_protect(k, &z, (const uint8_t *)PLAIN, plen, a, sizeof a, &na) ==
           MCX_INVALID_ARGUMENT);
 
+    /* The IEI octet (after the 32 header octets) is not authenticated (mcx.h): an altered
+     * one opens and is reported as received. */
+    b[32] ^= 0x40;
+    memset(&got, 0, sizeof got);
+    got.struct_size = sizeof got;
+    CHECK(mcx_mcdata_unprotect(k, b, nb, back, sizeof back, &n, &got) == MCX_OK);
+    CHECK(got.iei == (uint8_t)(h.iei ^ 0x40));
+
     /* Tampered: refused, nothing written. */
     a[40] ^= 1;
     memset(back, 0x5a, sizeof back);
