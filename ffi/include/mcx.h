@@ -80,8 +80,13 @@
 // Key flag: SRTCP under this key is authenticated only (E=0), not encrypted.
 #define MCX_SRTCP_AUTH_ONLY 1
 
-// `mcx_mcdata_header.flags`: draw a fresh random IV.
+// `mcx_mcdata_header.flags`: draw a fresh random IV, as 0 does.
 #define MCX_MCDATA_FRESH_IV 1
+
+// `mcx_mcdata_header.flags`: protect under the IV in `iv` as given (test vectors). GCM
+// under one key must never see an IV twice: a repeat reveals the XOR of the plaintexts and
+// lets forgeries through.
+#define MCX_MCDATA_GIVEN_IV 2
 
 // Octets a protected payload adds to its plaintext.
 #define MCX_MCDATA_OVERHEAD 51
@@ -155,8 +160,8 @@ enum mcx_status
   MCX_EXPIRED = 9,
   // The key has the most SSRCs allowed.
   MCX_TOO_MANY_STREAMS = 10,
-  // Not a valid RTCP / SRTCP packet (too short, version, lengths), MCData payload or XML
-  // document.
+  // Not a valid RTCP / SRTCP packet (too short, version, lengths) or MCData payload (XML
+  // documents have `MCX_MALFORMED_XML`).
   MCX_MALFORMED = 11,
   // The authentication tag did not verify (forged or damaged packet).
   MCX_AUTHENTICATION_FAILED = 12,
@@ -188,12 +193,16 @@ enum mcx_status
   MCX_NOT_READY = 25,
   // An XML document is over a limit: size, nesting depth, attributes, name or value length.
   MCX_LIMIT_EXCEEDED = 26,
-  // An XML document uses what the engine refuses or lacks: a DTD, an entity, an encoding
-  // other than UTF-8, an algorithm or transform other than those of TS 33.180.
+  // An XML document uses what the engine refuses or lacks: a DTD, an entity, an XML
+  // version other than 1.0, an encoding other than UTF-8, an algorithm or transform other
+  // than those of TS 33.180.
   MCX_UNSUPPORTED = 27,
   // XML bodies and their signatures do not match up (a body unsigned, or a signature
   // naming no body given).
   MCX_UNSIGNED = 28,
+  // An XML document is not well-formed, or an `EncryptedData`, `Signature`, Content-ID
+  // or multipart body lacks a part or has a bad one.
+  MCX_MALFORMED_XML = 29,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -337,10 +346,13 @@ typedef struct mcx_mcdata_header {
   uint8_t message_type;
   // Payload sequence number.
   uint8_t sequence;
-  // The payload TLV-E's IEI.
+  // The payload TLV-E's IEI. Not authenticated (outside the AAD): unprotect reports it as
+  // received, possibly altered on the way.
   uint8_t iei;
-  // Protect: `MCX_MCDATA_FRESH_IV` draws a random IV into `iv` (recommended); 0 uses
-  // `iv` as given (tests). Unprotect writes 0.
+  // Protect: 0 (or `MCX_MCDATA_FRESH_IV`) draws a fresh random IV and writes it back to
+  // `iv` (when `struct_size` covers the whole header); `MCX_MCDATA_GIVEN_IV` uses `iv` as
+  // given (test vectors), which then must lie within `struct_size`; both together are
+  // `MCX_INVALID_ARGUMENT`. Unprotect writes 0.
   uint8_t flags;
   // The 16-octet GCM IV.
   uint8_t iv[16];
@@ -494,7 +506,8 @@ mcx_status mcx_key_install_srtp(struct mcx_engine *e,
 mcx_status mcx_key_revoke(struct mcx_engine *e, uint32_t key_id);
 
 // Derives the DPCK from a DPPK (the PCK or GMK, 16 or 32 octets) and its ID (TS 33.180
-// F.1.5). Free with `mcx_mcdata_key_free`.
+// F.1.5). A DPPK-ID of another purpose (the 4 top bits) is `MCX_WRONG_PURPOSE`. Free with
+// `mcx_mcdata_key_free`.
 //
 // # Safety
 // `dppk` is readable for `dppk_len` octets; `out` is writable.
@@ -510,8 +523,12 @@ mcx_status mcx_mcdata_key_new(const uint8_t *dppk,
 void mcx_mcdata_key_free(struct mcx_mcdata_key *k);
 
 // Protects `payload[0..len)` into `out` (capacity `cap`, at least
-// `len + MCX_MCDATA_OVERHEAD`); `*out_len` receives the protected length. With
-// `MCX_MCDATA_FRESH_IV` in `h->flags` the IV drawn is written back to `h->iv`.
+// `len + MCX_MCDATA_OVERHEAD`); `*out_len` receives the protected length. Under a fresh
+// random IV unless `h->flags` has `MCX_MCDATA_GIVEN_IV`; the IV drawn is written back to
+// `h->iv`.
+//
+// The AAD is the 32 header octets: `h->iei`, the TLV-E's IEI octet, is written but not
+// authenticated, so a receiver cannot tell it was changed on the way.
 //
 // # Safety
 // `k` is a live key; `h` points to a writable header of at least `h->struct_size` octets;
@@ -529,6 +546,9 @@ mcx_status mcx_mcdata_protect(const struct mcx_mcdata_key *k,
 // `len - MCX_MCDATA_OVERHEAD`): checks framing, DPPK-ID and algorithm, verifies the tag,
 // and only then writes the payload; `*out_len` receives its length and `*h` (if not NULL,
 // `struct_size` set) the header fields. On error nothing is written.
+//
+// The TLV-E's IEI octet is outside the AAD (the 32 header octets) and so not
+// authenticated: `h->iei` is as received, possibly altered, and must not be trusted.
 //
 // # Safety
 // `k` is a live key; `msg` readable for `len`; `out` writable for `cap`; `out_len`

@@ -36,8 +36,9 @@ pub use keys::{
     mcx_key_install, mcx_key_install_many, mcx_key_install_srtp, mcx_key_material, mcx_key_revoke,
 };
 pub use mcdata::{
-    MCX_MCDATA_FRESH_IV, MCX_MCDATA_OVERHEAD, mcx_mcdata_header, mcx_mcdata_key,
-    mcx_mcdata_key_free, mcx_mcdata_key_new, mcx_mcdata_protect, mcx_mcdata_unprotect,
+    MCX_MCDATA_FRESH_IV, MCX_MCDATA_GIVEN_IV, MCX_MCDATA_OVERHEAD, mcx_mcdata_header,
+    mcx_mcdata_key, mcx_mcdata_key_free, mcx_mcdata_key_new, mcx_mcdata_protect,
+    mcx_mcdata_unprotect,
 };
 pub use pool::{
     MCX_JOB_FAN_OUT, MCX_JOB_PROTECT, MCX_JOB_UNPROTECT, MCX_MAX_JOB_PACKETS, MCX_POOL_NO_PIN,

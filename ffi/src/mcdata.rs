@@ -1,7 +1,7 @@
 //! MCData protected payloads (TS 33.180 §8.5.4) from C.
 
 use ::mcx_engine::keys::KeyId;
-use ::mcx_engine::mcdata::{self, Header, PayloadKey};
+use ::mcx_engine::mcdata::{self, Header, KeyError, PayloadKey};
 
 use crate::keys::bytes;
 use crate::status::mcx_status;
@@ -27,10 +27,13 @@ pub struct mcx_mcdata_header {
     pub message_type: u8,
     /// Payload sequence number.
     pub sequence: u8,
-    /// The payload TLV-E's IEI.
+    /// The payload TLV-E's IEI. Not authenticated (outside the AAD): unprotect reports it as
+    /// received, possibly altered on the way.
     pub iei: u8,
-    /// Protect: `MCX_MCDATA_FRESH_IV` draws a random IV into `iv` (recommended); 0 uses
-    /// `iv` as given (tests). Unprotect writes 0.
+    /// Protect: 0 (or `MCX_MCDATA_FRESH_IV`) draws a fresh random IV and writes it back to
+    /// `iv` (when `struct_size` covers the whole header); `MCX_MCDATA_GIVEN_IV` uses `iv` as
+    /// given (test vectors), which then must lie within `struct_size`; both together are
+    /// `MCX_INVALID_ARGUMENT`. Unprotect writes 0.
     pub flags: u8,
     /// The 16-octet GCM IV.
     pub iv: [u8; 16],
@@ -39,8 +42,15 @@ pub struct mcx_mcdata_header {
 // SAFETY: integer fields and an integer array only, `struct_size` first.
 unsafe impl CPod for mcx_mcdata_header {}
 
-/// `mcx_mcdata_header.flags`: draw a fresh random IV.
+/// `mcx_mcdata_header.flags`: draw a fresh random IV, as 0 does.
 pub const MCX_MCDATA_FRESH_IV: u8 = 1;
+/// `mcx_mcdata_header.flags`: protect under the IV in `iv` as given (test vectors). GCM
+/// under one key must never see an IV twice: a repeat reveals the XOR of the plaintexts and
+/// lets forgeries through.
+pub const MCX_MCDATA_GIVEN_IV: u8 = 2;
+/// Octets of `mcx_mcdata_header` up to the end of `iv`: what `struct_size` must cover for
+/// `MCX_MCDATA_GIVEN_IV`.
+const IV_END: usize = core::mem::offset_of!(mcx_mcdata_header, iv) + mcdata::IV_LEN;
 /// Octets a protected payload adds to its plaintext.
 pub const MCX_MCDATA_OVERHEAD: usize = 51;
 const _: () = assert!(MCX_MCDATA_OVERHEAD == mcdata::OVERHEAD);
@@ -59,7 +69,8 @@ fn status(e: mcdata::Error) -> mcx_status {
 }
 
 /// Derives the DPCK from a DPPK (the PCK or GMK, 16 or 32 octets) and its ID (TS 33.180
-/// F.1.5). Free with `mcx_mcdata_key_free`.
+/// F.1.5). A DPPK-ID of another purpose (the 4 top bits) is `MCX_WRONG_PURPOSE`. Free with
+/// `mcx_mcdata_key_free`.
 ///
 /// # Safety
 /// `dppk` is readable for `dppk_len` octets; `out` is writable.
@@ -84,6 +95,7 @@ pub unsafe extern "C" fn mcx_mcdata_key_new(
                 unsafe { out.write(Box::into_raw(Box::new(mcx_mcdata_key { key }))) };
                 mcx_status::MCX_OK
             }
+            Err(KeyError::WrongPurpose(_)) => mcx_status::MCX_WRONG_PURPOSE,
             Err(_) => mcx_status::MCX_BAD_LENGTH,
         }
     })
@@ -105,8 +117,12 @@ pub unsafe extern "C" fn mcx_mcdata_key_free(k: *mut mcx_mcdata_key) {
 }
 
 /// Protects `payload[0..len)` into `out` (capacity `cap`, at least
-/// `len + MCX_MCDATA_OVERHEAD`); `*out_len` receives the protected length. With
-/// `MCX_MCDATA_FRESH_IV` in `h->flags` the IV drawn is written back to `h->iv`.
+/// `len + MCX_MCDATA_OVERHEAD`); `*out_len` receives the protected length. Under a fresh
+/// random IV unless `h->flags` has `MCX_MCDATA_GIVEN_IV`; the IV drawn is written back to
+/// `h->iv`.
+///
+/// The AAD is the 32 header octets: `h->iei`, the TLV-E's IEI octet, is written but not
+/// authenticated, so a receiver cannot tell it was changed on the way.
 ///
 /// # Safety
 /// `k` is a live key; `h` points to a writable header of at least `h->struct_size` octets;
@@ -128,8 +144,14 @@ pub unsafe extern "C" fn mcx_mcdata_protect(
         }
         // SAFETY: live key; header readable (caller contract).
         let (k, hdr) = unsafe { (&(*k).key, read_config(h.cast_const(), zero_header())) };
-        let Some(hdr) = hdr.filter(|x| x.flags & !MCX_MCDATA_FRESH_IV == 0) else {
+        let Some(hdr) = hdr else {
             return mcx_status::MCX_INVALID_ARGUMENT;
+        };
+        let given = match hdr.flags {
+            0 | MCX_MCDATA_FRESH_IV => false,
+            // A given IV must be the caller's, not the default past a short `struct_size`.
+            MCX_MCDATA_GIVEN_IV if hdr.struct_size as usize >= IV_END => true,
+            _ => return mcx_status::MCX_INVALID_ARGUMENT,
         };
         // SAFETY: readable / writable for their lengths (caller contract).
         let (Some(p), Some(o)) = (unsafe { bytes(payload, len) }, unsafe {
@@ -145,7 +167,7 @@ pub unsafe extern "C" fn mcx_mcdata_protect(
             iv: hdr.iv,
             iei: hdr.iei,
         };
-        if hdr.flags & MCX_MCDATA_FRESH_IV != 0 {
+        if !given {
             match Header::new(
                 hdr.message_type,
                 hdr.date_time,
@@ -191,6 +213,9 @@ fn zero_header() -> mcx_mcdata_header {
 /// `len - MCX_MCDATA_OVERHEAD`): checks framing, DPPK-ID and algorithm, verifies the tag,
 /// and only then writes the payload; `*out_len` receives its length and `*h` (if not NULL,
 /// `struct_size` set) the header fields. On error nothing is written.
+///
+/// The TLV-E's IEI octet is outside the AAD (the 32 header octets) and so not
+/// authenticated: `h->iei` is as received, possibly altered, and must not be trusted.
 ///
 /// # Safety
 /// `k` is a live key; `msg` readable for `len`; `out` writable for `cap`; `out_len`
@@ -248,4 +273,175 @@ pub unsafe extern "C" fn mcx_mcdata_unprotect(
             Err(e) => status(e),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> *mut mcx_mcdata_key {
+        let dppk: [u8; 32] = core::array::from_fn(|i| i as u8);
+        let mut k = core::ptr::null_mut();
+        // SAFETY: `dppk` readable for 32 octets; `k` writable.
+        let s = unsafe { mcx_mcdata_key_new(dppk.as_ptr(), 32, 0x1ead_baad, &mut k) };
+        assert_eq!(s, mcx_status::MCX_OK);
+        k
+    }
+
+    /// Protects `PLAIN` with `h`; the status and the IV on the wire.
+    fn protect_with(k: *const mcx_mcdata_key, h: &mut mcx_mcdata_header) -> (mcx_status, [u8; 16]) {
+        const PLAIN: &[u8] = b"MCData SDS";
+        let mut out = [0u8; 128];
+        let mut n = 0;
+        // SAFETY: live key; `h` a whole header; buffers valid for their lengths.
+        let s = unsafe {
+            mcx_mcdata_protect(
+                k,
+                h,
+                PLAIN.as_ptr(),
+                PLAIN.len(),
+                out.as_mut_ptr(),
+                out.len(),
+                &mut n,
+            )
+        };
+        let mut iv = [0u8; 16];
+        iv.copy_from_slice(&out[12..28]);
+        (s, iv)
+    }
+
+    // Hostile use: a zero-initialised header (flags 0) protected under the all-zero IV it
+    // holds, so every such message reused one GCM nonce. A fresh IV is the default.
+    #[test]
+    fn a_zeroed_header_draws_a_fresh_iv() {
+        let k = key();
+        let mut h = zero_header();
+        h.struct_size = core::mem::size_of::<mcx_mcdata_header>() as u32;
+        let (s, a) = protect_with(k, &mut h);
+        assert_eq!(s, mcx_status::MCX_OK);
+        assert_eq!(h.iv, a, "the IV drawn is written back");
+        let mut h = zero_header();
+        h.struct_size = core::mem::size_of::<mcx_mcdata_header>() as u32;
+        let (s, b) = protect_with(k, &mut h);
+        assert_eq!(s, mcx_status::MCX_OK);
+        assert_ne!(a, [0; 16]);
+        assert_ne!(a, b);
+        // A header too short to hold `flags` (an older, smaller struct) defaults the same way.
+        let mut short = zero_header();
+        short.struct_size = 8;
+        let (s, c) = protect_with(k, &mut short);
+        assert_eq!(s, mcx_status::MCX_OK);
+        let (_, d) = protect_with(k, &mut short);
+        assert!(c != [0; 16] && c != d);
+        assert_eq!(short.iv, [0; 16], "no IV written back past struct_size");
+        // SAFETY: from mcx_mcdata_key_new, freed once.
+        unsafe { mcx_mcdata_key_free(k) };
+    }
+
+    // Hostile use: a DPPK-ID of any purpose was taken; the DPPK is a PCK or a GMK.
+    #[test]
+    fn key_new_refuses_purposes_other_than_pck_and_gmk() {
+        let dppk = [7u8; 16];
+        for (id, want) in [
+            (0x0000_0042, mcx_status::MCX_OK),
+            (0x1000_0042, mcx_status::MCX_OK),
+            (0x2000_0042, mcx_status::MCX_WRONG_PURPOSE),
+            (0x3000_0042, mcx_status::MCX_WRONG_PURPOSE),
+            (0x4000_0042, mcx_status::MCX_WRONG_PURPOSE),
+            (0x5000_0042, mcx_status::MCX_WRONG_PURPOSE),
+            (0x6000_0042, mcx_status::MCX_WRONG_PURPOSE),
+            (0x7000_0042, mcx_status::MCX_INVALID_ARGUMENT),
+        ] {
+            let mut k = core::ptr::null_mut();
+            // SAFETY: `dppk` readable for 16 octets; `k` writable.
+            let s = unsafe { mcx_mcdata_key_new(dppk.as_ptr(), dppk.len(), id, &mut k) };
+            assert_eq!(s, want, "{id:08x}");
+            assert_eq!(k.is_null(), want != mcx_status::MCX_OK);
+            // SAFETY: NULL or from mcx_mcdata_key_new, freed once.
+            unsafe { mcx_mcdata_key_free(k) };
+        }
+        // A wrong length is still a length error, for a DPPK-ID of the right purpose.
+        let mut k = core::ptr::null_mut();
+        // SAFETY: `dppk` readable for 10 octets; `k` writable.
+        let s = unsafe { mcx_mcdata_key_new(dppk.as_ptr(), 10, 0x1000_0042, &mut k) };
+        assert_eq!(s, mcx_status::MCX_BAD_LENGTH);
+    }
+
+    // The IEI octet is outside the AAD: mcx.h says so where a C caller reads about protect
+    // and unprotect, and an altered IEI opens, reported as received.
+    #[test]
+    fn the_header_says_the_iei_is_not_authenticated() {
+        let header = include_str!("../include/mcx.h");
+        for f in ["mcx_mcdata_protect(", "mcx_mcdata_unprotect("] {
+            let at = header.find(&format!("mcx_status {f}")).expect(f);
+            let doc: Vec<&str> = header[..at]
+                .lines()
+                .rev()
+                .take_while(|l| l.starts_with("//"))
+                .map(|l| l.trim_start_matches("//").trim())
+                .collect();
+            let doc = doc.into_iter().rev().collect::<Vec<_>>().join(" ");
+            assert!(
+                doc.contains("IEI") && doc.contains("not authenticated"),
+                "{f}: {doc}"
+            );
+        }
+        let k = key();
+        let mut h = zero_header();
+        h.struct_size = core::mem::size_of::<mcx_mcdata_header>() as u32;
+        h.iei = 0x11;
+        let mut msg = [0u8; 128];
+        let mut n = 0;
+        // SAFETY: live key; whole header; buffers valid for their lengths.
+        let s = unsafe {
+            mcx_mcdata_protect(k, &mut h, b"x".as_ptr(), 1, msg.as_mut_ptr(), 128, &mut n)
+        };
+        assert_eq!(s, mcx_status::MCX_OK);
+        msg[mcdata::HEADER_LEN] = 0x22;
+        let mut got = zero_header();
+        got.struct_size = h.struct_size;
+        let mut plain = [0u8; 8];
+        let mut len = 0;
+        // SAFETY: live key; buffers valid for their lengths; whole header.
+        let s = unsafe {
+            mcx_mcdata_unprotect(
+                k,
+                msg.as_ptr(),
+                n,
+                plain.as_mut_ptr(),
+                8,
+                &mut len,
+                &mut got,
+            )
+        };
+        assert_eq!((s, got.iei, len), (mcx_status::MCX_OK, 0x22, 1));
+        // SAFETY: from mcx_mcdata_key_new, freed once.
+        unsafe { mcx_mcdata_key_free(k) };
+    }
+
+    // A caller's IV is used only when asked for, and only from within `struct_size`.
+    #[test]
+    fn a_given_iv_must_be_asked_for() {
+        let k = key();
+        let mut h = zero_header();
+        h.struct_size = core::mem::size_of::<mcx_mcdata_header>() as u32;
+        h.iv = core::array::from_fn(|i| 0x20 + i as u8);
+        h.flags = MCX_MCDATA_GIVEN_IV;
+        assert_eq!(protect_with(k, &mut h), (mcx_status::MCX_OK, h.iv));
+        h.flags = MCX_MCDATA_FRESH_IV;
+        let (s, iv) = protect_with(k, &mut h);
+        assert!(s == mcx_status::MCX_OK && iv != core::array::from_fn(|i| 0x20 + i as u8));
+        for flags in [MCX_MCDATA_FRESH_IV | MCX_MCDATA_GIVEN_IV, 4, 0x80] {
+            h.flags = flags;
+            let (s, _) = protect_with(k, &mut h);
+            assert_eq!(s, mcx_status::MCX_INVALID_ARGUMENT, "flags {flags}");
+        }
+        h.flags = MCX_MCDATA_GIVEN_IV;
+        h.struct_size = (IV_END - 1) as u32;
+        assert_eq!(protect_with(k, &mut h).0, mcx_status::MCX_INVALID_ARGUMENT);
+        h.struct_size = IV_END as u32;
+        assert_eq!(protect_with(k, &mut h).0, mcx_status::MCX_OK);
+        // SAFETY: from mcx_mcdata_key_new, freed once.
+        unsafe { mcx_mcdata_key_free(k) };
+    }
 }

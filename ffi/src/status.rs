@@ -33,8 +33,8 @@ pub enum mcx_status {
     MCX_EXPIRED = 9,
     /// The key has the most SSRCs allowed.
     MCX_TOO_MANY_STREAMS = 10,
-    /// Not a valid RTCP / SRTCP packet (too short, version, lengths), MCData payload or XML
-    /// document.
+    /// Not a valid RTCP / SRTCP packet (too short, version, lengths) or MCData payload (XML
+    /// documents have `MCX_MALFORMED_XML`).
     MCX_MALFORMED = 11,
     /// The authentication tag did not verify (forged or damaged packet).
     MCX_AUTHENTICATION_FAILED = 12,
@@ -66,12 +66,16 @@ pub enum mcx_status {
     MCX_NOT_READY = 25,
     /// An XML document is over a limit: size, nesting depth, attributes, name or value length.
     MCX_LIMIT_EXCEEDED = 26,
-    /// An XML document uses what the engine refuses or lacks: a DTD, an entity, an encoding
-    /// other than UTF-8, an algorithm or transform other than those of TS 33.180.
+    /// An XML document uses what the engine refuses or lacks: a DTD, an entity, an XML
+    /// version other than 1.0, an encoding other than UTF-8, an algorithm or transform other
+    /// than those of TS 33.180.
     MCX_UNSUPPORTED = 27,
     /// XML bodies and their signatures do not match up (a body unsigned, or a signature
     /// naming no body given).
     MCX_UNSIGNED = 28,
+    /// An XML document is not well-formed, or an `EncryptedData`, `Signature`, Content-ID
+    /// or multipart body lacks a part or has a bad one.
+    MCX_MALFORMED_XML = 29,
 }
 
 impl From<mcx_status> for i32 {
@@ -131,7 +135,7 @@ pub(crate) fn of_store(e: StoreError) -> mcx_status {
 }
 
 /// Every status with its description, in numeric order.
-pub(crate) const ALL: [(mcx_status, &CStr); 29] = [
+pub(crate) const ALL: [(mcx_status, &CStr); 30] = [
     (mcx_status::MCX_OK, c"ok"),
     (mcx_status::MCX_INVALID_ARGUMENT, c"invalid argument"),
     (mcx_status::MCX_INTERNAL, c"internal error"),
@@ -196,6 +200,10 @@ pub(crate) const ALL: [(mcx_status, &CStr); 29] = [
     (
         mcx_status::MCX_UNSIGNED,
         c"XML bodies and signatures do not match",
+    ),
+    (
+        mcx_status::MCX_MALFORMED_XML,
+        c"malformed XML document or XML security element",
     ),
 ];
 

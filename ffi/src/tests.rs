@@ -42,6 +42,7 @@ fn status_numbers_are_pinned() {
         (26, "MCX_LIMIT_EXCEEDED"),
         (27, "MCX_UNSUPPORTED"),
         (28, "MCX_UNSIGNED"),
+        (29, "MCX_MALFORMED_XML"),
     ];
     assert_eq!(status::ALL.len(), pinned.len());
     for ((s, _), (n, name)) in status::ALL.iter().zip(pinned) {
@@ -52,7 +53,8 @@ fn status_numbers_are_pinned() {
         (0, "ok"),
         (12, "authentication failed"),
         (-5, "unknown status"),
-        (29, "unknown status"),
+        (29, "malformed XML document or XML security element"),
+        (30, "unknown status"),
     ] {
         // SAFETY: mcx_status_str returns a static NUL-terminated string.
         let s = unsafe { CStr::from_ptr(mcx_status_str(n)) };

@@ -24,7 +24,7 @@ pub struct mcx_xml_key {
 fn status(e: xml::Error) -> mcx_status {
     use xml::Error as E;
     match e {
-        E::Malformed(_) | E::BadStructure(_) => mcx_status::MCX_MALFORMED,
+        E::Malformed(_) | E::BadStructure(_) => mcx_status::MCX_MALFORMED_XML,
         E::Dtd | E::Entity | E::Encoding | E::Unsupported(_) => mcx_status::MCX_UNSUPPORTED,
         E::TooLarge | E::TooDeep | E::TooManyAttributes => mcx_status::MCX_LIMIT_EXCEEDED,
         E::WrongKey | E::AlgorithmMismatch => mcx_status::MCX_UNKNOWN_KEY,
@@ -385,4 +385,51 @@ pub unsafe extern "C" fn mcx_xml_verify_bodies(
             Err(e) => status(e),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    use super::*;
+
+    // Hostile use: a document that is not well-formed, or a bad EncryptedData or Signature,
+    // was reported as MCX_MALFORMED, "malformed packet". Every XML error has a status that
+    // does not describe a packet, and the two malformed ones say XML.
+    #[test]
+    fn every_xml_error_has_an_xml_status() {
+        use xml::Error as E;
+        let all = [
+            E::Malformed("m"),
+            E::Dtd,
+            E::Entity,
+            E::Encoding,
+            E::TooLarge,
+            E::TooDeep,
+            E::TooManyAttributes,
+            E::Unsupported("u"),
+            E::BadStructure("b"),
+            E::WrongKey,
+            E::AlgorithmMismatch,
+            E::AuthenticationFailed,
+            E::Unsigned,
+            E::RandomUnavailable,
+        ];
+        let text = |s: mcx_status| {
+            // SAFETY: mcx_status_str returns a static NUL-terminated string.
+            unsafe { CStr::from_ptr(crate::mcx_status_str(s as i32)) }
+                .to_str()
+                .unwrap()
+        };
+        for e in all {
+            let s = status(e);
+            assert_ne!(s, mcx_status::MCX_MALFORMED, "{e:?}");
+            assert_ne!(s, mcx_status::MCX_INTERNAL, "{e:?}");
+            assert!(!text(s).contains("packet"), "{e:?}: {}", text(s));
+        }
+        for e in [E::Malformed("m"), E::BadStructure("b")] {
+            assert_eq!(status(e), mcx_status::MCX_MALFORMED_XML);
+        }
+        assert!(text(mcx_status::MCX_MALFORMED_XML).contains("XML"));
+    }
 }

@@ -1,6 +1,6 @@
 //! `mcx mcdata protect|unprotect`.
 
-use mcx_engine::mcdata::{Header, PayloadKey, protect, protected_len, unprotect};
+use mcx_engine::mcdata::{Header, KeyError, PayloadKey, protect, protected_len, unprotect};
 use serde_json::json;
 
 use crate::cli::{DppkArgs, McdataCmd};
@@ -9,7 +9,10 @@ use crate::output::{parse_hex, parse_key_id, print};
 fn key(a: &DppkArgs) -> Result<PayloadKey, String> {
     let dppk = zeroize::Zeroizing::new(parse_hex("dppk", &a.dppk)?);
     let id = parse_key_id(&a.dppk_id).map_err(|e| e.replace("--key-id", "--dppk-id"))?;
-    PayloadKey::from_dppk(&dppk, id).map_err(|e| format!("--dppk: {e}"))
+    PayloadKey::from_dppk(&dppk, id).map_err(|e| match e {
+        KeyError::WrongPurpose(_) => format!("--dppk-id: {e}"),
+        _ => format!("--dppk: {e}"),
+    })
 }
 
 pub(crate) fn run(cmd: McdataCmd, json: bool) -> Result<(), String> {

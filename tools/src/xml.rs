@@ -1,4 +1,6 @@
 //! `mcx xml protect|unprotect|sign|verify`: the XML body on stdin, the result on stdout.
+//! Inputs (stdin, the `--signature` file) longer than the engine's default document limit
+//! are refused after reading one octet past it.
 //! With `--json`, one object: the document (or signatures body) as a string and the counts.
 
 use std::io::{Read, Write};
@@ -15,12 +17,25 @@ fn key(a: &XmlArgs) -> Result<XmlKey, String> {
     XmlKey::derive(&xpk, id, a.user_id.as_bytes()).map_err(|e| format!("--key: {e}"))
 }
 
-fn stdin() -> Result<Vec<u8>, String> {
+/// All of `input` if it holds at most `limits.max_document` octets; one octet more is read
+/// and refused, so an endless input costs no more than the limit.
+fn read_limited(input: impl Read, what: &str, limits: &Limits) -> Result<Vec<u8>, String> {
+    let max = limits.max_document;
     let mut doc = Vec::new();
-    std::io::stdin()
+    input
+        .take(max as u64 + 1)
         .read_to_end(&mut doc)
-        .map_err(|e| format!("reading stdin: {e}"))?;
+        .map_err(|e| format!("reading {what}: {e}"))?;
+    if doc.len() > max {
+        return Err(format!(
+            "{what}: longer than the {max}-octet XML document limit"
+        ));
+    }
     Ok(doc)
+}
+
+fn stdin(limits: &Limits) -> Result<Vec<u8>, String> {
+    read_limited(std::io::stdin().lock(), "stdin", limits)
 }
 
 fn emit(json: bool, doc: &[u8], count: Option<(&str, usize)>) -> Result<(), String> {
@@ -48,7 +63,7 @@ pub(crate) fn run(cmd: XmlCmd, json: bool) -> Result<(), String> {
                 .elements
                 .as_deref()
                 .map_or_else(Elements::default, Elements::parse);
-            let doc = stdin()?;
+            let doc = stdin(&limits)?;
             let mut out = Vec::new();
             let n = xml::protect(&k, &doc, &elements, &limits, &mut out)
                 .map_err(|e| format!("protect: {e}"))?;
@@ -56,7 +71,7 @@ pub(crate) fn run(cmd: XmlCmd, json: bool) -> Result<(), String> {
         }
         XmlCmd::Unprotect(a) => {
             let k = key(&a)?;
-            let doc = stdin()?;
+            let doc = stdin(&limits)?;
             let mut out = Vec::new();
             let n = xml::unprotect(&k, &doc, &limits, &mut out)
                 .map_err(|e| format!("unprotect: {e}"))?;
@@ -64,7 +79,7 @@ pub(crate) fn run(cmd: XmlCmd, json: bool) -> Result<(), String> {
         }
         XmlCmd::Sign(a) => {
             let k = key(&a.key)?;
-            let doc = stdin()?;
+            let doc = stdin(&limits)?;
             let mut out = Vec::new();
             xml::sign(&k, &a.content_id, &doc, &limits, &mut out)
                 .map_err(|e| format!("sign: {e}"))?;
@@ -72,9 +87,10 @@ pub(crate) fn run(cmd: XmlCmd, json: bool) -> Result<(), String> {
         }
         XmlCmd::Verify(a) => {
             let k = key(&a.key)?;
-            let doc = stdin()?;
-            let sigs = std::fs::read(&a.signature)
-                .map_err(|e| format!("--signature {}: {e}", a.signature.display()))?;
+            let doc = stdin(&limits)?;
+            let what = format!("--signature {}", a.signature.display());
+            let file = std::fs::File::open(&a.signature).map_err(|e| format!("{what}: {e}"))?;
+            let sigs = read_limited(file, &what, &limits)?;
             let s = xml::verify(&k, &sigs, &[(a.content_id.as_str(), &doc)], &limits)
                 .map_err(|e| format!("verify: {e}"))?;
             print(json, &[("verified", json!(s.signatures))]);

@@ -463,6 +463,21 @@ fn mcdata_protect_and_unprotect() {
         1,
         "--dppk",
     );
+    // The DPPK is a PCK or a GMK: a CSK-ID is refused.
+    fails(
+        &[
+            "mcdata",
+            "protect",
+            "--dppk",
+            "000102030405060708090a0b0c0d0e0f",
+            "--dppk-id",
+            "2ddd5bf0",
+            "--in",
+            "cafe",
+        ],
+        1,
+        "--dppk-id: a DPPK is a PCK or a GMK, not a CSK",
+    );
 }
 
 fn mcx_stdin(args: &[&str], input: &[u8]) -> Output {
@@ -562,4 +577,65 @@ fn xml_protect_unprotect_sign_verify() {
     assert_eq!(dtd.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&dtd.stderr).contains("protect: XML with a DTD is refused"));
     assert!(dtd.stdout.is_empty());
+}
+
+/// Runs `mcx` with `stdin`, waiting at most 30 s: a process still running then is killed and
+/// fails the test.
+fn mcx_bounded(args: &[&str], stdin: std::process::Stdio) -> Output {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcx"))
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mcx");
+    let bound = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait for mcx").is_none() {
+        if Instant::now() > bound {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("{args:?}: still running after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("mcx output")
+}
+
+/// Hostile use: `mcx xml` read all of its input before checking its size, so an endless
+/// stdin (or --signature file) grew its memory without bound. It reads at most the document
+/// limit and one octet more, and refuses with the reason.
+#[test]
+fn xml_refuses_endless_input() {
+    let zero = || std::process::Stdio::from(std::fs::File::open("/dev/zero").unwrap());
+    let mut args = vec!["xml", "protect"];
+    args.extend_from_slice(&XML_KEY);
+    let out = mcx_bounded(&args, zero());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stdin: longer than the 262144-octet XML document limit"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let dir = std::env::temp_dir().join(format!("mcx-cli-endless-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let doc = dir.join("doc.xml");
+    std::fs::write(&doc, XML_DOC).unwrap();
+    let mut args = vec!["xml", "verify"];
+    args.extend_from_slice(&XML_KEY);
+    args.extend_from_slice(&["--content-id", "a@x", "--signature", "/dev/zero"]);
+    let out = mcx_bounded(
+        &args,
+        std::process::Stdio::from(std::fs::File::open(&doc).unwrap()),
+    );
+    std::fs::remove_dir_all(dir).ok();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--signature /dev/zero: longer than the 262144-octet XML document limit"),
+        "{err}"
+    );
 }

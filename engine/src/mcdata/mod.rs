@@ -29,7 +29,7 @@ use core::fmt;
 
 use crate::aead::{Gcm, TAG_LEN};
 use crate::keys::kdf;
-use crate::keys::{DeriveError, KeyId};
+use crate::keys::{DeriveError, KeyId, Purpose};
 
 /// Octets of the header, which is also the AAD.
 pub const HEADER_LEN: usize = 32;
@@ -115,6 +115,34 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
+/// Why a DPPK could not become a [`PayloadKey`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The DPPK-ID's purpose is neither PCK nor GMK: the DPPK is the PCK one-to-one and the
+    /// GMK for a group (TS 33.180 §8.5.4; digest §5.2).
+    WrongPurpose(Purpose),
+    /// The derivation failed (a DPPK of other than 16 or 32 octets).
+    Derive(DeriveError),
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::WrongPurpose(p) => write!(f, "a DPPK is a PCK or a GMK, not a {p}"),
+            KeyError::Derive(e) => e.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for KeyError {}
+
+impl From<DeriveError> for KeyError {
+    fn from(e: DeriveError) -> KeyError {
+        KeyError::Derive(e)
+    }
+}
+
 /// The DPCK of one DPPK, ready to protect and unprotect payloads. Its `Debug` output leaves
 /// the key out; the key schedule is zeroized on drop.
 pub struct PayloadKey {
@@ -134,13 +162,19 @@ impl fmt::Debug for PayloadKey {
 
 impl PayloadKey {
     /// Derives the DPCK from the DPPK (PCK or GMK, 16 or 32 octets) and its ID (TS 33.180
-    /// F.1.5); the DPPK's length chooses the algorithm.
-    pub fn from_dppk(dppk: &[u8], dppk_id: KeyId) -> Result<PayloadKey, DeriveError> {
+    /// F.1.5); the DPPK's length chooses the algorithm. A DPPK-ID of another purpose is
+    /// [`KeyError::WrongPurpose`].
+    pub fn from_dppk(dppk: &[u8], dppk_id: KeyId) -> Result<PayloadKey, KeyError> {
+        match dppk_id.purpose() {
+            Purpose::Pck | Purpose::Gmk => {}
+            other => return Err(KeyError::WrongPurpose(other)),
+        }
         let dpck = kdf::dpck(dppk, dppk_id)?;
-        PayloadKey::from_dpck(dpck.expose(), dppk_id.get())
+        Ok(PayloadKey::from_dpck(dpck.expose(), dppk_id.get())?)
     }
 
-    /// A DPCK already derived (16 or 32 octets), for the DPPK-ID the messages carry.
+    /// A DPCK already derived (16 or 32 octets), for the DPPK-ID the messages carry. The ID
+    /// is taken as it is, purpose unchecked (test vectors use IDs such as `deadbaad`).
     pub fn from_dpck(dpck: &[u8], dppk_id: u32) -> Result<PayloadKey, DeriveError> {
         let gcm =
             Gcm::new(dpck, crate::aead::Provider::detect()).map_err(DeriveError::KeyLength)?;
@@ -179,7 +213,7 @@ pub struct Header {
     pub sequence: u8,
     /// The GCM IV: fresh for every message under a key.
     pub iv: [u8; IV_LEN],
-    /// The payload TLV-E's IEI.
+    /// The payload TLV-E's IEI. Not authenticated: outside the AAD (see [`unprotect`]).
     pub iei: u8,
 }
 
@@ -256,7 +290,11 @@ fn frame(msg: &[u8]) -> Result<(PayloadAlgorithm, u32, usize), Error> {
 }
 
 /// Protects `plaintext` into `out` (at least [`protected_len`] octets) and returns the
-/// protected payload's length.
+/// protected payload's length, under `header.iv` as given: build the header with
+/// [`Header::new`] for a fresh random IV, as every message under a key needs.
+///
+/// The AAD is the 32 header octets: the TLV-E's IEI octet ([`Header::iei`]) is written but
+/// not authenticated, and a receiver cannot tell it was changed on the way.
 pub fn protect(
     key: &PayloadKey,
     header: &Header,
@@ -282,6 +320,10 @@ pub fn protect(
 /// Unprotects `msg` into `out` (at least `msg.len() - OVERHEAD` octets): checks the
 /// framing, that the message names this key's DPPK-ID and algorithm, verifies the tag, and
 /// only then decrypts.
+///
+/// The TLV-E's IEI octet is outside the AAD (the 32 header octets) and so not
+/// authenticated: [`Opened::header`]'s `iei` is as received, possibly altered, and must not
+/// be trusted.
 pub fn unprotect(key: &PayloadKey, msg: &[u8], out: &mut [u8]) -> Result<Opened, Error> {
     let (algorithm, dppk_id, len) = frame(msg)?;
     if dppk_id != key.dppk_id {

@@ -161,3 +161,21 @@ fn fresh_headers_get_fresh_ivs_and_round_trip_every_size() {
         assert_eq!((o.len, o.header, &back[..]), (n, a, &plain[..]));
     }
 }
+
+// Hostile use: a DPPK-ID of any purpose was taken. The DPPK is the PCK (one-to-one) or the
+// GMK (group) (TS 33.180 §8.5.4; digest §5.2): other purposes are refused.
+#[test]
+fn the_dppk_is_a_pck_or_a_gmk() {
+    for p in Purpose::ALL {
+        let r = PayloadKey::from_dppk(&[9u8; 16], KeyId::from_parts(p, 0x42));
+        match p {
+            Purpose::Pck | Purpose::Gmk => assert!(r.is_ok(), "{p}"),
+            _ => assert_eq!(r.unwrap_err(), KeyError::WrongPurpose(p)),
+        }
+    }
+    let pck = KeyId::from_parts(Purpose::Pck, 0x42);
+    assert!(matches!(
+        PayloadKey::from_dppk(&[9u8; 20], pck),
+        Err(KeyError::Derive(DeriveError::KeyLength(_)))
+    ));
+}

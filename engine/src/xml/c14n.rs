@@ -38,7 +38,20 @@ pub fn element(doc: &[u8], start: usize, limits: &Limits, out: &mut Vec<u8>) -> 
     r
 }
 
+/// Canonicalisations this thread has run (tests count work with it instead of timing it).
+#[cfg(test)]
+pub(crate) fn runs() -> usize {
+    RUNS.with(core::cell::Cell::get)
+}
+
+#[cfg(test)]
+thread_local! {
+    static RUNS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
 fn run(doc: &[u8], limits: &Limits, apex: Option<usize>, out: &mut Vec<u8>) -> Result<(), Error> {
+    #[cfg(test)]
+    RUNS.with(|n| n.set(n.get() + 1));
     let mut r = Reader::document(doc, limits)?;
     let whole = apex.is_none();
     // Depth (reader depth of the apex's content) while inside the output; 0 = not yet.

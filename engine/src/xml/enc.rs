@@ -98,8 +98,9 @@ fn type_attr(r: &Reader<'_>) -> Option<core::ops::Range<usize>> {
 }
 
 /// Encrypts the content of every element `elements` names (see the module docs) and appends
-/// the document to `out`; returns how many elements were encrypted. On an error `out` is as it
-/// was.
+/// the document to `out`; returns how many elements were encrypted. A result longer than
+/// [`Limits::max_document`] (which [`unprotect`] would refuse) is [`Error::TooLarge`]. On an
+/// error `out` is as it was.
 pub fn protect(
     key: &XmlKey,
     doc: &[u8],
@@ -123,6 +124,9 @@ fn protect_inner(
     out: &mut Vec<u8>,
 ) -> Result<usize, Error> {
     let mut r = Reader::document(doc, limits)?;
+    // The protected document must be one unprotect takes: within `max_document` too.
+    let base = out.len();
+    let over = |out: &Vec<u8>| out.len() - base > limits.max_document;
     out.reserve(doc.len() + doc.len() / 2 + 512);
     let mut copied = 0;
     let mut count = 0;
@@ -162,6 +166,9 @@ fn protect_inner(
                     _ => out.extend_from_slice(&doc[copied..content.start]),
                 }
                 encrypted_data(key, &doc[content.clone()], out)?;
+                if over(out) {
+                    return Err(Error::TooLarge);
+                }
                 copied = content.end;
                 count += 1;
                 target = None;
@@ -170,6 +177,9 @@ fn protect_inner(
         }
     }
     out.extend_from_slice(&doc[copied..]);
+    if over(out) {
+        return Err(Error::TooLarge);
+    }
     Ok(count)
 }
 
@@ -697,6 +707,49 @@ mod tests {
             );
             assert!(out.is_empty());
         }
+    }
+
+    // Hostile use: protect wrote documents longer than the limit unprotect applies, which
+    // the receiver then refused. Protect refuses them itself and writes nothing.
+    #[test]
+    fn protect_output_stays_within_the_document_limit() {
+        let k = key();
+        let doc = format!(
+            "<r><mcptt-request-uri>{}</mcptt-request-uri></r>",
+            "x".repeat(200_000)
+        );
+        let l = Limits::default();
+        assert!(doc.len() <= l.max_document);
+        let mut out = b"keep".to_vec();
+        assert_eq!(
+            protect(&k, doc.as_bytes(), &Elements::default(), &l, &mut out),
+            Err(Error::TooLarge)
+        );
+        assert_eq!(out, b"keep");
+        // At the limit exactly it is written, and unprotect takes it back under that limit.
+        let small = DOC.as_bytes();
+        let mut full = Vec::new();
+        protect(&k, small, &Elements::default(), &l, &mut full).unwrap();
+        let exact = Limits {
+            max_document: full.len(),
+            ..l
+        };
+        let mut enc = Vec::new();
+        protect(&k, small, &Elements::default(), &exact, &mut enc).unwrap();
+        assert_eq!(enc.len(), exact.max_document);
+        let mut dec = Vec::new();
+        unprotect(&k, &enc, &exact, &mut dec).unwrap();
+        assert_eq!(dec, small);
+        let under = Limits {
+            max_document: full.len() - 1,
+            ..l
+        };
+        let mut out = Vec::new();
+        assert_eq!(
+            protect(&k, small, &Elements::default(), &under, &mut out),
+            Err(Error::TooLarge)
+        );
+        assert!(out.is_empty());
     }
 
     #[test]

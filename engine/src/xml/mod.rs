@@ -86,7 +86,8 @@ pub enum Error {
     TooDeep,
     /// More attributes on one element than [`Limits::max_attributes`].
     TooManyAttributes,
-    /// Valid XML Encryption or Signature this engine does not implement (what, in words).
+    /// Valid XML this engine does not take (an XML version other than 1.0), or XML
+    /// Encryption or Signature it does not implement (what, in words).
     Unsupported(&'static str),
     /// An `EncryptedData` or `Signature` lacks a part or has a bad one (which, in words).
     BadStructure(&'static str),

@@ -1,7 +1,7 @@
-//! A strict pull scanner for the XML bodies of SIP messages: UTF-8 only, no DTD, no entities
-//! beyond the five predefined ones and character references, namespaces checked, and every
-//! size bounded by [`Limits`]. It allocates no DOM: events are byte ranges of the input, so
-//! callers can copy the document through unchanged and edit only what they must.
+//! A strict pull scanner for the XML bodies of SIP messages: XML 1.0 and UTF-8 only, no DTD,
+//! no entities beyond the five predefined ones and character references, namespaces checked,
+//! and every size bounded by [`Limits`]. It allocates no DOM: events are byte ranges of the
+//! input, so callers can copy the document through unchanged and edit only what they must.
 //!
 //! Well-formedness follows XML 1.0 (fifth edition) and Namespaces in XML 1.0 closely enough
 //! for signalling bodies: one root element, matched tags, unique attributes, bound prefixes,
@@ -696,26 +696,61 @@ fn check_chars(b: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Checks the XML declaration's pseudo-attributes, `d` being what follows `<?xml` (XML 1.0
+/// §2.8 `XMLDecl`): `version`, then optionally `encoding` and `standalone`, in that order,
+/// each `name = "value"` after whitespace. Only version 1.0 and UTF-8 are accepted.
 fn check_decl(d: &[u8]) -> Result<(), Error> {
-    let at = |w: &[u8]| d.windows(w.len()).position(|x| x == w);
-    if at(b"version").is_none() {
-        return Err(Error::Malformed("XML declaration without version"));
-    }
-    if let Some(i) = at(b"encoding") {
-        let rest = &d[i + 8..];
-        let q = rest
-            .iter()
-            .position(|c| *c == b'"' || *c == b'\'')
-            .ok_or(Error::Malformed("bad XML declaration"))?;
-        let v = &rest[q + 1..];
-        let e = v
-            .iter()
-            .position(|c| *c == rest[q])
-            .ok_or(Error::Malformed("bad XML declaration"))?;
-        let enc = &v[..e];
-        if !enc.eq_ignore_ascii_case(b"utf-8") && !enc.eq_ignore_ascii_case(b"utf8") {
-            return Err(Error::Encoding);
+    const BAD: Error = Error::Malformed("bad XML declaration");
+    const NO_VERSION: Error = Error::Malformed("XML declaration without version");
+    let skip_ws = |s: &[u8]| -> usize { s.iter().take_while(|c| is_ws(**c)).count() };
+    let mut rest = d;
+    // The last pseudo-attribute read: 0 none, 1 version, 2 encoding, 3 standalone.
+    let mut last = 0;
+    loop {
+        let ws = skip_ws(rest);
+        rest = &rest[ws..];
+        if rest.is_empty() {
+            break;
         }
+        if ws == 0 {
+            return Err(BAD);
+        }
+        let n = rest.iter().take_while(|c| c.is_ascii_lowercase()).count();
+        let (name, r) = rest.split_at(n);
+        let r = &r[skip_ws(r)..];
+        let r = r.strip_prefix(b"=").ok_or(BAD)?;
+        let r = &r[skip_ws(r)..];
+        let (&q, r) = r.split_first().ok_or(BAD)?;
+        if q != b'"' && q != b'\'' {
+            return Err(BAD);
+        }
+        let e = r.iter().position(|c| *c == q).ok_or(BAD)?;
+        let value = &r[..e];
+        rest = &r[e + 1..];
+        let order = match name {
+            b"version" => 1,
+            b"encoding" => 2,
+            b"standalone" => 3,
+            _ => return Err(BAD),
+        };
+        if last == 0 && order != 1 {
+            return Err(NO_VERSION);
+        }
+        if order <= last {
+            return Err(BAD);
+        }
+        last = order;
+        match order {
+            1 if value != b"1.0" => return Err(Error::Unsupported("XML version other than 1.0")),
+            2 if !value.eq_ignore_ascii_case(b"utf-8") && !value.eq_ignore_ascii_case(b"utf8") => {
+                return Err(Error::Encoding);
+            }
+            3 if value != b"yes" && value != b"no" => return Err(BAD),
+            _ => {}
+        }
+    }
+    if last == 0 {
+        return Err(NO_VERSION);
     }
     Ok(())
 }
@@ -859,6 +894,48 @@ mod tests {
             Reader::document(b"<a>\xff</a>", &Limits::default()).err(),
             Some(Error::Encoding)
         );
+    }
+
+    // Hostile use: `version="1.1"` was taken as 1.0 (XML 1.1 has other name and line-end
+    // rules). Only 1.0 is accepted, and the declaration's pseudo-attributes are parsed.
+    #[test]
+    fn only_xml_1_0_is_accepted() {
+        let v = Error::Unsupported("XML version other than 1.0");
+        let bad = Error::Malformed("bad XML declaration");
+        let cases: &[(&str, Error)] = &[
+            ("<?xml version=\"1.1\"?><a/>", v),
+            ("<?xml version='1.1' encoding='UTF-8'?><a/>", v),
+            ("<?xml version='2.0'?><a/>", v),
+            ("<?xml version='1.0 '?><a/>", v),
+            ("<?xml version=1.0?><a/>", bad),
+            ("<?xml version='1.0\"?><a/>", bad),
+            (
+                "<?xml encoding='UTF-8' version='1.0'?><a/>",
+                Error::Malformed("XML declaration without version"),
+            ),
+            ("<?xml version='1.0'encoding='UTF-8'?><a/>", bad),
+            (
+                "<?xml version='1.0' encoding='UTF-8' version='1.1'?><a/>",
+                bad,
+            ),
+            ("<?xml version='1.0' standalone='maybe'?><a/>", bad),
+            ("<?xml version='1.0' other='x'?><a/>", bad),
+            (
+                "<?xml encoding='UTF-8'?><a/>",
+                Error::Malformed("XML declaration without version"),
+            ),
+        ];
+        for (doc, want) in cases {
+            assert_eq!(events(doc).unwrap_err(), *want, "{doc}");
+        }
+        for doc in [
+            "<?xml version=\"1.0\"?><a/>",
+            "<?xml version = '1.0' ?><a/>",
+            "<?xml version='1.0' encoding='utf-8' standalone='yes'?><a/>",
+            "<?xml version='1.0' standalone=\"no\"?><a/>",
+        ] {
+            assert!(events(doc).is_ok(), "{doc}");
+        }
     }
 
     #[test]

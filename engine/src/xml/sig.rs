@@ -19,7 +19,7 @@
 //!
 //! [`verify`] accepts what [`sign`] writes and the same structure from other signers
 //! (prefixed `ds:` elements, whitespace, no transform); it requires every body it is given to
-//! be signed and every signature to name one of them.
+//! be signed by exactly one signature and every signature to name one of them.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
@@ -39,7 +39,7 @@ const SHA256: &[u8] = b"http://www.w3.org/2001/04/xmlenc#sha256";
 /// What [`verify`] checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Signed {
-    /// Signatures that verified (one per body).
+    /// Signatures that verified: one per body.
     pub signatures: usize,
 }
 
@@ -56,8 +56,9 @@ pub fn sign(
 }
 
 /// Writes the signatures body for several XML bodies, one `Signature` each, `Id`s
-/// `signature1`, `signature2`, … (TS 36.579-1 Table 5.5.13.1-2). On an error `out` is as it
-/// was.
+/// `signature1`, `signature2`, … (TS 36.579-1 Table 5.5.13.1-2). A signatures body longer
+/// than [`Limits::max_document`] (which [`verify`] would refuse) is [`Error::TooLarge`]. On
+/// an error `out` is as it was.
 pub fn sign_bodies(
     key: &XmlKey,
     bodies: &[(&str, &[u8])],
@@ -80,6 +81,9 @@ fn sign_inner(
 ) -> Result<(), Error> {
     let mut canon = Vec::with_capacity(2048);
     let mut info = Vec::with_capacity(1024);
+    // The signatures body must be one verify takes: within `max_document` too.
+    let base = out.len();
+    let over = |out: &Vec<u8>| out.len() - base > limits.max_document;
     out.extend_from_slice(
         b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<signatures xmlns=\"urn:3gpp:ns:mcpttSignedDoc:1.0\">",
     );
@@ -111,8 +115,14 @@ fn sign_inner(
         out.extend_from_slice(b"</SignatureValue><KeyInfo><KeyName>");
         out.extend_from_slice(&key.key_name);
         out.extend_from_slice(b"</KeyName></KeyInfo></Signature>");
+        if over(out) {
+            return Err(Error::TooLarge);
+        }
     }
     out.extend_from_slice(b"</signatures>\n");
+    if over(out) {
+        return Err(Error::TooLarge);
+    }
     Ok(())
 }
 
@@ -164,22 +174,72 @@ struct Parsed {
 
 /// Verifies the signatures body `signatures` against the XML bodies it signs, given as
 /// (Content-ID, body) pairs: every signature must verify under `key` and name one of the
-/// bodies, and every body must be signed.
+/// bodies, every body must be signed, and by one signature only.
+///
+/// The structure is checked first, for every signature, and only then the values: a
+/// signatures body that names a body twice, names one not given, or leaves one unsigned is
+/// refused before anything is canonicalised, and each body is canonicalised (and digested)
+/// once, so the work is linear in the input.
 pub fn verify(
     key: &XmlKey,
     signatures: &[u8],
     bodies: &[(&str, &[u8])],
     limits: &Limits,
 ) -> Result<Signed, Error> {
-    let mut r = Reader::document(signatures, limits)?;
-    let b = signatures;
-    let mut covered = vec![false; bodies.len()];
-    let mut count = 0;
+    let by_body = match_signatures(key, signatures, bodies, limits)?;
     let mut canon = Vec::new();
     let mut raw = Vec::new();
+    for (p, (_, body)) in by_body.iter().zip(bodies) {
+        // `match_signatures` refused a body without its signature.
+        let Some(p) = p else {
+            return Err(Error::Unsigned);
+        };
+        let info = p
+            .signed_info
+            .ok_or(Error::BadStructure("Signature without SignedInfo"))?;
+        // The signature value over the canonical SignedInfo, then the body's digest.
+        canon.clear();
+        c14n::element(signatures, info, limits, &mut canon)?;
+        raw.clear();
+        base64::decode_into(&p.value, &mut raw)
+            .map_err(|()| Error::BadStructure("SignatureValue is not base64"))?;
+        let want = hmac(key, &canon);
+        if raw.len() != want.len() || !bool::from(raw.ct_eq(&want)) {
+            return Err(Error::AuthenticationFailed);
+        }
+        let digest = if p.transform == Some(true) {
+            canon.clear();
+            c14n::document(body, limits, &mut canon)?;
+            Sha256::digest(&canon)
+        } else {
+            Sha256::digest(body)
+        };
+        raw.clear();
+        base64::decode_into(&p.digest, &mut raw)
+            .map_err(|()| Error::BadStructure("DigestValue is not base64"))?;
+        if raw.len() != digest.len() || !bool::from(raw.ct_eq(&digest)) {
+            return Err(Error::AuthenticationFailed);
+        }
+    }
+    Ok(Signed {
+        signatures: bodies.len(),
+    })
+}
+
+/// Reads every `Signature` of `signatures` and checks its structure and algorithms without
+/// canonicalising anything: the signature of each body, by the body's index. Refuses a
+/// second signature for a body, one naming no body given, and a body left unsigned.
+fn match_signatures(
+    key: &XmlKey,
+    signatures: &[u8],
+    bodies: &[(&str, &[u8])],
+    limits: &Limits,
+) -> Result<Vec<Option<Parsed>>, Error> {
+    let mut r = Reader::document(signatures, limits)?;
+    let mut by_body: Vec<Option<Parsed>> = bodies.iter().map(|_| None).collect();
     let mut root_ok = false;
     while let Some(ev) = r.next()? {
-        let Event::Start { span, name, empty } = ev else {
+        let Event::Start { name, empty, .. } = ev else {
             continue;
         };
         let (ns, local) = r.element_name(&name);
@@ -201,13 +261,10 @@ pub fn verify(
         if empty {
             return Err(Error::BadStructure("empty Signature"));
         }
-        let _ = span;
         let p = read_signature(&mut r, depth)?;
-
-        // Structure and algorithms.
-        let info = p
-            .signed_info
-            .ok_or(Error::BadStructure("Signature without SignedInfo"))?;
+        if p.signed_info.is_none() {
+            return Err(Error::BadStructure("Signature without SignedInfo"));
+        }
         if !p.canon_ok {
             return Err(Error::Unsupported(
                 "CanonicalizationMethod other than C14N 1.0",
@@ -239,41 +296,18 @@ pub fn verify(
             .iter()
             .position(|(c, _)| content_id(c).is_ok_and(|c| c == cid))
             .ok_or(Error::Unsigned)?;
-
-        // The signature value over the canonical SignedInfo, then the body's digest.
-        canon.clear();
-        c14n::element(b, info, limits, &mut canon)?;
-        raw.clear();
-        base64::decode_into(&p.value, &mut raw)
-            .map_err(|()| Error::BadStructure("SignatureValue is not base64"))?;
-        let want = hmac(key, &canon);
-        if raw.len() != want.len() || !bool::from(raw.ct_eq(&want)) {
-            return Err(Error::AuthenticationFailed);
+        if by_body[which].is_some() {
+            return Err(Error::BadStructure("more than one Signature for a body"));
         }
-        let body = bodies[which].1;
-        let digest = if p.transform == Some(true) {
-            canon.clear();
-            c14n::document(body, limits, &mut canon)?;
-            Sha256::digest(&canon)
-        } else {
-            Sha256::digest(body)
-        };
-        raw.clear();
-        base64::decode_into(&p.digest, &mut raw)
-            .map_err(|()| Error::BadStructure("DigestValue is not base64"))?;
-        if raw.len() != digest.len() || !bool::from(raw.ct_eq(&digest)) {
-            return Err(Error::AuthenticationFailed);
-        }
-        covered[which] = true;
-        count += 1;
+        by_body[which] = Some(p);
     }
     if !root_ok {
         return Err(Error::BadStructure("root is not <signatures>"));
     }
-    if covered.iter().any(|c| !c) {
+    if by_body.iter().any(Option::is_none) {
         return Err(Error::Unsigned);
     }
-    Ok(Signed { signatures: count })
+    Ok(by_body)
 }
 
 /// Reads one `Signature` (its start tag just returned, at `top`) up to its end.
@@ -505,5 +539,89 @@ mod tests {
             verify(&k, upper.as_bytes(), &both, &l),
             Err(Error::AuthenticationFailed)
         );
+    }
+
+    /// The `Signature` elements of a signatures body, each written once.
+    fn signature_of(s: &[u8]) -> &str {
+        let t = core::str::from_utf8(s).unwrap();
+        &t[t.find("<Signature ").unwrap()..t.find("</signatures>").unwrap()]
+    }
+
+    // Hostile use: many copies of one valid Signature over a large body each re-canonicalised
+    // the body. The repeat is refused from the structure alone, before any canonicalisation.
+    #[test]
+    fn repeated_signatures_are_refused_before_any_canonicalisation() {
+        let k = key(0x2ddd_5bf0);
+        let l = Limits::default();
+        let body = format!("<a>{}</a>", "<b x='1'>text</b>".repeat(4000));
+        let mut s = Vec::new();
+        sign(&k, "a@x", body.as_bytes(), &l, &mut s).unwrap();
+        let one = signature_of(&s);
+        let copies = 200;
+        let many = format!(
+            "<signatures xmlns=\"urn:3gpp:ns:mcpttSignedDoc:1.0\">{}</signatures>",
+            one.repeat(copies)
+        );
+        assert!(many.len() <= l.max_document);
+        let before = c14n::runs();
+        assert_eq!(
+            verify(&k, many.as_bytes(), &[("a@x", body.as_bytes())], &l),
+            Err(Error::BadStructure("more than one Signature for a body"))
+        );
+        assert_eq!(c14n::runs() - before, 0);
+        // A Signature naming no body given is refused the same way, after a valid one.
+        let extra = String::from_utf8(s.clone())
+            .unwrap()
+            .replace("</signatures>", &one.replace("cid:a@x", "cid:z@x"))
+            + "</signatures>";
+        let before = c14n::runs();
+        assert_eq!(
+            verify(&k, extra.as_bytes(), &[("a@x", body.as_bytes())], &l),
+            Err(Error::Unsigned)
+        );
+        assert_eq!(c14n::runs() - before, 0);
+    }
+
+    // The signatures body sign writes is one verify takes: within the document limit.
+    #[test]
+    fn sign_output_stays_within_the_document_limit() {
+        let k = key(0x2ddd_5bf0);
+        let l = Limits::default();
+        let bodies = [("a@x", &b"<a/>"[..]), ("b@x", b"<b/>")];
+        let mut s = Vec::new();
+        sign_bodies(&k, &bodies, &l, &mut s).unwrap();
+        let exact = Limits {
+            max_document: s.len(),
+            ..l
+        };
+        let mut again = Vec::new();
+        sign_bodies(&k, &bodies, &exact, &mut again).unwrap();
+        assert_eq!(
+            verify(&k, &again, &bodies, &exact),
+            Ok(Signed { signatures: 2 })
+        );
+        let under = Limits {
+            max_document: s.len() - 1,
+            ..l
+        };
+        let mut out = b"keep".to_vec();
+        assert_eq!(
+            sign_bodies(&k, &bodies, &under, &mut out),
+            Err(Error::TooLarge)
+        );
+        assert_eq!(out, b"keep");
+    }
+
+    // Each body is canonicalised once, and each SignedInfo once: two per signed body.
+    #[test]
+    fn verify_canonicalises_each_body_once() {
+        let k = key(0x2ddd_5bf0);
+        let l = Limits::default();
+        let bodies = [("a@x", DOC), ("b@x", &b"<a>other</a>"[..]), ("c@x", DOC)];
+        let mut s = Vec::new();
+        sign_bodies(&k, &bodies, &l, &mut s).unwrap();
+        let before = c14n::runs();
+        assert_eq!(verify(&k, &s, &bodies, &l), Ok(Signed { signatures: 3 }));
+        assert_eq!(c14n::runs() - before, 2 * bodies.len());
     }
 }

@@ -1,10 +1,12 @@
 /*
  * C tests of the MCData protected payload calls of libmcx (TS 33.180 §8.5.4): the engine's
  * independent AES-256 vector (Python cryptography; engine/src/mcdata/tests.rs) reproduced
- * and opened through the C ABI, fresh IVs, tampering, wrong keys, small buffers, NULLs.
+ * and opened through the C ABI, fresh IVs, tampering, wrong keys and purposes, small buffers,
+ * NULLs.
  */
 #include "common.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,11 +28,19 @@ int main(void) {
     CHECK(mcx_mcdata_key_new(dppk, 20, 0x1eadbaadu, &k) == MCX_BAD_LENGTH);
     CHECK(mcx_mcdata_key_new(dppk, 32, 0xfeadbaadu, &k) == MCX_INVALID_ARGUMENT);
     CHECK(mcx_mcdata_key_new(dppk, 32, 0x1eadbaadu, NULL) == MCX_INVALID_ARGUMENT);
+    /* The DPPK is a PCK (purpose 1) or a GMK (0): a CSK-ID or MuSiK-ID is refused. */
+    mcx_mcdata_key *wrong = NULL;
+    CHECK(mcx_mcdata_key_new(dppk, 32, CSK(0xeadbaadu), &wrong) == MCX_WRONG_PURPOSE);
+    CHECK(mcx_mcdata_key_new(dppk, 32, MUSIK(0xeadbaadu), &wrong) == MCX_WRONG_PURPOSE);
+    CHECK(wrong == NULL);
+    CHECK(mcx_mcdata_key_new(dppk, 32, GMK(0xeadbaadu), &wrong) == MCX_OK && wrong != NULL);
+    mcx_mcdata_key_free(wrong);
 
-    /* Reproduce the vector byte for byte with its IV. */
+    /* Reproduce the vector byte for byte with its IV, given explicitly. */
     mcx_mcdata_header h;
     memset(&h, 0, sizeof h);
     h.struct_size = sizeof h;
+    h.flags = MCX_MCDATA_GIVEN_IV;
     h.message_type = 0x43;
     h.date_time = 0x0102030405ull;
     h.payload_id = 0x0a0b0c0d;
@@ -62,6 +72,43 @@ int main(void) {
     CHECK(mcx_mcdata_protect(k, &h, (const uint8_t *)PLAIN, plen, b, sizeof b, &nb) == MCX_OK);
     CHECK(memcmp(iv_a, h.iv, 16) != 0 && memcmp(a + 12, iv_a, 16) == 0);
     CHECK(mcx_mcdata_unprotect(k, b, nb, back, sizeof back, &n, NULL) == MCX_OK && n == plen);
+
+    /* A zero-initialised header (flags 0) draws a fresh IV too, never its all-zero one. */
+    static const uint8_t zero_iv[16];
+    mcx_mcdata_header z;
+    memset(&z, 0, sizeof z);
+    z.struct_size = sizeof z;
+    CHECK(mcx_mcdata_protect(k, &z, (const uint8_t *)PLAIN, plen, a, sizeof a, &na) == MCX_OK);
+    CHECK(memcmp(a + 12, zero_iv, 16) != 0 && memcmp(a + 12, z.iv, 16) == 0);
+    memset(&z, 0, sizeof z);
+    z.struct_size = sizeof z;
+    CHECK(mcx_mcdata_protect(k, &z, (const uint8_t *)PLAIN, plen, b, sizeof b, &nb) == MCX_OK);
+    CHECK(memcmp(b + 12, zero_iv, 16) != 0 && memcmp(a + 12, b + 12, 16) != 0);
+    CHECK(mcx_mcdata_unprotect(k, a, na, back, sizeof back, &n, NULL) == MCX_OK && n == plen);
+    /* A short struct_size (no flags field) defaults the same way. */
+    memset(&z, 0, sizeof z);
+    z.struct_size = 8;
+    CHECK(mcx_mcdata_protect(k, &z, (const uint8_t *)PLAIN, plen, a, sizeof a, &na) == MCX_OK);
+    CHECK(mcx_mcdata_protect(k, &z, (const uint8_t *)PLAIN, plen, b, sizeof b, &nb) == MCX_OK);
+    CHECK(memcmp(a + 12, zero_iv, 16) != 0 && memcmp(a + 12, b + 12, 16) != 0);
+    /* Both IV flags, or a given IV past struct_size: refused. */
+    memset(&z, 0, sizeof z);
+    z.struct_size = sizeof z;
+    z.flags = MCX_MCDATA_FRESH_IV | MCX_MCDATA_GIVEN_IV;
+    CHECK(mcx_mcdata_protect(k, &z, (const uint8_t *)PLAIN, plen, a, sizeof a, &na) ==
+          MCX_INVALID_ARGUMENT);
+    z.flags = MCX_MCDATA_GIVEN_IV;
+    z.struct_size = (uint32_t)offsetof(mcx_mcdata_header, iv) + 8;
+    CHECK(mcx_mcdata_protect(k, &z, (const uint8_t *)PLAIN, plen, a, sizeof a, &na) ==
+          MCX_INVALID_ARGUMENT);
+
+    /* The IEI octet (after the 32 header octets) is not authenticated (mcx.h): an altered
+     * one opens and is reported as received. */
+    b[32] ^= 0x40;
+    memset(&got, 0, sizeof got);
+    got.struct_size = sizeof got;
+    CHECK(mcx_mcdata_unprotect(k, b, nb, back, sizeof back, &n, &got) == MCX_OK);
+    CHECK(got.iei == (uint8_t)(h.iei ^ 0x40));
 
     /* Tampered: refused, nothing written. */
     a[40] ^= 1;

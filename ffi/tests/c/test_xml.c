@@ -89,7 +89,7 @@ int main(void) {
     for (int i = 0; i < 40; i++)
         strcat(deep, "</a>");
     CHECK(mcx_xml_unprotect(k, (const uint8_t *)deep, strlen(deep), dec, sizeof dec, &dec_len, NULL) == MCX_LIMIT_EXCEEDED);
-    CHECK(mcx_xml_protect(k, doc, len / 2, NULL, dec, sizeof dec, &dec_len, NULL) == MCX_MALFORMED);
+    CHECK(mcx_xml_protect(k, doc, len / 2, NULL, dec, sizeof dec, &dec_len, NULL) == MCX_MALFORMED_XML);
     CHECK(dec[0] == 0x55);
 
     /* Signatures body: length query, verify, changed body, wrong Content-ID. */
@@ -107,7 +107,7 @@ int main(void) {
     if (idle)
         memcpy(idle, "busy", 4);
     CHECK(mcx_xml_verify(k, sig, sig_len, (const uint8_t *)changed, len, "info@mcptt.example.org") == MCX_AUTHENTICATION_FAILED);
-    CHECK(mcx_xml_sign(k, doc, len, "bad id", sig, sig_len, &need) == MCX_MALFORMED);
+    CHECK(mcx_xml_sign(k, doc, len, "bad id", sig, sig_len, &need) == MCX_MALFORMED_XML);
 
     /* Two bodies in one signatures body: both must be given to verify. */
     static const char OTHER[] = "<location-info xmlns=\"urn:3gpp:ns:mcpttLocationInfo:1.0\"/>";
@@ -138,6 +138,7 @@ int main(void) {
     CHECK(mcx_xml_sign(k, doc, len, NULL, sig, sig_len, &need) == MCX_INVALID_ARGUMENT);
     CHECK(mcx_xml_verify(k, NULL, 5, doc, len, "a@b") == MCX_INVALID_ARGUMENT);
     CHECK(strcmp(mcx_status_str(MCX_UNSIGNED), "XML bodies and signatures do not match") == 0);
+    CHECK(MCX_MALFORMED_XML == 29 && strstr(mcx_status_str(MCX_MALFORMED_XML), "XML") != NULL);
 
     free(changed);
     free(sig);
