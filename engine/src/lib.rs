@@ -13,6 +13,7 @@
 //! - [`aead`]: the AES-GCM primitive the SRTCP layer runs on.
 //! - [`mcdata`]: the MCData protected payload (TS 33.180 §8.5.4) under the DPCK.
 //! - [`xml`]: XML bodies of SIP messages (element encryption, signatures, C14N).
+//! - [`floor`]: TS 24.380 floor-control packets.
 //!
 //! Above it, state and decisions (layer 2): [`store`] (the key store) and [`datapath`] (the
 //! keyed SRTCP path, [`StreamId`]); then [`pool`] (layer 3, worker threads). [`time`] and
@@ -53,6 +54,7 @@
 pub mod aead;
 pub mod datapath;
 mod engine;
+pub mod floor;
 mod idhash;
 pub mod keys;
 pub mod mcdata;

@@ -1,25 +1,7 @@
-//! RTCP packets for tests: MCPTT floor-control APP packets and compound reports.
+//! RTCP packets for tests: random single and compound reports (floor-control APP packets
+//! come from the engine's `floor` builders).
 
 use crate::rng::Rng;
-
-/// An MCPTT floor-control APP packet (TS 24.380 §8.1.2): V=2, P=0, subtype, PT=204, length,
-/// SSRC, name "MCPT", then `fields` (a multiple of 4 octets).
-pub fn floor_app(subtype: u8, ssrc: u32, fields: &[u8]) -> Vec<u8> {
-    assert!(
-        fields.len().is_multiple_of(4),
-        "APP data is a multiple of 32 bits"
-    );
-    let total = 12 + fields.len();
-    let words = (total / 4 - 1) as u16;
-    let mut p = Vec::with_capacity(total);
-    p.push(0x80 | (subtype & 0x1f));
-    p.push(204);
-    p.extend_from_slice(&words.to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(b"MCPT");
-    p.extend_from_slice(fields);
-    p
-}
 
 /// One RTCP packet with the given PT and `body_len` random octets after the SSRC
 /// (`body_len` a multiple of 4).

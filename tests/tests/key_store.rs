@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+use mcx_engine::floor::app_packet;
 use mcx_engine::keys::{CsId, KeyId, Purpose, Service, SrtcpUse, derive_srtp_master};
 use mcx_engine::secret::KeyLen;
 use mcx_engine::srtcp::{MAX_SRTCP_TRAILER, Mki, SrtcpKeys, TxConfig, TxContext};
 use mcx_engine::store::{KeyInstall, KeyStatus, KeyStore, Owner, StoreConfig, StoreError};
 use mcx_engine::time::Timestamp;
 use mcx_engine::{Engine, EngineConfig, Error};
-use mcx_tests::packets::floor_app;
 use mcx_tests::rng::Rng;
 
 const T0: Timestamp = Timestamp(1_800_000_000_000);
@@ -49,7 +49,7 @@ fn install(s: &KeyStore, rng: &mut Rng, purpose: Purpose, user: &str) -> KeyId {
 }
 
 fn packet(ssrc: u32) -> Vec<u8> {
-    let mut p = floor_app(
+    let mut p = app_packet(
         0,
         ssrc,
         &[102, 2, 5, 0, 109, 4, b'a', b'l', b'i', b'c', 0, 0],

@@ -16,8 +16,8 @@ use mcx_engine::{Engine, EngineConfig};
 use serde_json::json;
 
 use crate::cli::DemoArgs;
-use crate::floor::{FloorPacket, floor_granted, floor_request};
 use crate::output::print;
+use mcx_engine::floor::{FloorPacket, floor_granted, floor_request};
 
 const SERVER: &str = "sip:mcptt-server.example.org";
 

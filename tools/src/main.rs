@@ -14,7 +14,6 @@
 mod cli;
 mod demo;
 mod derive;
-mod floor;
 mod mcdata;
 mod output;
 mod srtcp;
