@@ -274,7 +274,8 @@ typedef struct mcx_stats {
   uint64_t protect_failed;
   // Unprotect calls that failed (forged, replayed, unknown key …).
   uint64_t unprotect_failed;
-  // Receive streams (replay windows) held, over the engine, its receivers and pools.
+  // Receive streams (replay windows) the engine-level unprotect calls hold (receivers
+  // and pools count their own: `mcx_receiver_streams`).
   uint64_t rx_streams;
   // Events raised (`mcx_event_poll`), polled or not.
   uint64_t events_raised;
@@ -671,6 +672,13 @@ mcx_status mcx_receiver_unprotect_batch(struct mcx_receiver *r,
                                         struct mcx_packet *pkts,
                                         size_t n,
                                         uint64_t now_ms);
+
+// The receive streams (replay windows) the receiver holds, after dropping those of keys
+// that left the engine. 0 for NULL.
+//
+// # Safety
+// `r` is NULL or a live receiver used by no other thread now.
+size_t mcx_receiver_streams(struct mcx_receiver *r);
 
 // Protects the RTCP packet `buf[0..len)` in place with key `key_id` (the use its purpose
 // implies); `*out_len` receives the SRTCP length. `cap` is the room at `buf`, at least

@@ -82,7 +82,8 @@ pub struct mcx_stats {
     pub protect_failed: u64,
     /// Unprotect calls that failed (forged, replayed, unknown key …).
     pub unprotect_failed: u64,
-    /// Receive streams (replay windows) held, over the engine, its receivers and pools.
+    /// Receive streams (replay windows) the engine-level unprotect calls hold (receivers
+    /// and pools count their own: `mcx_receiver_streams`).
     pub rx_streams: u64,
     /// Events raised (`mcx_event_poll`), polled or not.
     pub events_raised: u64,
@@ -309,6 +310,16 @@ pub unsafe extern "C" fn mcx_stats_get(e: *const mcx_engine, out: *mut mcx_stats
         if size < core::mem::size_of::<u32>() {
             return mcx_status::MCX_INVALID_ARGUMENT;
         }
+        // The stripes' windows, after dropping those of keys that left the engine.
+        let rx_streams =
+            e.rx.iter()
+                .map(|m| {
+                    m.lock().map_or(0, |mut g| {
+                        g.prune();
+                        g.rx_streams() as u64
+                    })
+                })
+                .sum();
         let c = &e.counters;
         let s = mcx_stats {
             struct_size: size.min(core::mem::size_of::<mcx_stats>()) as u32,
@@ -317,7 +328,7 @@ pub unsafe extern "C" fn mcx_stats_get(e: *const mcx_engine, out: *mut mcx_stats
             unprotected_packets: c.unprotected.load(Ordering::Relaxed),
             protect_failed: c.protect_failed.load(Ordering::Relaxed),
             unprotect_failed: c.unprotect_failed.load(Ordering::Relaxed),
-            rx_streams: e.store.rx_streams(),
+            rx_streams,
             events_raised: e.store.events_raised(),
         };
         let n = size.min(core::mem::size_of::<mcx_stats>());

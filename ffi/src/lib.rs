@@ -46,8 +46,8 @@ pub use pool::{
     mcx_pool_submit, mcx_submitter, mcx_submitter_free, mcx_submitter_new,
 };
 pub use receiver::{
-    mcx_receiver, mcx_receiver_free, mcx_receiver_new, mcx_receiver_unprotect,
-    mcx_receiver_unprotect_batch,
+    mcx_receiver, mcx_receiver_free, mcx_receiver_new, mcx_receiver_streams,
+    mcx_receiver_unprotect, mcx_receiver_unprotect_batch,
 };
 pub use srtcp::{
     MCX_SRTCP_MAX_TRAILER, MCX_USE_MBMS_SUBCHANNEL, MCX_USE_MULTICAST, MCX_USE_OFF_NETWORK,

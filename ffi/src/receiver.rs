@@ -8,6 +8,7 @@
 //! the other would be accepted. The per-key stream limit (`max_streams_per_key`) holds over
 //! the engine and all its receivers together.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use ::mcx_engine::Engine;
@@ -165,4 +166,23 @@ pub unsafe extern "C" fn mcx_receiver_unprotect_batch(
         tally(&r.counters, false, ps);
         mcx_status::MCX_OK
     })
+}
+
+/// The receive streams (replay windows) the receiver holds, after dropping those of keys
+/// that left the engine. 0 for NULL.
+///
+/// # Safety
+/// `r` is NULL or a live receiver used by no other thread now.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_receiver_streams(r: *mut mcx_receiver) -> usize {
+    if r.is_null() {
+        return 0;
+    }
+    // SAFETY: a live receiver of this thread (caller contract).
+    let r = unsafe { &mut *r };
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        r.engine.prune();
+        r.engine.rx_streams()
+    }))
+    .unwrap_or(0)
 }

@@ -83,3 +83,62 @@ fn header_is_current() {
         "ffi/include/mcx.h is stale: run `MCX_UPDATE_HEADER=1 cargo test -p mcx-ffi header_is_current` and commit it"
     );
 }
+
+/// One stream, one owner: the stream of a packet is the same whether it is read from the
+/// RTCP packet before protect, from the SRTCP packet after it, through the Rust API or
+/// through the C ABI, for every purpose (a GMK with its 8-octet MKI included), and the shard
+/// rule agrees for any number of owners.
+#[test]
+fn every_surface_gives_a_packet_the_same_stream_and_owner() {
+    use ::mcx_engine::StreamId;
+    use ::mcx_engine::keys::{KeyId, Purpose};
+    use ::mcx_engine::srtcp::MAX_SRTCP_TRAILER;
+    use ::mcx_engine::store::{KeyStore, SrtpInstall, StoreConfig};
+    use ::mcx_engine::time::Timestamp;
+    use ::mcx_engine::{Engine, EngineConfig};
+    let store = std::sync::Arc::new(KeyStore::new(StoreConfig {
+        off_network: true,
+        ..StoreConfig::default()
+    }));
+    let engine = Engine::new(std::sync::Arc::clone(&store), EngineConfig::default()).unwrap();
+    let mut ids = Vec::new();
+    for (n, p) in Purpose::ALL.into_iter().enumerate() {
+        let id = KeyId::from_parts(p, 0x0123_0000 + n as u32);
+        let master = [n as u8; 16];
+        let mut k = SrtpInstall::new(&master, &[1; 12], id, ::mcx_engine::keys::Service::Mcptt);
+        k.guk_id = (p == Purpose::Gmk).then_some(0x0000_4321);
+        store.install_srtp(&k, Timestamp(1)).unwrap();
+        ids.push(id);
+    }
+    let mut x = 0x2545_f491_u32;
+    for round in 0..2000u32 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let id = ids[round as usize % ids.len()];
+        let ssrc = x;
+        let mut buf = vec![0u8; 16 + MAX_SRTCP_TRAILER];
+        buf[..4].copy_from_slice(&[0x80, 0xcc, 0x00, 0x03]);
+        buf[4..8].copy_from_slice(&ssrc.to_be_bytes());
+        buf[8..12].copy_from_slice(b"MCPT");
+        let rtcp = buf[..16].to_vec();
+        let sent = engine
+            .srtcp_protect(id, &mut buf, 16, Timestamp(1))
+            .unwrap();
+        let srtcp = &buf[..sent.len];
+        let want = StreamId::new(id, ssrc);
+        assert_eq!(StreamId::of_rtcp(id, &rtcp), Some(want));
+        assert_eq!(StreamId::of_srtcp(srtcp), Some(want), "{id}");
+        for n in 1..=9u32 {
+            // SAFETY: both buffers are readable for their lengths.
+            let (a, b) = unsafe {
+                (
+                    mcx_stream_shard(srtcp.as_ptr(), srtcp.len(), n),
+                    mcx_stream_shard_rtcp(id.get(), rtcp.as_ptr(), rtcp.len(), n),
+                )
+            };
+            assert_eq!((a, b), (want.shard(n as usize) as u32, a), "{id} n={n}");
+            assert!(a < n);
+        }
+    }
+}

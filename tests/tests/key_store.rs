@@ -610,3 +610,182 @@ fn revocation_racing_with_traffic() {
     assert!(total_ok > 0, "traffic ran while keys came and went");
     assert!(s.is_empty());
 }
+
+// ---- Limits, reclaimed state, reused key IDs ------------------------------------------
+
+fn csk_install(s: &KeyStore, id: KeyId, key: &[u8; 16], user: &str) {
+    let k = KeyInstall::new(key, id, &[4; 16], Service::Mcptt, Owner::new(user), SERVER);
+    s.install(&k, T0).unwrap();
+}
+
+/// The CS proxy's hop toward the server: every client's packets under one SPK. (A key used
+/// to protect for at most 16 SSRCs.)
+#[test]
+fn one_spk_carries_thousands_of_client_streams() {
+    let s = store(false);
+    let mut rng = Rng::new(21);
+    let spk = install(&s, &mut rng, Purpose::Spk, "sip:peer-server.example.org");
+    let e = engine(&s);
+    for client in 0..3000u32 {
+        assert!(
+            protect(&e, spk, 0x1000_0000 + client, T0).is_ok(),
+            "client {client}"
+        );
+    }
+    assert_eq!(s.info(spk).unwrap().tx_ssrcs, 3000);
+    // A configured limit refuses the next SSRC only.
+    let small = Arc::new(KeyStore::new(StoreConfig {
+        tx_ssrcs_per_key: 16,
+        ..StoreConfig::default()
+    }));
+    let spk = install(
+        &small,
+        &mut rng,
+        Purpose::Spk,
+        "sip:peer-server.example.org",
+    );
+    let e = engine(&small);
+    for ssrc in 0..16 {
+        protect(&e, spk, ssrc, T0).unwrap();
+    }
+    assert_eq!(protect(&e, spk, 16, T0), Err(Error::TooManyStreams));
+    assert!(protect(&e, spk, 3, T0).is_ok());
+}
+
+/// Install, use and revoke keys many times over: handles and pool workers keep no window
+/// for a key that left.
+#[test]
+fn receive_state_goes_with_the_keys() {
+    use mcx_engine::pool::{Job, Packet, Pool, PoolConfig};
+    let s = store(false);
+    let mut e = engine(&s);
+    let pool: Pool = Pool::new(
+        Arc::clone(&s),
+        PoolConfig {
+            workers: 2,
+            pin: false,
+            ..PoolConfig::default()
+        },
+    )
+    .unwrap();
+    let mut sub = pool.submitter();
+    for i in 0..20_000u32 {
+        let id = KeyId::from_parts(Purpose::Csk, 0x0010_0000 + i);
+        csk_install(&s, id, &[i as u8; 16], "sip:cycle@example.org");
+        for ssrc in [1, 2, 3] {
+            let mut w = protect(&e, id, ssrc, T0).unwrap();
+            e.srtcp_unprotect(&mut w, T0).unwrap();
+        }
+        assert!(e.rx_streams() <= 3, "cycle {i}: {} windows", e.rx_streams());
+        if i % 20 == 0 {
+            let w = protect(&e, id, 9, T0).unwrap();
+            let job = Job::unprotect(vec![Packet::unprotect(w[..].into())], T0);
+            let done = sub.run(job).unwrap();
+            assert!(matches!(done.packets[0].result, Some(Ok(_))));
+            assert!(pool.stats().total().rx_streams <= 2);
+        }
+        s.revoke(id).unwrap();
+    }
+    e.prune();
+    assert_eq!((e.rx_streams(), s.len()), (0, 0));
+}
+
+/// A key ID installed again after it left: the handle's windows of the old entry neither
+/// refuse the new key's packets nor let its own replays through, and the same material
+/// under the same ID never gives the same packet twice.
+#[test]
+fn a_key_id_reused_after_revocation() {
+    // The store forgets the oldest retired IDs beyond `retired_keys`: then the indices
+    // start at 0 again, and only the handle's windows stand between the two keys.
+    let s = Arc::new(KeyStore::new(StoreConfig {
+        retired_keys: 1,
+        ..StoreConfig::default()
+    }));
+    let mut e = engine(&s);
+    let id = KeyId::from_parts(Purpose::Csk, 0x0020_0001);
+    csk_install(&s, id, &[1; 16], "sip:a@example.org");
+    for _ in 0..5 {
+        let mut w = protect(&e, id, 7, T0).unwrap();
+        e.srtcp_unprotect(&mut w, T0).unwrap();
+    }
+    s.revoke(id).unwrap();
+    let other = KeyId::from_parts(Purpose::Csk, 0x0020_0002);
+    csk_install(&s, other, &[2; 16], "sip:b@example.org");
+    s.revoke(other).unwrap(); // pushes `id` out of the retired list
+    csk_install(&s, id, &[3; 16], "sip:a@example.org");
+    assert_eq!(s.next_tx_index(id, 7), None);
+    let first = protect(&e, id, 7, T0).unwrap();
+    let mut w = first.clone();
+    assert_eq!(e.srtcp_unprotect(&mut w, T0).map(|p| p.index), Ok(0));
+    let mut again = first;
+    assert_eq!(
+        e.srtcp_unprotect(&mut again, T0),
+        Err(Error::Srtcp(mcx_engine::srtcp::Error::Replayed))
+    );
+
+    // Remembered: the same ID and material continue above the last index.
+    let s = store(false);
+    let e = engine(&s);
+    let id = KeyId::from_parts(Purpose::Csk, 0x0020_0003);
+    csk_install(&s, id, &[9; 16], "sip:c@example.org");
+    let before: Vec<Vec<u8>> = (0..3).map(|_| protect(&e, id, 7, T0).unwrap()).collect();
+    s.revoke(id).unwrap();
+    csk_install(&s, id, &[9; 16], "sip:c@example.org");
+    assert_eq!(s.next_tx_index(id, 7), None);
+    let after = protect(&e, id, 7, T0).unwrap();
+    assert!(!before.contains(&after), "a packet repeated: GCM IV reuse");
+    assert_eq!(s.next_tx_index(id, 7), Some(4));
+}
+
+/// `max_streams_per_key` holds for the key over every handle; a handle's streams go back to
+/// the key when it is dropped.
+#[test]
+fn the_stream_limit_holds_over_every_handle() {
+    let s = store(false);
+    let mut rng = Rng::new(22);
+    let id = install(&s, &mut rng, Purpose::Csk, "sip:dave@example.org");
+    let cfg = EngineConfig {
+        max_streams_per_key: 4,
+        ..EngineConfig::default()
+    };
+    let tx = engine(&s);
+    let mut a = Engine::new(Arc::clone(&s), cfg).unwrap();
+    let mut b = a.handle();
+    for ssrc in 0..3 {
+        let mut w = protect(&tx, id, ssrc, T0).unwrap();
+        a.srtcp_unprotect(&mut w, T0).unwrap();
+    }
+    let mut w = protect(&tx, id, 10, T0).unwrap();
+    b.srtcp_unprotect(&mut w, T0).unwrap();
+    let mut w = protect(&tx, id, 11, T0).unwrap();
+    assert_eq!(b.srtcp_unprotect(&mut w, T0), Err(Error::TooManyStreams));
+    assert_eq!(s.info(id).unwrap().rx_streams, 4);
+    drop(a);
+    assert_eq!(s.info(id).unwrap().rx_streams, 1);
+    let mut w = protect(&tx, id, 11, T0).unwrap();
+    assert!(b.srtcp_unprotect(&mut w, T0).is_ok());
+}
+
+#[test]
+fn the_index_soft_limit_raises_an_event() {
+    use mcx_engine::store::StoreEvent;
+    let s = Arc::new(KeyStore::new(StoreConfig {
+        index_soft_limit: 2,
+        ..StoreConfig::default()
+    }));
+    let mut rng = Rng::new(23);
+    let id = install(&s, &mut rng, Purpose::Csk, "sip:erin@example.org");
+    let e = engine(&s);
+    for _ in 0..4 {
+        protect(&e, id, 0x55, T0).unwrap();
+    }
+    assert_eq!(
+        s.poll_event(),
+        Some(StoreEvent::IndexSoftLimit {
+            key_id: id,
+            ssrc: 0x55,
+            index: 2
+        })
+    );
+    assert_eq!(s.poll_event(), None);
+}

@@ -95,7 +95,7 @@ mod stats;
 mod tests;
 mod worker;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -348,8 +348,8 @@ impl<B: PacketBuf> Pool<B> {
             shared: Arc::clone(&self.shared),
             next: 0,
             parts_out: 0,
-            pending: HashMap::new(),
-            ready: VecDeque::new(),
+            pending: BTreeMap::new(),
+            ready: BTreeMap::new(),
             route: Vec::new(),
         }
     }
@@ -430,8 +430,10 @@ pub struct Submitter<B: PacketBuf = BytesMut> {
     next: u64,
     /// Parts submitted and not yet taken from the completion ring.
     parts_out: usize,
-    pending: HashMap<u64, Pending<B>>,
-    ready: VecDeque<Completion<B>>,
+    /// Jobs in flight, by ticket.
+    pending: BTreeMap<u64, Pending<B>>,
+    /// Finished jobs by ticket, handed out in submission order.
+    ready: BTreeMap<u64, Completion<B>>,
     /// Scratch: the worker of each packet of the job being submitted.
     route: Vec<u16>,
 }
@@ -605,12 +607,15 @@ impl<B: PacketBuf> Submitter<B> {
         }
         let ticket = Ticket(self.next);
         self.next += 1;
-        self.ready.push_back(Completion {
-            ticket,
-            kind: job.kind,
-            packets: Vec::new(),
-            clean: true,
-        });
+        self.ready.insert(
+            ticket.0,
+            Completion {
+                ticket,
+                kind: job.kind,
+                packets: Vec::new(),
+                clean: true,
+            },
+        );
         Ok(ticket)
     }
 
@@ -646,20 +651,34 @@ impl<B: PacketBuf> Submitter<B> {
                 },
                 (None, None) => Vec::new(),
             };
-            self.ready.push_back(Completion {
-                ticket: Ticket(d.ticket),
-                kind: job.kind,
-                packets,
-                clean: job.clean,
-            });
+            self.ready.insert(
+                d.ticket,
+                Completion {
+                    ticket: Ticket(d.ticket),
+                    kind: job.kind,
+                    packets,
+                    clean: job.clean,
+                },
+            );
         }
         any
     }
 
-    /// A finished job, if one is ready. Never blocks.
+    /// The oldest job submitted and not yet returned, if it has finished. Never blocks.
+    /// Jobs come back in the order they were submitted (a job that finished early waits for
+    /// the ones before it), so the packets of a stream spread over several jobs come back in
+    /// order too.
     pub fn poll(&mut self) -> Option<Completion<B>> {
         self.drain();
-        self.ready.pop_front()
+        let (&first, _) = self.ready.first_key_value()?;
+        if self
+            .pending
+            .first_key_value()
+            .is_some_and(|(&p, _)| p < first)
+        {
+            return None;
+        }
+        self.ready.remove(&first)
     }
 
     /// Waits up to `timeout` (`None`: as long as it takes) for a finished job. Returns
@@ -743,9 +762,7 @@ impl<B: PacketBuf> Submitter<B> {
         };
         loop {
             self.drain();
-            if let Some(i) = self.ready.iter().position(|c| c.ticket == ticket)
-                && let Some(c) = self.ready.remove(i)
-            {
+            if let Some(c) = self.ready.remove(&ticket.0) {
                 return Ok(c);
             }
             let _ = self.park_until(None, 1);

@@ -137,6 +137,8 @@ pub struct WorkerStats {
     pub ring_high_water: usize,
     /// The ring's capacity.
     pub ring_capacity: usize,
+    /// Receive streams (replay windows) the worker held after its last part.
+    pub rx_streams: usize,
 }
 
 impl WorkerStats {
@@ -173,6 +175,7 @@ impl PoolStats {
             }
             t.ring_high_water = t.ring_high_water.max(w.ring_high_water);
             t.ring_capacity = t.ring_capacity.max(w.ring_capacity);
+            t.rx_streams += w.rx_streams;
         }
         t
     }
@@ -190,6 +193,7 @@ pub(super) struct Counters {
     panics: AtomicU64,
     busy_ns: AtomicU64,
     high_water: AtomicUsize,
+    rx_streams: AtomicUsize,
 }
 
 const NO_CORE: usize = usize::MAX;
@@ -209,6 +213,7 @@ impl Counters {
             panics: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
             high_water: AtomicUsize::new(0),
+            rx_streams: AtomicUsize::new(0),
         }
     }
 
@@ -232,8 +237,10 @@ impl Counters {
         }
     }
 
-    /// Counts a processed part that took `busy_ns`.
-    pub(super) fn part(&self, panicked: bool, busy_ns: u64) {
+    /// Counts a processed part that took `busy_ns`, after which the worker held
+    /// `rx_streams` receive streams.
+    pub(super) fn part(&self, panicked: bool, busy_ns: u64, rx_streams: usize) {
+        self.rx_streams.store(rx_streams, Ordering::Relaxed);
         bump(&self.parts, 1);
         bump(&self.busy_ns, busy_ns);
         bump(&self.panics, u64::from(panicked));
@@ -251,6 +258,7 @@ impl Counters {
             busy_ns: self.busy_ns.load(Ordering::Relaxed),
             ring_high_water: self.high_water.load(Ordering::Relaxed),
             ring_capacity,
+            rx_streams: self.rx_streams.load(Ordering::Relaxed),
         }
     }
 }

@@ -27,10 +27,27 @@ pub(super) fn inject_panic<B: super::PacketBuf>(
     hit
 }
 
+/// Parts with a packet of this SSRC make the worker sleep 300 ms first (0: off).
+static DELAY_SSRC: AtomicU32 = AtomicU32::new(0);
+
+/// The worker's hook: sleeps when this part carries the slow SSRC.
+pub(super) fn inject_delay<B: super::PacketBuf>(packets: &mut super::worker::PartPackets<B>) {
+    let slow = DELAY_SSRC.load(Ordering::Relaxed);
+    let mut hit = false;
+    packets.for_each(|p| hit |= slow != 0 && crate::srtcp::ssrc_of(p.buf.bytes()) == Some(slow));
+    if hit {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
 const T0: Timestamp = Timestamp(1_000);
 
 fn store(n: u32) -> (Arc<KeyStore>, Vec<KeyId>) {
-    let store = Arc::new(KeyStore::new(StoreConfig::default()));
+    store_with(Arc::new(KeyStore::new(StoreConfig::default())), n)
+}
+
+/// `n` CSKs installed in `store`.
+fn store_with(store: Arc<KeyStore>, n: u32) -> (Arc<KeyStore>, Vec<KeyId>) {
     let ids: Vec<KeyId> = (0..n)
         .map(|i| {
             let id = KeyId::from_parts(Purpose::Csk, 0x700 + i);
@@ -247,4 +264,111 @@ fn settings_and_inputs_at_the_edges_are_answered_not_panicked() {
         "a refused packet is left as it was"
     );
     assert!(matches!(c.packets[2].result, Some(Ok(_))));
+}
+
+/// The pool routes every packet by [`crate::StreamId::shard`]: a protect, a fan-out target
+/// and the unprotect of what they made go to the same worker, GMKs included.
+#[test]
+fn routing_follows_the_stream_rule() {
+    use super::{JobKind, shard_of};
+    use crate::StreamId;
+    let store = Arc::new(KeyStore::new(StoreConfig {
+        off_network: true,
+        ..StoreConfig::default()
+    }));
+    let gmk = KeyId::from_parts(Purpose::Gmk, 0x0bad_cafe);
+    let mut k = KeyInstall::new(&[5; 16], gmk, &[1; 16], Service::Mcptt, Owner::new("g"), "");
+    k.guk_id = Some(0x0000_0042);
+    store.install(&k, T0).unwrap();
+    let (_, ids) = store_with(Arc::clone(&store), 4);
+    let engine = crate::Engine::new(Arc::clone(&store), crate::EngineConfig::default()).unwrap();
+    for (i, id) in ids.iter().chain([&gmk]).enumerate() {
+        for ssrc in [1u32, 0x8000_0000, 0xdead_beef, i as u32 * 77] {
+            let plain = [
+                0x80,
+                0xcc,
+                0,
+                2,
+                (ssrc >> 24) as u8,
+                (ssrc >> 16) as u8,
+                (ssrc >> 8) as u8,
+                ssrc as u8,
+                b'M',
+                b'C',
+                b'P',
+                b'T',
+            ];
+            let mut buf = BytesMut::from(&plain[..]);
+            let mut wire = plain.to_vec();
+            wire.resize(12 + MAX_SRTCP_TRAILER, 0);
+            let n = engine.srtcp_protect(*id, &mut wire, 12, T0).unwrap().len;
+            wire.truncate(n);
+            for workers in 1..=8 {
+                let want = StreamId::new(*id, ssrc).shard(workers);
+                let protect = Packet::protect(*id, buf.clone());
+                let target = Packet::protect(*id, BytesMut::new());
+                let unprotect = Packet::unprotect(BytesMut::from(&wire[..]));
+                assert_eq!(shard_of(JobKind::Protect, &protect, &[], workers), want);
+                assert_eq!(shard_of(JobKind::FanOut, &target, &plain, workers), want);
+                assert_eq!(
+                    shard_of(JobKind::Unprotect, &unprotect, &[], workers),
+                    want,
+                    "{id}"
+                );
+            }
+            buf.clear();
+        }
+    }
+}
+
+/// Completions come back in submission order: a job held up on one worker keeps the jobs
+/// after it (done on the other worker) waiting, and then comes out first.
+#[test]
+fn completions_come_back_in_submission_order() {
+    use crate::StreamId;
+    const SLOW: u32 = 0x5107_0001;
+    let (store, ids) = store(2);
+    let pool: Pool = Pool::new(
+        Arc::clone(&store),
+        PoolConfig {
+            workers: 2,
+            pin: false,
+            ..PoolConfig::default()
+        },
+    )
+    .unwrap();
+    let mut s = pool.submitter();
+    let owner = StreamId::new(ids[0], SLOW).shard(2);
+    let fast = (1..u32::MAX)
+        .find(|&ssrc| StreamId::new(ids[1], ssrc).shard(2) != owner)
+        .unwrap();
+    DELAY_SSRC.store(SLOW, Ordering::Relaxed);
+    let mut tickets = vec![
+        s.submit(Job::protect(
+            vec![Packet::protect(ids[0], rtcp(SLOW, 0))],
+            T0,
+        ))
+        .unwrap(),
+    ];
+    for i in 0..4 {
+        tickets.push(
+            s.submit(Job::protect(
+                vec![Packet::protect(ids[1], rtcp(fast, i))],
+                T0,
+            ))
+            .unwrap(),
+        );
+    }
+    // The fast jobs finish at once; none is handed out before the slow one.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(s.poll().is_none(), "a later job came back before the first");
+    let mut got = Vec::new();
+    while got.len() < tickets.len() {
+        let c = s
+            .wait(Some(std::time::Duration::from_secs(10)))
+            .expect("a completion");
+        got.push(c.ticket);
+    }
+    DELAY_SSRC.store(0, Ordering::Relaxed);
+    assert_eq!(got, tickets);
 }

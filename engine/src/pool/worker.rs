@@ -138,7 +138,11 @@ impl<B: PacketBuf> Worker<B> {
             }
             counters.packet(p);
         });
-        counters.part(panicked, t0.elapsed().as_nanos() as u64);
+        counters.part(
+            panicked,
+            t0.elapsed().as_nanos() as u64,
+            self.engine.rx_streams(),
+        );
         let Part {
             ticket,
             packets,
@@ -173,6 +177,8 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     fn apply(&mut self, part: &mut Part<B>) {
+        #[cfg(test)]
+        super::tests::inject_delay(&mut part.packets);
         // The packets were last written on the submitter's core: ask for all their lines at
         // once (descriptors, then buffers) so that the transfers overlap.
         match &mut part.packets {

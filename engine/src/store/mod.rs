@@ -223,16 +223,6 @@ impl KeyStore {
         self.keys.load(Ordering::Relaxed)
     }
 
-    /// Receive streams (replay windows) held for the installed keys over every handle on
-    /// the store. Walks the keys under the writer lock: a control-plane figure.
-    pub fn rx_streams(&self) -> u64 {
-        self.control()
-            .entries
-            .values()
-            .map(|e| u64::from(e.rx_streams.load(Ordering::Relaxed)))
-            .sum()
-    }
-
     /// Whether no key is installed.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -20,6 +20,18 @@ static int checks, failures;
                     #cond);                                                    \
         }                                                                      \
     } while (0)
+
+/* Counts a check that `call` returns the status `want`; prints both when not. */
+#define CHECK_STATUS(call, want)                                               \
+    do {                                                                       \
+        mcx_status got_ = (call);                                              \
+        checks++;                                                              \
+        if (got_ != (want)) {                                                  \
+            failures++;                                                        \
+            fprintf(stderr, "%s:%d: %s returned %d (%s), want %s\n", __FILE__, \
+                    __LINE__, #call, (int)got_, mcx_status_str(got_), #want);  \
+        }                                                                      \
+    } while (0)
 #endif
 
 /* The cargo-style summary line scripts/test.sh adds up; the exit status. */

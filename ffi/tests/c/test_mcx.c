@@ -15,18 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#define CHECK_STATUS(call, want)                                               \
-    do {                                                                       \
-        mcx_status got_ = (call);                                              \
-        checks++;                                                              \
-        if (got_ != (want)) {                                                  \
-            failures++;                                                        \
-            fprintf(stderr, "%s:%d: %s returned %d (%s), want %s\n", __FILE__, \
-                    __LINE__, #call, (int)got_, mcx_status_str(got_), #want);  \
-        }                                                                      \
-    } while (0)
-
-
 enum { CAP_SMALL = 20 };
 
 static void test_basics(void) {
