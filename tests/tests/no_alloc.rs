@@ -250,3 +250,124 @@ fn batch_calls_and_aead_batches_do_not_allocate() {
         );
     }
 }
+
+/// The C ABI's packet calls — single and batch protect, fan-out, engine-level and receiver
+/// unprotect — allocate nothing once the streams exist.
+#[test]
+fn c_abi_packet_calls_do_not_allocate() {
+    use mcx::*;
+    const N: usize = 40;
+    let mut e: *mut mcx_engine = core::ptr::null_mut();
+    let mut r: *mut mcx_receiver = core::ptr::null_mut();
+    // SAFETY: valid out-pointers; NULL config for the defaults.
+    unsafe {
+        assert_eq!(
+            mcx_engine_new(core::ptr::null(), &mut e),
+            mcx_status::MCX_OK
+        );
+        assert_eq!(mcx_receiver_new(e, &mut r), mcx_status::MCX_OK);
+    }
+    let ids: Vec<u32> = (0..N as u32).map(|i| 0x2000_1000 + i).collect();
+    for (i, id) in ids.iter().enumerate() {
+        // SAFETY: key and salt readable for their lengths.
+        let s = unsafe {
+            mcx_key_install_srtp(
+                e,
+                *id,
+                [i as u8; 16].as_ptr(),
+                16,
+                [1u8; 12].as_ptr(),
+                12,
+                0,
+            )
+        };
+        assert_eq!(s, mcx_status::MCX_OK);
+    }
+    let plain = [0x80u8, 0xcc, 0x00, 0x02, 0, 0, 0, 9, b'M', b'C', b'P', b'T'];
+    let mut bufs = vec![[0u8; 12 + 28]; N];
+    let mut fan = vec![[0u8; 12 + 28]; N];
+    let run = |bufs: &mut Vec<[u8; 40]>, fan: &mut Vec<[u8; 40]>| {
+        let mut pkts: [mcx_packet; N] = core::array::from_fn(|_| mcx_packet {
+            buf: core::ptr::null_mut(),
+            len: 0,
+            cap: 0,
+            key_id: 0,
+            status: 0,
+            out_len: 0,
+            out_key_id: 0,
+        });
+        for (i, (p, b)) in pkts.iter_mut().zip(bufs.iter_mut()).enumerate() {
+            b[..12].copy_from_slice(&plain);
+            b[7] = i as u8;
+            p.buf = b.as_mut_ptr();
+            p.len = 12;
+            p.cap = b.len();
+            p.key_id = ids[i];
+        }
+        let mut targets = pkts;
+        for (t, b) in targets.iter_mut().zip(fan.iter_mut()) {
+            t.buf = b.as_mut_ptr();
+        }
+        // SAFETY: every packet's buffer is writable for its `cap`, none overlaps another.
+        unsafe {
+            assert_eq!(
+                mcx_srtcp_protect_batch(e, pkts.as_mut_ptr(), N),
+                mcx_status::MCX_OK
+            );
+            assert_eq!(
+                mcx_srtcp_fan_out(
+                    e,
+                    MCX_USE_UNICAST,
+                    plain.as_ptr(),
+                    12,
+                    targets.as_mut_ptr(),
+                    N
+                ),
+                mcx_status::MCX_OK
+            );
+        }
+        for p in pkts.iter_mut() {
+            assert_eq!(p.status, 0);
+            p.len = p.out_len;
+        }
+        for t in targets.iter_mut() {
+            assert_eq!(t.status, 0);
+            t.len = t.out_len;
+        }
+        // SAFETY: as above; each buffer holds `len` octets of SRTCP.
+        unsafe {
+            assert_eq!(
+                mcx_srtcp_unprotect_batch(e, pkts.as_mut_ptr(), N),
+                mcx_status::MCX_OK
+            );
+            assert_eq!(
+                mcx_receiver_unprotect_batch(r, targets.as_mut_ptr(), N, 1),
+                mcx_status::MCX_OK
+            );
+            let b = &mut bufs[0];
+            b[..12].copy_from_slice(&plain);
+            let (mut out, mut got) = (0usize, 0usize);
+            assert_eq!(
+                mcx_srtcp_protect_at(e, ids[0], b.as_mut_ptr(), 12, 40, 1, &mut out),
+                mcx_status::MCX_OK
+            );
+            assert_eq!(
+                mcx_receiver_unprotect(r, b.as_mut_ptr(), out, 1, &mut got, core::ptr::null_mut()),
+                mcx_status::MCX_OK
+            );
+        }
+        assert!(pkts.iter().chain(targets.iter()).all(|p| p.status == 0));
+    };
+    run(&mut bufs, &mut fan);
+    let ((), n) = counted(|| {
+        for _ in 0..50 {
+            run(&mut bufs, &mut fan);
+        }
+    });
+    assert_eq!(n, 0, "allocations in the C ABI's packet calls");
+    // SAFETY: live handles, freed once, receiver first.
+    unsafe {
+        mcx_receiver_free(r);
+        mcx_engine_free(e);
+    }
+}
