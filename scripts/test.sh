@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README.md): installs what the tests need when it is missing, then checks
-# formatting and lints and runs the whole workspace test suite.
+# formatting and lints and runs the whole workspace test suite (the SRTCP suites run every
+# AES-GCM provider this CPU has, in one process), the C tests and the loom models.
 #
 # Needs: libsrtp2-dev (the SRTCP interop peer), xmlsec1 and python3-lxml (the XML peers),
 # pkg-config, a C compiler (with its sanitizer runtimes) and valgrind (the C ABI tests).
@@ -44,24 +45,15 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 # The pure core without the pool (STYLE.md rule 1: the engine builds and tests without its
 # default features, which are what spawns threads).
 cargo test -p mcx-engine --no-default-features --lib --locked 2>&1 | tee -a "$log"
-# The SRTCP-level suites once more on every AES-GCM backend this CPU runs, each forced (the
-# default run above used whichever the process chose; the aead unit tests cover every backend
-# in-process). The list is read whole first: a reader that stops early would break the pipe.
-backends=$(cargo run -q --locked -p mcx-tools --bin mcx -- backends)
-echo "scripts/test.sh: backends on this CPU: $(echo $backends)" >&2
-for b in $backends; do
-    echo "scripts/test.sh: SRTCP suites on backend $b" >&2
-    MCX_AEAD_BACKEND=$b cargo test -p mcx-tests --locked \
-        --test batch --test interop_libsrtp --test properties --test vectors 2>&1 | tee -a "$log"
-done
 # The C ABI from C: ffi/tests/c built against ffi/include/mcx.h and run plain, with
 # AddressSanitizer + UBSan, and under valgrind.
 scripts/c-tests.sh 2>&1 | tee -a "$log"
-# The loom models of the key store's publication (engine/tests/loom_rcu.rs) and of the pool's
-# rings (engine/tests/loom_ring.rs), in their own target
-# directory because --cfg loom changes every crate's build.
+# The loom models of RCU publication (engine/tests/loom_rcu.rs), of the key store's index
+# (engine/tests/loom_table.rs) and of the pool's rings (engine/tests/loom_ring.rs), in their
+# own target directory because --cfg loom changes every crate's build.
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-    cargo test -p mcx-engine --test loom_rcu --test loom_ring --release --locked 2>&1 | tee -a "$log"
+    cargo test -p mcx-engine --test loom_rcu --test loom_table --test loom_ring --release --locked \
+    2>&1 | tee -a "$log"
 awk '/^test result:/ { p += $4; f += $6 } END {
     if (p == 0) { print "scripts/test.sh: no test ran" > "/dev/stderr"; exit 1 }
     printf "summary: %d passed, %d failed\n", p, f }' "$log"

@@ -13,27 +13,33 @@
  *     against an older, shorter struct keeps working, newer fields taking their defaults.
  *   - A panic inside the library is caught and returned as MCX_INTERNAL.
  *   - Protect needs room after the packet: cap >= len + MCX_SRTCP_MAX_TRAILER.
- *   - Time limits of keys are checked against the system clock (milliseconds since the
- *     Unix epoch).
+ *   - Time limits of keys are checked against milliseconds since the Unix epoch: the
+ *     time the caller passes (now_ms; 0 reads the system clock once per call), or the
+ *     system clock for the calls that take none.
  *
  * Thread safety
  *   mcx_engine: every call except mcx_engine_free may run at the same time from any number
- *   of threads on one engine. Protect calls share only per-(key, SSRC) atomic transmit
- *   indices. Unprotect calls keep replay windows in MCX_RX_STRIPES stripes, each behind a
- *   mutex chosen by hash(MKI, SSRC): calls on one stream are serialized, as replay
- *   protection requires, and calls on different streams rarely meet. Installing or
- *   revoking keys publishes a new key snapshot and never blocks packet calls.
+ *   of threads on one engine: installs, revocations, protect (which shares only
+ *   per-(key, SSRC) atomic transmit indices), unprotect, stats, events, new receivers and
+ *   pools. Installing or revoking keys never blocks packet calls. The engine-level unprotect
+ *   calls keep replay windows in MCX_RX_STRIPES stripes chosen by mcx_stream_shard, each
+ *   behind a mutex: calls on one stream are serialized, as replay protection requires.
  *   mcx_engine_free must not run concurrently with, or before the end of, any other call
- *   on the same engine.
+ *   on the same engine; free its receivers first.
+ *   mcx_receiver: one thread's receive state, for an unprotect path with no lock. Used by
+ *   one thread at a time (it may move between threads); receivers run fully in parallel.
+ *   Steer each received packet to receiver mcx_stream_shard(pkt, len, n) of n, so that
+ *   every stream has one owner: a stream seen by two receivers has two replay windows.
  *   mcx_pool: mcx_submitter_new may run from any thread at any time; mcx_pool_free must
  *   not run concurrently with other calls on the same pool. A pool only reads the engine's
  *   keys: the engine may be freed first.
  *   mcx_submitter: used by one thread at a time (it may move between threads); different
  *   submitters of one pool run fully in parallel. Between mcx_pool_submit and the
  *   mcx_pool_poll that reports its ticket, the job's packet array and buffers belong to
- *   the pool: keep them valid and do not touch them.
- *   Replay windows: the engine's direct unprotect calls and each pool keep their own; send
- *   each received stream through one of them.
+ *   the pool: keep them valid and do not touch them. Jobs complete in submission order.
+ *   Replay windows: the engine's stripes, each receiver and each pool keep their own; send
+ *   each received stream through one of them. The per-key stream limit
+ *   (max_streams_per_key) counts the streams of all of them together.
  *   Buffers passed to one call must not overlap one another.
  */
 
