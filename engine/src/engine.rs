@@ -14,8 +14,8 @@
 //! thread; route each stream to one handle by [`crate::StreamId::shard`]. A replay window is
 //! created only after a packet authenticated, and a key has at most
 //! [`EngineConfig::max_streams_per_key`] of them over all handles, so forged packets cannot
-//! make memory grow. Windows of keys that left the store are dropped at the handle's next
-//! call. Handles hold no key material.
+//! make memory grow. Windows of keys that left the store are never used again and are swept
+//! away as the handle goes on ([`Engine::prune`] at once). Handles hold no key material.
 
 use std::sync::Arc;
 
@@ -252,11 +252,10 @@ impl Engine {
         )
     }
 
-    /// Drops receive state of keys no longer in the store now (each call also does when a
-    /// key left since the last one).
+    /// Drops the receive state of keys no longer in the store now, at a probe per window (the
+    /// packet calls do it too, spread over as many packets as the handle holds windows).
     pub fn prune(&mut self) {
         let snap = self.store.read();
-        self.rx.removals_seen = self.store.removals().wrapping_sub(1);
-        self.rx.prune_if_removed(&self.store, &snap);
+        self.rx.sweep(&snap, self.store.removals());
     }
 }

@@ -32,7 +32,8 @@ pub struct mcx_engine_config {
     pub struct_size: u32,
     /// Replay window per (key, SSRC), 64..32768; 0: default (128).
     pub replay_window: u32,
-    /// Most receive streams (SSRCs) per key; 0: default (64).
+    /// Most receive streams (SSRCs) per key over the engine's stripes, its receivers and its
+    /// pools together (give them all the same limit); 0: default (4096).
     pub max_streams_per_key: u32,
     /// Flags: `MCX_ENGINE_OFF_NETWORK` accepts GMK and PCK keys.
     pub flags: u32,
@@ -45,8 +46,8 @@ pub struct mcx_engine_config {
     pub aead_provider: u32,
     /// Most SSRCs one key sends on, 1..65536; 0: default (4096).
     pub tx_ssrcs_per_key: u32,
-    /// The transmit index at which a (key, SSRC) raises `MCX_EVENT_INDEX_SOFT_LIMIT`;
-    /// 0: default (2^31 - 2^24).
+    /// The transmit index at which a (key, SSRC) raises `MCX_EVENT_INDEX_SOFT_LIMIT`,
+    /// at most 2^31 - 1; 0: default (2^31 - 2^24).
     pub index_soft_limit: u32,
     /// How many retired key IDs the engine remembers, with the last transmit index each
     /// used, so that a key ID installed again continues above it; 0: default (100000).
@@ -89,8 +90,9 @@ pub struct mcx_stats {
     pub events_raised: u64,
 }
 
-/// `mcx_event.kind`: a (key, SSRC) took the transmit index `index_soft_limit`; replace the
-/// key before its indices run out at 2^31.
+/// `mcx_event.kind`: a (key, SSRC) took the transmit index `index_soft_limit` (or a new or
+/// inherited stream starts past it): move the stream to a new SSRC before its indices run
+/// out at 2^31 (a successor key continues each SSRC's indices).
 pub const MCX_EVENT_INDEX_SOFT_LIMIT: u32 = 1;
 
 /// An event of the engine (`mcx_event_poll`). Set `struct_size = sizeof(mcx_event)`.
@@ -222,7 +224,9 @@ pub unsafe extern "C" fn mcx_engine_new(
                 n => n as usize,
             },
         };
-        if c.tx_ssrcs_per_key > ::mcx_engine::store::MAX_TX_SSRCS {
+        if c.tx_ssrcs_per_key > ::mcx_engine::store::MAX_TX_SSRCS
+            || c.index_soft_limit > ::mcx_engine::srtcp::MAX_INDEX
+        {
             return mcx_status::MCX_INVALID_ARGUMENT;
         }
         let mut engine_cfg = EngineConfig::default();
@@ -361,7 +365,8 @@ pub unsafe extern "C" fn mcx_event_poll(e: *const mcx_engine, out: *mut mcx_even
         }
         // SAFETY: a live handle; `out` readable for its first field (caller contract).
         let (e, size) = unsafe { (&*e, (*out).struct_size as usize) };
-        if size < core::mem::size_of::<u32>() {
+        // Every field of the first version: an event is not taken unless it can be told.
+        if size < core::mem::size_of::<mcx_event>() {
             return mcx_status::MCX_INVALID_ARGUMENT;
         }
         let Some(ev) = e.store.poll_event() else {

@@ -196,12 +196,13 @@ unsafe fn install_of<'a>(km: *const mcx_key_material) -> Result<KeyInstall<'a>, 
 /// Installs an MC key: derives and caches its SRTCP keys (TS 33.180 §7.4). A new key for
 /// the same purpose, owner and peer supersedes the previous one (it keeps unprotecting for
 /// the grace period, and the sender's SRTCP index carries on). A key ID that was installed
-/// before and left (revoked, expired, purged) continues above the last index it sent with,
-/// so that no (key, SSRC, index) — no GCM IV — repeats, as long as the engine remembers the
-/// ID (`mcx_engine_config.retired_keys`, the most recent 100000 by default): do not reuse key
-/// material under an older ID. A validity that ends before it begins is
-/// `MCX_INVALID_ARGUMENT`, one already over `MCX_EXPIRED`. The cost does not grow with the
-/// number of keys installed.
+/// before and left (revoked, expired, purged) is remembered (`mcx_engine_config.retired_keys`,
+/// the most recent 100000 by default): installed again with the same material it is refused
+/// (`MCX_KEY_REUSED`: its old packets could be replayed), with new material its SSRCs
+/// continue above the last index it sent with, so that no (key, SSRC, index) — no GCM IV —
+/// repeats. Do not reuse key material under an older ID. A validity that ends before it
+/// begins is `MCX_INVALID_ARGUMENT`, one already over `MCX_EXPIRED`. The cost does not grow
+/// with the number of keys installed.
 ///
 /// # Safety
 /// `e` is a live engine; `km` points to a readable `mcx_key_material` of at least
@@ -228,9 +229,9 @@ pub unsafe extern "C" fn mcx_key_install(
     })
 }
 
-/// Installs `n` MC keys at once (`kms[i]` each as for `mcx_key_install`), publishing them
-/// together; `statuses[i]` receives each key's status. Returns `MCX_OK` when the call itself
-/// was valid.
+/// Installs `n` MC keys at once (`kms[i]` each as for `mcx_key_install`) under one writer
+/// lock, with the index sized once for all of them (packet calls see them appear one by one);
+/// `statuses[i]` receives each key's status. Returns `MCX_OK` when the call itself was valid.
 ///
 /// # Safety
 /// `e` is a live engine; `kms` points to `n` pointers each as `mcx_key_install`'s `km`;
@@ -348,5 +349,34 @@ pub unsafe extern "C" fn mcx_key_revoke(e: *mut mcx_engine, key_id: u32) -> mcx_
             Ok(()) => mcx_status::MCX_OK,
             Err(err) => of_store(err),
         }
+    })
+}
+
+/// Removes the keys whose validity is over and the replaced keys whose grace period is over,
+/// at time `now_ms` (milliseconds since the Unix epoch; 0 reads the system clock); their
+/// material is zeroized once no call uses it. `*removed` (if not NULL) receives how many
+/// left. Installs purge too; call this when none come for a while. Costs nothing for the keys
+/// that stay.
+///
+/// # Safety
+/// `e` is a live engine; `removed` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcx_key_purge(
+    e: *mut mcx_engine,
+    now_ms: u64,
+    removed: *mut usize,
+) -> mcx_status {
+    boundary(|| {
+        if e.is_null() {
+            return mcx_status::MCX_INVALID_ARGUMENT;
+        }
+        // SAFETY: a live handle (caller contract).
+        let e = unsafe { &*e };
+        let gone = e.store.purge(crate::srtcp::time_of(now_ms)).len();
+        if !removed.is_null() {
+            // SAFETY: `removed` is writable (caller contract).
+            unsafe { removed.write(gone) };
+        }
+        mcx_status::MCX_OK
     })
 }

@@ -33,7 +33,8 @@ pub use engine::{
 };
 pub use keys::{
     MCX_SERVICE_MCDATA, MCX_SERVICE_MCPTT, MCX_SERVICE_MCVIDEO, MCX_SRTCP_AUTH_ONLY,
-    mcx_key_install, mcx_key_install_many, mcx_key_install_srtp, mcx_key_material, mcx_key_revoke,
+    mcx_key_install, mcx_key_install_many, mcx_key_install_srtp, mcx_key_material, mcx_key_purge,
+    mcx_key_revoke,
 };
 pub use mcdata::{
     MCX_MCDATA_FRESH_IV, MCX_MCDATA_GIVEN_IV, MCX_MCDATA_OVERHEAD, mcx_mcdata_header,

@@ -310,8 +310,8 @@ mod tests {
         (s, iv)
     }
 
-    // Hostile use: a zero-initialised header (flags 0) protected under the all-zero IV it
-    // holds, so every such message reused one GCM nonce. A fresh IV is the default.
+    // A zero-initialised header (flags 0) draws a fresh IV: the all-zero IV it holds would
+    // make every such message reuse one GCM nonce.
     #[test]
     fn a_zeroed_header_draws_a_fresh_iv() {
         let k = key();
@@ -338,7 +338,7 @@ mod tests {
         unsafe { mcx_mcdata_key_free(k) };
     }
 
-    // Hostile use: a DPPK-ID of any purpose was taken; the DPPK is a PCK or a GMK.
+    // The DPPK is a PCK or a GMK: DPPK-IDs of other purposes are refused.
     #[test]
     fn key_new_refuses_purposes_other_than_pck_and_gmk() {
         let dppk = [7u8; 16];

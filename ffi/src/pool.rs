@@ -78,7 +78,8 @@ pub struct mcx_pool_config {
     pub completion_capacity: u32,
     /// Replay window per (key, SSRC) in the workers; 0: 128.
     pub replay_window: u32,
-    /// Most receive streams per key in a worker; 0: 64.
+    /// Most receive streams per key, counted over every worker, receiver and engine stripe on
+    /// the same keys (give them all the same limit); 0: 4096.
     pub max_streams_per_key: u32,
 }
 

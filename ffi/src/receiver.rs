@@ -1,8 +1,8 @@
 //! `mcx_receiver`: one thread's receive state, for a lock-free unprotect path.
 //!
 //! A receiver owns the replay windows of the streams steered to it, as a pool worker does,
-//! and is used by one thread at a time: no lock, no allocation and no clock read per packet
-//! (the caller passes the time). Steer each received packet by `mcx_stream_shard(pkt, len,
+//! and is used by one thread at a time: no lock, no clock read per packet (the caller passes
+//! the time), and no allocation once a stream exists (its first packet makes its window). Steer each received packet by `mcx_stream_shard(pkt, len,
 //! n)` to receiver number 0..n, so that every packet of a stream meets the same window; a
 //! stream seen by two receivers would have two windows, and a packet replayed from one to
 //! the other would be accepted. The per-key stream limit (`max_streams_per_key`) holds over

@@ -406,11 +406,14 @@ pub unsafe extern "C" fn mcx_srtcp_unprotect_batch(
         for p in ps.iter_mut() {
             p.out_len = 0;
             p.out_key_id = 0;
-            if p.buf.is_null() && p.len > 0 {
-                p.status = mcx_status::MCX_INVALID_ARGUMENT.into();
+            // SAFETY: only checks `buf` against `len`; the octets are not touched here.
+            let usable = unsafe { buffer(p.buf, p.len) }.is_some();
+            p.status = if usable {
+                mcx_status::MCX_NOT_READY
             } else {
-                p.status = mcx_status::MCX_NOT_READY.into();
+                mcx_status::MCX_INVALID_ARGUMENT
             }
+            .into();
         }
         let now = Timestamp::now();
         // Stripe by stripe, in chunks: one lock per chunk, no allocation. Each stream lies

@@ -66,9 +66,9 @@ pub enum mcx_status {
     MCX_NOT_READY = 25,
     /// An XML document is over a limit: size, nesting depth, attributes, name or value length.
     MCX_LIMIT_EXCEEDED = 26,
-    /// An XML document uses what the engine refuses or lacks: a DTD, an entity, an XML
-    /// version other than 1.0, an encoding other than UTF-8, an algorithm or transform other
-    /// than those of TS 33.180.
+    /// What the engine refuses or lacks: in an XML document a DTD, an entity, an XML version
+    /// other than 1.0, an encoding other than UTF-8, an algorithm or transform other than
+    /// those of TS 33.180; in an engine config an AES-GCM provider this CPU cannot run.
     MCX_UNSUPPORTED = 27,
     /// XML bodies and their signatures do not match up (a body unsigned, or a signature
     /// naming no body given).
@@ -76,6 +76,10 @@ pub enum mcx_status {
     /// An XML document is not well-formed, or an `EncryptedData`, `Signature`, Content-ID
     /// or multipart body lacks a part or has a bad one.
     MCX_MALFORMED_XML = 29,
+    /// This key ID was installed before with the same key material and has left the engine
+    /// (revoked, expired, purged): installing it again would let its old packets be replayed.
+    /// Install fresh material.
+    MCX_KEY_REUSED = 30,
 }
 
 impl From<mcx_status> for i32 {
@@ -125,6 +129,7 @@ pub(crate) fn of_store(e: StoreError) -> mcx_status {
         StoreError::MissingGukId | StoreError::BadGukId(_) => S::MCX_MISSING_GUK_ID,
         StoreError::EmptyValidity => S::MCX_INVALID_ARGUMENT,
         StoreError::AlreadyExpired => S::MCX_EXPIRED,
+        StoreError::ReusedKey(_) => S::MCX_KEY_REUSED,
         StoreError::DuplicateKeyId(_) => S::MCX_DUPLICATE_KEY_ID,
         StoreError::UnknownKey(_) => S::MCX_UNKNOWN_KEY,
         StoreError::OffNetworkDisabled(_) => S::MCX_OFF_NETWORK_DISABLED,
@@ -135,7 +140,7 @@ pub(crate) fn of_store(e: StoreError) -> mcx_status {
 }
 
 /// Every status with its description, in numeric order.
-pub(crate) const ALL: [(mcx_status, &CStr); 30] = [
+pub(crate) const ALL: [(mcx_status, &CStr); 31] = [
     (mcx_status::MCX_OK, c"ok"),
     (mcx_status::MCX_INVALID_ARGUMENT, c"invalid argument"),
     (mcx_status::MCX_INTERNAL, c"internal error"),
@@ -195,7 +200,7 @@ pub(crate) const ALL: [(mcx_status, &CStr); 30] = [
     ),
     (
         mcx_status::MCX_UNSUPPORTED,
-        c"XML refused: DTD, entity, encoding or algorithm",
+        c"refused: XML DTD, entity, version, encoding or algorithm; or AES-GCM provider",
     ),
     (
         mcx_status::MCX_UNSIGNED,
@@ -204,6 +209,10 @@ pub(crate) const ALL: [(mcx_status, &CStr); 30] = [
     (
         mcx_status::MCX_MALFORMED_XML,
         c"malformed XML document or XML security element",
+    ),
+    (
+        mcx_status::MCX_KEY_REUSED,
+        c"key ID and material used before: install a fresh key",
     ),
 ];
 

@@ -43,6 +43,7 @@ fn status_numbers_are_pinned() {
         (27, "MCX_UNSUPPORTED"),
         (28, "MCX_UNSIGNED"),
         (29, "MCX_MALFORMED_XML"),
+        (30, "MCX_KEY_REUSED"),
     ];
     assert_eq!(status::ALL.len(), pinned.len());
     for ((s, _), (n, name)) in status::ALL.iter().zip(pinned) {
@@ -54,7 +55,8 @@ fn status_numbers_are_pinned() {
         (12, "authentication failed"),
         (-5, "unknown status"),
         (29, "malformed XML document or XML security element"),
-        (30, "unknown status"),
+        (30, "key ID and material used before: install a fresh key"),
+        (31, "unknown status"),
     ] {
         // SAFETY: mcx_status_str returns a static NUL-terminated string.
         let s = unsafe { CStr::from_ptr(mcx_status_str(n)) };

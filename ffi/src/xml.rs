@@ -393,9 +393,8 @@ mod tests {
 
     use super::*;
 
-    // Hostile use: a document that is not well-formed, or a bad EncryptedData or Signature,
-    // was reported as MCX_MALFORMED, "malformed packet". Every XML error has a status that
-    // does not describe a packet, and the two malformed ones say XML.
+    // Every XML error has a status that does not describe a packet (MCX_MALFORMED is for
+    // packets), and the two malformed ones say XML.
     #[test]
     fn every_xml_error_has_an_xml_status() {
         use xml::Error as E;

@@ -603,9 +603,8 @@ fn mcx_bounded(args: &[&str], stdin: std::process::Stdio) -> Output {
     child.wait_with_output().expect("mcx output")
 }
 
-/// Hostile use: `mcx xml` read all of its input before checking its size, so an endless
-/// stdin (or --signature file) grew its memory without bound. It reads at most the document
-/// limit and one octet more, and refuses with the reason.
+/// `mcx xml` reads at most the document limit and one octet more of stdin (and of the
+/// --signature file), and refuses an endless input with the reason, its memory bounded.
 #[test]
 fn xml_refuses_endless_input() {
     let zero = || std::process::Stdio::from(std::fs::File::open("/dev/zero").unwrap());

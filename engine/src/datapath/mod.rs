@@ -80,10 +80,11 @@ impl core::error::Error for Error {}
 pub struct EngineConfig {
     /// Replay window per (key, SSRC), 64..=32768. Default 128.
     pub replay_window: u32,
-    /// Most receive streams (SSRCs) one key may have, over every handle on the store (and
-    /// every worker of a pool on it). Default 4096: an SPK trunk from a peer server carries a
+    /// Most receive streams (SSRCs) one key may have, counted over every handle on the store
+    /// (and every worker of a pool on it); each handle applies its own setting to that count,
+    /// so give them all the same. Default 4096: an SPK trunk from a peer server carries a
     /// stream per client. A window is made only for a packet that authenticated, so forged
-    /// traffic cannot claim any; about 60 octets per stream plus the window.
+    /// traffic cannot claim any; a stream costs about 80 octets at the default window.
     pub max_streams_per_key: u32,
 }
 

@@ -27,7 +27,7 @@ pub(crate) fn unprotect(
     // replay-window probe do not wait for the key entry to arrive from memory.
     let key = rx_key(buf).ok_or(srtcp::Error::TooShort)?;
     let snap = store.read();
-    rx.prune_if_removed(store, &snap);
+    rx.prune_if_removed(store, &snap, 1);
     let Some(entry) = snap.entry(key.0) else {
         return Err(missing(store, key.0));
     };
@@ -57,13 +57,11 @@ impl RxState {
             w.window.commit(u.index);
             return Ok(u);
         }
-        // A new stream (or a window left by an earlier key under the same ID): claim a
-        // stream of the key's bound first, so that two handles cannot both take the last
-        // one, and give it back if the packet does not open.
+        // A new stream (or a window left by an earlier key under the same ID): authenticate
+        // before claiming one of the key's streams, so that forged packets never hold a claim;
+        // give it back if the packet does not open after all.
+        srtcp::verify_only(&entry.keys, &entry.policy, buf)?;
         if !entry.claim_rx_stream(ctx.config.max_streams_per_key) {
-            // Authenticate anyway: a forged packet must read as a forgery, and only a
-            // genuine new stream over the bound is refused for the bound.
-            srtcp::verify_only(&entry.keys, &entry.policy, buf)?;
             return Err(Error::TooManyStreams);
         }
         let u = match open_in_place(&entry.keys, &entry.policy, None, buf) {
@@ -164,7 +162,7 @@ pub(crate) fn unprotect_batch(
     now: Timestamp,
 ) -> usize {
     let snap = store.read();
-    rx.prune_if_removed(store, &snap);
+    rx.prune_if_removed(store, &snap, pkts.len());
     let ctx = RxCtx::new(store, config, use_, now);
     let mut ok = 0;
     for group in pkts.chunks_mut(BATCH_GROUP) {

@@ -69,23 +69,46 @@ pub(crate) struct Window {
 
 /// A handle's receive state: one replay window per stream it owns, keyed by the store
 /// lookup key of the packets' MKI and their SSRC.
+///
+/// A window is used only for the store entry it was made for (`Window::serial`), so a window
+/// left by a key that is gone is never consulted; sweeping such windows away only returns
+/// their memory. A sweep costs a probe per window, so it waits until the handle has
+/// processed as many packets since the last one as it holds windows: O(1) per packet
+/// however often keys come and go.
 #[derive(Default)]
 pub(crate) struct RxState {
     pub(crate) windows: IdMap<(u64, u32), Window>,
-    /// The store's removal count when the windows were last pruned.
+    /// The store's removal count at the last sweep.
     pub(crate) removals_seen: u64,
+    /// Packets processed since the last sweep.
+    pub(crate) credit: usize,
 }
 
 impl RxState {
-    /// Drops the windows of keys that left the store, if any left since the last look: the
-    /// receive state of revoked, expired and purged keys goes with them.
+    /// Drops the windows of keys that left the store once a sweep is due (see the type's
+    /// docs); `packets` is the work of the current call.
     #[inline]
-    pub(crate) fn prune_if_removed(&mut self, store: &KeyStore, snap: &Snapshot<'_>) {
+    pub(crate) fn prune_if_removed(
+        &mut self,
+        store: &KeyStore,
+        snap: &Snapshot<'_>,
+        packets: usize,
+    ) {
+        self.credit = self.credit.saturating_add(packets);
         let removals = store.removals();
-        if removals != self.removals_seen {
-            self.removals_seen = removals;
-            self.windows
-                .retain(|(lookup, _), w| snap.entry(*lookup).is_some_and(|e| e.serial == w.serial));
+        if removals != self.removals_seen && self.credit >= self.windows.len() {
+            self.sweep(snap, removals);
+        }
+    }
+
+    /// Drops the windows of keys that left the store now.
+    pub(crate) fn sweep(&mut self, snap: &Snapshot<'_>, removals: u64) {
+        self.removals_seen = removals;
+        self.credit = 0;
+        self.windows
+            .retain(|(lookup, _), w| snap.entry(*lookup).is_some_and(|e| e.serial == w.serial));
+        if self.windows.capacity() > 64 && self.windows.len() < self.windows.capacity() / 4 {
+            self.windows.shrink_to_fit();
         }
     }
 

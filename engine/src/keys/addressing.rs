@@ -120,6 +120,16 @@ pub const fn lookup_of_id(key_id: KeyId) -> u64 {
     }
 }
 
+/// The lookup key of the ID of the key `lookup` belongs to: `lookup` itself, or for a GMK
+/// member entry the GMK's by-ID key.
+pub const fn by_id_of(lookup: u64) -> u64 {
+    if lookup & GMK_MEMBER != 0 {
+        GMK_BY_ID | key_id_of(lookup) as u64
+    } else {
+        lookup
+    }
+}
+
 /// The raw key ID a lookup key belongs to (the GMK-ID of a GMK entry).
 pub const fn key_id_of(lookup: u64) -> u32 {
     if lookup & GMK_MEMBER != 0 {
@@ -171,6 +181,11 @@ mod tests {
             assert_eq!(key_id_of(a.lookup), id.get(), "{p}");
             assert_eq!(key_id_of(a.by_id), id.get(), "{p}");
             assert_eq!(lookup_of_id(id), a.by_id, "{p}");
+            assert_eq!(
+                (by_id_of(a.lookup), by_id_of(a.by_id)),
+                (a.by_id, a.by_id),
+                "{p}"
+            );
             if p == Purpose::Gmk {
                 assert_eq!(a.csb_id, guk);
                 assert_ne!(a.lookup, a.by_id);

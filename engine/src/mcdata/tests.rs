@@ -162,8 +162,8 @@ fn fresh_headers_get_fresh_ivs_and_round_trip_every_size() {
     }
 }
 
-// Hostile use: a DPPK-ID of any purpose was taken. The DPPK is the PCK (one-to-one) or the
-// GMK (group) (TS 33.180 §8.5.4; digest §5.2): other purposes are refused.
+// The DPPK is the PCK (one-to-one) or the GMK (group) (TS 33.180 §8.5.4; digest §5.2):
+// DPPK-IDs of other purposes are refused.
 #[test]
 fn the_dppk_is_a_pck_or_a_gmk() {
     for p in Purpose::ALL {

@@ -57,9 +57,7 @@ pub use replay::ReplayWindow;
 pub use session::{
     LABEL_SRTCP_ENCRYPTION, LABEL_SRTCP_SALT, SrtcpKeys, aes_cm_prf, derive_session_keys,
 };
-pub use transform::{
-    Policy, open, open_in_place, seal, seal_in_place, ssrc_of, tail_mki4, verify_only,
-};
+pub use transform::{Policy, open, open_in_place, seal, seal_in_place, ssrc_of, verify_only};
 pub(crate) use transform::{SealItem, open_checked_4, seal_checked_4};
 
 #[cfg(test)]

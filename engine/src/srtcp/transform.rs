@@ -311,16 +311,6 @@ pub fn verify_only(keys: &SrtcpKeys, policy: &Policy, pkt: &[u8]) -> Result<(), 
     verify(keys, pkt, &p).map(|_| ())
 }
 
-/// The 4-octet MKI at the end of an SRTCP packet, if the packet is long enough to carry one
-/// (header + tag + ESRTCP word + MKI). Used to find the key before anything else.
-pub fn tail_mki4(pkt: &[u8]) -> Option<[u8; 4]> {
-    if pkt.len() < protected_len(RTCP_HEADER_LEN, 4) {
-        return None;
-    }
-    let at = pkt.len() - 4;
-    Some([pkt[at], pkt[at + 1], pkt[at + 2], pkt[at + 3]])
-}
-
 /// The SSRC of a packet's first RTCP header (octets 5–8), if present.
 pub fn ssrc_of(pkt: &[u8]) -> Option<u32> {
     let b = pkt.get(4..8)?;

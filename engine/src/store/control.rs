@@ -31,15 +31,23 @@ pub(super) struct Control {
     /// The bindings that name each entry (by ID lookup key), to drop them with it.
     pub(super) bound: IdMap<u64, Vec<Binding>>,
     deadlines: BinaryHeap<Deadline>,
-    /// Retired lookup keys, oldest first, to bound what the store remembers of them.
-    pub(super) retired_order: VecDeque<u64>,
+    /// Retired IDs (lookup key of the ID, record number), oldest first, to bound what the
+    /// store remembers of them.
+    pub(super) retired_order: VecDeque<(u64, u64)>,
     pub(super) next_serial: u64,
 }
 
 impl Control {
-    /// Remembers that the entry (`by_id`, `serial`) may have to go at `at`.
+    /// Remembers that the entry (`by_id`, `serial`) may have to go at `at`. Deadlines of
+    /// entries that left early are dropped whenever they outnumber the entries.
     pub(super) fn deadline(&mut self, at: Timestamp, by_id: u64, serial: u64) {
         self.deadlines.push(Reverse((at, by_id, serial)));
+        if self.deadlines.len() > 2 * self.entries.len() + 1024 {
+            let entries = &self.entries;
+            self.deadlines.retain(|Reverse((_, id, serial))| {
+                entries.get(id).is_some_and(|e| e.serial == *serial)
+            });
+        }
     }
 
     /// Binds `binding` to key `id` (filed under `by_id`), dropping what it was bound to.
@@ -76,7 +84,9 @@ impl Control {
             let Some(e) = self.entries.get(&by_id) else {
                 continue;
             };
-            if e.serial != serial || due.contains(&by_id) {
+            // An entry due twice (its expiry and its grace period) is taken once: the
+            // second `Control::take` finds nothing.
+            if e.serial != serial {
                 continue;
             }
             let gone = match e.status() {

@@ -65,6 +65,8 @@ pub(crate) struct KeyEntry {
     pub(crate) tx: TxIndices,
     /// Receive streams (replay windows) held for this key, over every handle and worker.
     pub(crate) rx_streams: AtomicU32,
+    /// A hash of the master key and salt (install.rs), kept when the key retires.
+    pub(crate) fingerprint: [u8; 16],
     pub(crate) service: Service,
     pub(crate) owner: Owner,
     pub(crate) peer: String,
@@ -80,6 +82,7 @@ pub(crate) struct EntryParts {
     pub(crate) policy: Policy,
     pub(crate) keys: SrtcpKeys,
     pub(crate) tx: TxIndices,
+    pub(crate) fingerprint: [u8; 16],
     pub(crate) service: Service,
     pub(crate) owner: Owner,
     pub(crate) peer: String,
@@ -111,6 +114,7 @@ impl KeyEntry {
             keys: p.keys,
             tx: p.tx,
             rx_streams: AtomicU32::new(0),
+            fingerprint: p.fingerprint,
             service: p.service,
             owner: p.owner,
             peer: p.peer,

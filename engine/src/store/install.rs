@@ -171,6 +171,9 @@ pub enum StoreError {
     EmptyValidity,
     /// The key's validity is already over at install.
     AlreadyExpired,
+    /// This key ID left the store recently with the same master key and salt: installing it
+    /// again would let its old packets be replayed (install fresh material).
+    ReusedKey(KeyId),
 }
 
 impl fmt::Display for StoreError {
@@ -198,6 +201,10 @@ impl fmt::Display for StoreError {
             StoreError::MasterLength(e) => write!(f, "SRTP master key or salt length: {e}"),
             StoreError::EmptyValidity => f.write_str("the key's validity ends before it begins"),
             StoreError::AlreadyExpired => f.write_str("the key's validity is already over"),
+            StoreError::ReusedKey(k) => write!(
+                f,
+                "key {k} was installed before with the same material; install a fresh key"
+            ),
         }
     }
 }
@@ -242,8 +249,24 @@ pub(crate) struct Prepared {
     pub(crate) valid_until: Option<Timestamp>,
     pub(crate) protection: Protection,
     pub(crate) keys: SrtcpKeys,
+    /// What the master key and salt hash to ([`fingerprint`]).
+    pub(crate) fingerprint: [u8; 16],
     /// Whether it binds to (purpose, owner, peer) and so replaces the key bound there.
     pub(crate) binds: bool,
+}
+
+/// A hash of a master key and salt, to recognise the same material under the same key ID
+/// after the key left (the store keeps it; the material itself is zeroized).
+fn fingerprint(key: &MasterKey, salt: &MasterSalt) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"mcx-engine retired key fingerprint");
+    h.update(key.expose());
+    h.update(salt.expose());
+    let d = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&d[..16]);
+    out
 }
 
 /// The checks every install makes before anything is derived: the key's address (a GMK's
@@ -303,6 +326,7 @@ pub(crate) fn prepare(
         valid_until: k.valid_until,
         protection: k.protection,
         keys: SrtcpKeys::from_master(&mk, &ms, config.provider),
+        fingerprint: fingerprint(&mk, &ms),
         binds: true,
     })
 }
@@ -331,6 +355,7 @@ pub(crate) fn prepare_srtp(
         valid_until: k.valid_until,
         protection: k.protection,
         keys: SrtcpKeys::from_master(&mk, &ms, config.provider),
+        fingerprint: fingerprint(&mk, &ms),
         binds: false,
     })
 }

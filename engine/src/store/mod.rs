@@ -30,12 +30,14 @@
 //!   two URIs, after a key download that set CSK_B := CSK_A).
 //! - **Lifetime**: revoked keys fail at once; activation and expiry are checked against the
 //!   `now` the caller passes; a key whose validity is empty or already over is refused.
-//! - **No index twice**: a key ID that leaves the store (revoked, expired, superseded and
-//!   purged) is remembered with the first index above every index it sent with. Installed
-//!   again — the same material or not — its SSRCs start there, so no (key, SSRC, index) and no
-//!   GCM IV repeats. The store remembers the most recent [`StoreConfig::retired_keys`] IDs;
-//!   an ID older than that starts at 0 again, so a caller that recycles key IDs must not
-//!   recycle their material (key download generates fresh keys, [`KeyStore::generate`]).
+//! - **No index twice, no replay**: a key ID that leaves the store (revoked, expired,
+//!   superseded and purged) is remembered with the first index above every index it sent
+//!   with and a hash of its master key and salt. Installed again with the same material it is
+//!   refused ([`StoreError::ReusedKey`]): its old packets could be replayed to a fresh window.
+//!   With new material its SSRCs start above the old indices. The store remembers the most
+//!   recent [`StoreConfig::retired_keys`] IDs; an ID older than that is new again, so a caller
+//!   that recycles key IDs must not recycle their material (key download generates fresh
+//!   keys, [`KeyStore::generate`]).
 //! - **Limits**: a key sends on at most [`StoreConfig::tx_ssrcs_per_key`] SSRCs; when a
 //!   (key, SSRC) index reaches [`StoreConfig::index_soft_limit`] the store raises a
 //!   [`StoreEvent::IndexSoftLimit`] (poll it with [`KeyStore::poll_event`]), well before
@@ -48,13 +50,13 @@ mod snapshot;
 mod tx;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use core::fmt;
 
 use crate::aead::Provider;
-use crate::keys::addressing::{Address, lookup_of_id};
+use crate::keys::addressing::{Address, by_id_of, lookup_of_id};
 use crate::keys::{KeyId, Purpose};
 use crate::secret::{KeyLen, McKey};
 use crate::srtcp::{LengthCheck, MAX_INDEX, Policy};
@@ -133,12 +135,17 @@ pub(crate) enum Retired {
     Superseded,
 }
 
-/// What the store remembers of a retired key ID.
+/// What the store remembers of a retired key ID (filed under the lookup key of the ID).
 #[derive(Debug)]
 pub(crate) struct RetiredKey {
     pub(crate) why: Retired,
-    /// The first transmit index a reinstall of this ID may use.
-    first_index: u32,
+    /// The first transmit index a reinstall of this ID may use (final once the entry's grace
+    /// period in the index is over).
+    first_index: AtomicU32,
+    /// What the key's master key and salt hash to: the same material may not come back.
+    fingerprint: [u8; 16],
+    /// Tells this record from an earlier one of the same ID in the eviction queue.
+    seq: u64,
 }
 
 /// The MC key store. Shared between threads (`Arc<KeyStore>`); see the module docs.
@@ -171,6 +178,7 @@ impl KeyStore {
             config.provider = Provider::Portable;
         }
         config.tx_ssrcs_per_key = config.tx_ssrcs_per_key.clamp(1, MAX_TX_SSRCS);
+        config.index_soft_limit = config.index_soft_limit.clamp(1, MAX_INDEX);
         KeyStore {
             index: Table::new(),
             retired: Table::new(),
@@ -209,9 +217,9 @@ impl KeyStore {
     }
 
     /// Why a packet's key is not in the store, when it was and left: revoked, expired or
-    /// superseded and purged.
+    /// superseded and purged. `lookup` is any of the key's lookup keys.
     pub(crate) fn retired(&self, lookup: u64) -> Option<Retired> {
-        self.retired.read().get(lookup).map(|r| r.why)
+        self.retired.read().get(by_id_of(lookup)).map(|r| r.why)
     }
 
     fn control(&self) -> impl core::ops::DerefMut<Target = Control> + '_ {
@@ -238,8 +246,9 @@ impl KeyStore {
     }
 
     /// Installs many keys at once: each is checked and derived before the writer lock, then
-    /// all are published under one lock with the index sized once for all of them. Each key
-    /// has its own result; a refused key does not stop the others.
+    /// all are published under one writer lock with the index sized once for all of them
+    /// (readers see them appear one by one). Each key has its own result; a refused key does
+    /// not stop the others.
     pub fn install_many(
         &self,
         keys: &[KeyInstall<'_>],
@@ -291,16 +300,29 @@ impl KeyStore {
             user_id: p.owner.user_id.clone(),
             peer: p.peer.clone(),
         });
+        let retired = self
+            .retired
+            .read()
+            .get(by_id)
+            .map(|r| (r.first_index.load(Ordering::Acquire), r.fingerprint));
+        if retired.is_some_and(|(_, f)| f == p.fingerprint) {
+            return Err(StoreError::ReusedKey(key_id));
+        }
+        let first = retired.map_or(0, |(i, _)| i);
         let previous = binding
             .as_ref()
             .and_then(|b| c.bindings.get(b))
             .and_then(|id| c.entries.get(&lookup_of_id(*id)))
             .cloned();
-        let retired = self.retired.read().get(lookup).map(|r| r.first_index);
-        let first = retired.unwrap_or(0);
         let limit = self.config.tx_ssrcs_per_key;
         let tx = match &previous {
-            Some(old) => old.tx.successor(limit, first),
+            Some(old) => {
+                // The old key stops protecting first; once no protect that saw it active is
+                // still running (a grace period of the index), its counters are final.
+                old.supersede(now);
+                self.index.synchronize();
+                old.tx.successor(limit, first)
+            }
             None => tx::TxIndices::new(limit, first),
         };
         let serial = c.next_serial;
@@ -318,30 +340,38 @@ impl KeyStore {
             },
             keys: p.keys,
             tx,
+            fingerprint: p.fingerprint,
             service: p.service,
             owner: p.owner,
             peer: p.peer,
         }));
+        // The maps say the ID is free, and the index holds what the maps hold.
+        let published = self.index.insert(lookup, Arc::clone(&entry)).is_ok()
+            && (by_id == lookup || self.index.insert(by_id, Arc::clone(&entry)).is_ok());
+        debug_assert!(published, "the index and the maps disagree on {key_id}");
         if retired.is_some() {
-            drop(self.retired.remove(lookup));
-        }
-        if self.index.insert(lookup, Arc::clone(&entry)).is_err() {
-            return Err(StoreError::DuplicateKeyId(key_id));
-        }
-        if by_id != lookup && self.index.insert(by_id, Arc::clone(&entry)).is_err() {
-            drop(self.index.remove(lookup));
-            return Err(StoreError::DuplicateKeyId(key_id));
+            drop(self.retired.remove(by_id));
         }
         if let Some(until) = p.valid_until {
             c.deadline(until, by_id, serial);
         }
+        // Streams that carry over at or past the soft limit are reported now: their next
+        // index is no longer the limit itself.
+        entry.tx.for_each(|ssrc, next| {
+            if next > u64::from(self.config.index_soft_limit) {
+                self.raise(StoreEvent::IndexSoftLimit {
+                    key_id,
+                    ssrc,
+                    index: next.min(u64::from(MAX_INDEX) + 1) as u32,
+                });
+            }
+        });
         c.entries.insert(by_id, entry);
         self.keys.fetch_add(1, Ordering::Relaxed);
         if let Some(b) = binding {
             c.bind(b, key_id, by_id);
         }
         if let Some(old) = &previous {
-            old.supersede(now);
             c.deadline(
                 now.plus_ms(self.config.grace_period_ms),
                 lookup_of_id(old.id),
@@ -365,39 +395,58 @@ impl KeyStore {
             if e.lookup != by_id {
                 slots.push(by_id);
             }
-            gone.push(e);
+            gone.push((by_id, e));
         }
         if gone.is_empty() {
             return Vec::new();
         }
         self.keys.fetch_sub(gone.len(), Ordering::Relaxed);
-        // Unpublished now; the handed-back references are dropped at the end of this call,
-        // zeroizing the key material of every entry no snapshot holds any more.
-        let unpublished = self.index.remove_many(&slots);
-        self.removals.fetch_add(1, Ordering::AcqRel);
-        for e in &gone {
+        // The retired records go in first, so that a packet naming the key finds either the
+        // entry or the reason it left.
+        let mut records = Vec::with_capacity(gone.len());
+        for (by_id, e) in &gone {
             let why = match (why, e.status()) {
                 (Retired::Revoked, _) | (_, KeyStatus::Revoked) => Retired::Revoked,
                 (_, KeyStatus::Superseded(_)) => Retired::Superseded,
                 _ => Retired::Expired,
             };
-            let first_index = e.tx.high_water();
-            drop(self.retired.remove(e.lookup));
-            let _ = self
-                .retired
-                .insert(e.lookup, Arc::new(RetiredKey { why, first_index }));
-            c.retired_order.push_back(e.lookup);
+            let seq = c.next_serial;
+            c.next_serial += 1;
+            let record = Arc::new(RetiredKey {
+                why,
+                first_index: AtomicU32::new(e.tx.high_water()),
+                fingerprint: e.fingerprint,
+                seq,
+            });
+            drop(self.retired.remove(*by_id));
+            let _ = self.retired.insert(*by_id, Arc::clone(&record));
+            c.retired_order.push_back((*by_id, seq));
+            records.push(record);
+        }
+        // Unpublished now; the handed-back references are dropped at the end of this call,
+        // zeroizing the key material of every entry no snapshot holds any more.
+        let unpublished = self.index.remove_many(&slots);
+        self.removals.fetch_add(1, Ordering::AcqRel);
+        // After the grace period no protect under these entries is running: their counters
+        // are final.
+        for ((_, e), r) in gone.iter().zip(&records) {
+            r.first_index.store(e.tx.high_water(), Ordering::Release);
         }
         if c.retired_order.len() > self.config.retired_keys {
             let keep = self.config.retired_keys - self.config.retired_keys / 8;
+            let n = c.retired_order.len() - keep;
+            let snap = self.retired.read();
             let old: Vec<u64> = c
                 .retired_order
-                .drain(..c.retired_order.len() - keep)
+                .drain(..n)
+                .filter(|(by_id, seq)| snap.get(*by_id).is_some_and(|r| r.seq == *seq))
+                .map(|(by_id, _)| by_id)
                 .collect();
+            drop(snap);
             drop(self.retired.remove_many(&old));
         }
         drop(unpublished);
-        gone.iter().map(|e| e.id).collect()
+        gone.iter().map(|(_, e)| e.id).collect()
     }
 
     fn purge_locked(&self, c: &mut Control, now: Timestamp) -> Vec<KeyId> {
@@ -491,7 +540,8 @@ impl KeyStore {
     }
 
     /// Removes superseded keys past their grace period and expired keys; returns their IDs.
-    /// Costs O(log n) per key removed, nothing for the keys that stay.
+    /// Costs O(log n) per key removed, nothing for the keys that stay. Installs and aliases
+    /// purge too; call this when none come for a while, so that expired material goes.
     pub fn purge(&self, now: Timestamp) -> Vec<KeyId> {
         let mut c = self.control();
         self.purge_locked(&mut c, now)
@@ -520,10 +570,12 @@ impl KeyStore {
     }
 
     /// Reports that `entry` took transmit index `index` on `ssrc`; raises the soft-limit
-    /// event when that is the configured index (once per (key, SSRC): indices are unique).
+    /// event when that is the configured index (once per (key, SSRC): indices are unique),
+    /// or when a new SSRC of a reinstalled key starts past it.
     #[inline]
     pub(crate) fn took_index(&self, entry: &KeyEntry, ssrc: u32, index: u32) {
-        if index == self.config.index_soft_limit {
+        let limit = self.config.index_soft_limit;
+        if index == limit || (index > limit && index == entry.tx.first()) {
             self.raise(StoreEvent::IndexSoftLimit {
                 key_id: entry.id,
                 ssrc,

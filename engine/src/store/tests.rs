@@ -1,5 +1,6 @@
 use super::*;
 use crate::keys::Service;
+use crate::keys::addressing::lookup_of_id;
 
 fn csk(n: u32) -> KeyId {
     KeyId::from_parts(Purpose::Csk, 0x0010_0000 + n)
@@ -190,8 +191,9 @@ fn validity_and_guk_id_are_checked_at_install() {
     assert!(store.is_empty());
 }
 
-/// A key ID installed again after it left the store continues above every index it sent
-/// with, for every SSRC: the same material under the same ID never repeats an IV.
+/// A key ID installed again after it left the store: with the same material it is refused
+/// (its old packets could be replayed); with new material it continues above every index it
+/// sent with, for every SSRC.
 #[test]
 fn a_reinstalled_key_id_never_reuses_an_index() {
     let store = KeyStore::new(StoreConfig::default());
@@ -204,13 +206,96 @@ fn a_reinstalled_key_id_never_reuses_an_index() {
     assert_eq!(e, Some((Ok(0), Ok(1), Ok(0))));
     store.revoke(id).unwrap();
     assert_eq!(store.retired(u64::from(id.get())), Some(Retired::Revoked));
-    install_csk(&store, id, "a", Timestamp(0));
+    assert_eq!(
+        install_with(&store, id, 0x42, "a", Timestamp(0)),
+        Err(StoreError::ReusedKey(id))
+    );
+    assert!(store.is_empty());
+    install_with(&store, id, 0x43, "a", Timestamp(0)).unwrap();
     assert_eq!(store.retired(u64::from(id.get())), None);
     let snap = store.read();
     let e = snap.entry_of(id).unwrap();
     assert_eq!(e.tx.take(5), Ok(2));
     assert_eq!(e.tx.take(6), Ok(2));
     assert_eq!(e.tx.take(99), Ok(2));
+}
+
+/// An ID retired, reinstalled and retired again is remembered by its latest record: the
+/// eviction of its first place in the queue leaves the record alone.
+#[test]
+fn a_record_outlives_its_earlier_place_in_the_queue() {
+    let store = KeyStore::new(StoreConfig {
+        retired_keys: 16,
+        ..StoreConfig::default()
+    });
+    let k = csk(1);
+    install_with(&store, k, 1, "k", Timestamp(0)).unwrap();
+    store.revoke(k).unwrap();
+    install_with(&store, k, 2, "k", Timestamp(0)).unwrap();
+    for i in 0..15u32 {
+        install_csk(&store, csk(100 + i), "o", Timestamp(0));
+        store.revoke(csk(100 + i)).unwrap();
+    }
+    store.revoke(k).unwrap();
+    // The queue passed its bound: K's first place was evicted, its record stays.
+    assert_eq!(store.retired(u64::from(k.get())), Some(Retired::Revoked));
+    assert_eq!(
+        install_with(&store, k, 2, "k", Timestamp(0)),
+        Err(StoreError::ReusedKey(k))
+    );
+}
+
+/// A GMK that left is reported as such whether it is named by ID (protect) or by its
+/// member MKI (unprotect), and its ID stays remembered for `generate` and reinstalls.
+#[test]
+fn a_retired_gmk_is_known_by_both_names() {
+    let store = KeyStore::new(StoreConfig {
+        off_network: true,
+        ..StoreConfig::default()
+    });
+    let gmk = KeyId::from_parts(Purpose::Gmk, 0x0abc_def0);
+    let mut k = KeyInstall::new(&[2; 16], gmk, &[2; 16], Service::Mcptt, Owner::new("g"), "");
+    k.guk_id = Some(0x0000_1234);
+    store.install(&k, Timestamp(0)).unwrap();
+    store.revoke(gmk).unwrap();
+    let member = crate::keys::addressing::gmk_member(gmk.get(), 0x1234);
+    assert_eq!(store.retired(member), Some(Retired::Revoked));
+    assert_eq!(store.retired(lookup_of_id(gmk)), Some(Retired::Revoked));
+    // The same material under another GUK-ID derives other keys: a new key, not a reuse.
+    k.guk_id = Some(0x0000_9999);
+    assert!(store.install(&k, Timestamp(0)).is_ok());
+}
+
+/// A successor whose streams carry over past the soft limit reports them at install.
+#[test]
+fn a_successor_past_the_soft_limit_reports_its_streams() {
+    let store = KeyStore::new(StoreConfig {
+        index_soft_limit: 2,
+        ..StoreConfig::default()
+    });
+    install_with(&store, csk(1), 1, "a", Timestamp(0)).unwrap();
+    {
+        let snap = store.read();
+        let e = snap.entry_of(csk(1)).unwrap();
+        for _ in 0..4 {
+            let i = e.tx.take(8).unwrap();
+            store.took_index(e, 8, i);
+        }
+    }
+    assert!(matches!(
+        store.poll_event(),
+        Some(StoreEvent::IndexSoftLimit { index: 2, .. })
+    ));
+    install_with(&store, csk(2), 2, "a", Timestamp(0)).unwrap();
+    assert_eq!(
+        store.poll_event(),
+        Some(StoreEvent::IndexSoftLimit {
+            key_id: csk(2),
+            ssrc: 8,
+            index: 4
+        })
+    );
+    assert_eq!(store.poll_event(), None);
 }
 
 #[test]

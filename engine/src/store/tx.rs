@@ -79,11 +79,14 @@ impl core::fmt::Debug for TxIndices {
     }
 }
 
+/// The slots of region `r`: 64, 1024, 16 Ki, each at most the last region's size, which is
+/// twice the limit (so that it stays at most half full).
 fn region_len(r: usize, limit: u32) -> usize {
+    let last = (2 * limit as usize).next_power_of_two().max(64);
     if r + 1 < REGIONS {
-        64 << (4 * r)
+        (64 << (4 * r)).min(last)
     } else {
-        (2 * limit as usize).next_power_of_two().max(64)
+        last
     }
 }
 
@@ -134,6 +137,11 @@ impl TxIndices {
         self.find(ssrc).map(|s| s.next.load(Ordering::Relaxed))
     }
 
+    /// The first index of a new SSRC.
+    pub(crate) fn first(&self) -> u32 {
+        self.first
+    }
+
     /// SSRCs this key sends on.
     pub(crate) fn ssrcs(&self) -> u32 {
         self.claimed.load(Ordering::Relaxed)
@@ -147,7 +155,8 @@ impl TxIndices {
         top.min(u64::from(MAX_INDEX) + 1) as u32
     }
 
-    fn for_each(&self, mut f: impl FnMut(u32, u64)) {
+    /// Calls `f` with every SSRC and its next index.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(u32, u64)) {
         let regions = self.regions.iter().filter_map(OnceLock::get);
         for s in self.inline.iter().chain(regions.flat_map(|r| r.iter())) {
             let ssrc = s.ssrc.load(Ordering::Acquire);
@@ -220,7 +229,12 @@ impl TxIndices {
         }
         if self.claimed.fetch_add(1, Ordering::AcqRel) >= self.limit {
             self.claimed.fetch_sub(1, Ordering::AcqRel);
-            return Err(TakeError::TooManySsrcs);
+            // Another thread may have claimed this slot for the same SSRC meanwhile.
+            return if s.ssrc.load(Ordering::Acquire) == want {
+                Ok(true)
+            } else {
+                Err(TakeError::TooManySsrcs)
+            };
         }
         match s
             .ssrc
@@ -276,6 +290,22 @@ mod tests {
         assert_eq!(tx.take(0xdead_beef), Err(TakeError::TooManySsrcs));
         assert_eq!(tx.peek(0), Some(3));
         assert_eq!(tx.peek(0xdead_beef), None);
+    }
+
+    /// SSRCs that collide in the early regions cannot make a key with a small limit allocate
+    /// more than its last region's size per region.
+    #[test]
+    fn regions_stay_within_the_limit() {
+        for r in 0..REGIONS {
+            assert!(region_len(r, 100) <= 256, "region {r}");
+        }
+        assert_eq!(region_len(2, 65_536), 16 * 1024);
+        assert_eq!(region_len(3, 65_536), 128 * 1024);
+        let tx = TxIndices::new(100, 0);
+        for ssrc in 0..100 {
+            assert!(tx.take(ssrc * 0x0100_0000).is_ok());
+        }
+        assert_eq!(tx.take(0xffff_ffff), Err(TakeError::TooManySsrcs));
     }
 
     #[test]

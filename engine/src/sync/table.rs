@@ -296,6 +296,11 @@ impl<T: Send + Sync> Table<T> {
             .collect()
     }
 
+    /// Waits until no reader that began before this call still holds its guard.
+    pub fn synchronize(&self) {
+        self.current.synchronize();
+    }
+
     /// Removes the entry under `key` (see [`Table::remove_many`]).
     pub fn remove(&self, key: u64) -> Option<Arc<T>> {
         self.remove_many(&[key]).pop()

@@ -709,8 +709,8 @@ mod tests {
         }
     }
 
-    // Hostile use: protect wrote documents longer than the limit unprotect applies, which
-    // the receiver then refused. Protect refuses them itself and writes nothing.
+    // Protect never writes a document longer than the limit unprotect applies: it refuses
+    // one and writes nothing.
     #[test]
     fn protect_output_stays_within_the_document_limit() {
         let k = key();

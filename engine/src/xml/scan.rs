@@ -896,8 +896,8 @@ mod tests {
         );
     }
 
-    // Hostile use: `version="1.1"` was taken as 1.0 (XML 1.1 has other name and line-end
-    // rules). Only 1.0 is accepted, and the declaration's pseudo-attributes are parsed.
+    // Only XML 1.0 is accepted (1.1 has other name and line-end rules), and the
+    // declaration's pseudo-attributes are parsed.
     #[test]
     fn only_xml_1_0_is_accepted() {
         let v = Error::Unsupported("XML version other than 1.0");

@@ -547,8 +547,8 @@ mod tests {
         &t[t.find("<Signature ").unwrap()..t.find("</signatures>").unwrap()]
     }
 
-    // Hostile use: many copies of one valid Signature over a large body each re-canonicalised
-    // the body. The repeat is refused from the structure alone, before any canonicalisation.
+    // Many copies of one valid Signature over a large body are refused from the structure
+    // alone, before any canonicalisation (so their cost does not grow with the copies).
     #[test]
     fn repeated_signatures_are_refused_before_any_canonicalisation() {
         let k = key(0x2ddd_5bf0);

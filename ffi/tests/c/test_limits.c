@@ -124,11 +124,18 @@ static void reuse_after_revoke(void) {
     }
     CHECK_STATUS(mcx_srtcp_protect(e, CSK(5), first, n, sizeof first, &n1), MCX_OK);
     CHECK_STATUS(mcx_key_revoke(e, CSK(5)), MCX_OK);
-    /* The same ID and the same material. */
-    CHECK_STATUS(install(e, CSK(5), 0x11, "sip:carol@example.org"), MCX_OK);
+    /* The same ID and the same material: refused, its old packets would open again. */
+    CHECK_STATUS(install(e, CSK(5), 0x11, "sip:carol@example.org"), MCX_KEY_REUSED);
+    CHECK_STATUS(mcx_srtcp_protect(e, CSK(5), again, n, sizeof again, &n2), MCX_REVOKED);
+    /* The same ID with new material: its indices continue above the old key's. */
+    CHECK_STATUS(install(e, CSK(5), 0x12, "sip:carol@example.org"), MCX_OK);
     CHECK_STATUS(mcx_srtcp_protect(e, CSK(5), again, n, sizeof again, &n2), MCX_OK);
-    CHECK(n1 == n2 && memcmp(first, again, n1) != 0); /* another index, another IV */
-    CHECK(memcmp(first + n1 - 8, again + n2 - 8, 4) != 0); /* the E||index word */
+    CHECK(n1 == n2 && memcmp(first, again, n1) != 0);
+    CHECK(memcmp(first + n1 - 8, again + n2 - 8, 4) != 0); /* the E||index word: above */
+    /* The old key's packet does not open under the new one; the new one's does. */
+    uint8_t old[sizeof first];
+    memcpy(old, first, n1);
+    CHECK_STATUS(mcx_receiver_unprotect(r, old, n1, 0, &got, NULL), MCX_AUTHENTICATION_FAILED);
     CHECK_STATUS(mcx_receiver_unprotect(r, again, n2, 0, &got, NULL), MCX_OK);
     /* The new key's window is its own: the same packet again is a replay. */
     memcpy(first, again, n2);
@@ -183,6 +190,9 @@ static void soft_limit_event(void) {
         size_t n = rtcp(buf, 0x77u, (uint32_t)i);
         CHECK_STATUS(mcx_srtcp_protect(e, CSK(3), buf, n, sizeof buf, &out), MCX_OK);
     }
+    /* Too small to tell the event: refused, and the event stays. */
+    mcx_event tiny = {.struct_size = 8};
+    CHECK_STATUS(mcx_event_poll(e, &tiny), MCX_INVALID_ARGUMENT);
     CHECK_STATUS(mcx_event_poll(e, &ev), MCX_OK);
     CHECK(ev.struct_size == sizeof ev && ev.kind == MCX_EVENT_INDEX_SOFT_LIMIT);
     CHECK(ev.key_id == CSK(3) && ev.ssrc == 0x77u && ev.index == 3);
@@ -336,10 +346,27 @@ static void bulk_and_checks(void) {
                  MCX_NOT_YET_VALID);
     CHECK_STATUS(mcx_srtcp_protect_at(e, CSK(0x9999), buf, n, sizeof buf, 4102444800001ull, &out),
                  MCX_OK);
+    /* Purge: a key whose validity is over leaves at the time given. */
+    mcx_key_material x = kms[2];
+    x.key_id = CSK(0x9998);
+    x.owner_user_id = "sip:brief@example.org";
+    x.valid_until_ms = 4102444800000ull;
+    CHECK_STATUS(mcx_key_install(e, &x), MCX_OK);
+    size_t removed = 99;
+    CHECK_STATUS(mcx_key_purge(e, 0, &removed), MCX_OK);
+    CHECK(removed == 0);
+    CHECK_STATUS(mcx_key_purge(e, 4102444800000ull, &removed), MCX_OK);
+    CHECK(removed == 1);
+    CHECK_STATUS(mcx_srtcp_protect_at(e, CSK(0x9998), buf, n, sizeof buf, 1, &out), MCX_EXPIRED);
+    CHECK_STATUS(mcx_key_purge(NULL, 0, NULL), MCX_INVALID_ARGUMENT);
     mcx_engine_free(e);
 
     c.aead_provider = 99;
     mcx_engine *bad = NULL;
+    CHECK_STATUS(mcx_engine_new(&c, &bad), MCX_INVALID_ARGUMENT);
+    CHECK(bad == NULL);
+    c.aead_provider = MCX_AEAD_DEFAULT;
+    c.index_soft_limit = 0x80000000u;
     CHECK_STATUS(mcx_engine_new(&c, &bad), MCX_INVALID_ARGUMENT);
     CHECK(bad == NULL);
 }
