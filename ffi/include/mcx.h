@@ -70,8 +70,9 @@
 // `mcx_engine_config.flags`: accept GMK and PCK keys (off-network SRTCP).
 #define MCX_ENGINE_OFF_NETWORK 1
 
-// `mcx_event.kind`: a (key, SSRC) took the transmit index `index_soft_limit`; replace the
-// key before its indices run out at 2^31.
+// `mcx_event.kind`: a (key, SSRC) took the transmit index `index_soft_limit` (or a new or
+// inherited stream starts past it): move the stream to a new SSRC before its indices run
+// out at 2^31 (a successor key continues each SSRC's indices).
 #define MCX_EVENT_INDEX_SOFT_LIMIT 1
 
 // `mcx_key_material.service`: MCPTT.
@@ -199,9 +200,9 @@ enum mcx_status
   MCX_NOT_READY = 25,
   // An XML document is over a limit: size, nesting depth, attributes, name or value length.
   MCX_LIMIT_EXCEEDED = 26,
-  // An XML document uses what the engine refuses or lacks: a DTD, an entity, an XML
-  // version other than 1.0, an encoding other than UTF-8, an algorithm or transform other
-  // than those of TS 33.180.
+  // What the engine refuses or lacks: in an XML document a DTD, an entity, an XML version
+  // other than 1.0, an encoding other than UTF-8, an algorithm or transform other than
+  // those of TS 33.180; in an engine config an AES-GCM provider this CPU cannot run.
   MCX_UNSUPPORTED = 27,
   // XML bodies and their signatures do not match up (a body unsigned, or a signature
   // naming no body given).
@@ -209,6 +210,10 @@ enum mcx_status
   // An XML document is not well-formed, or an `EncryptedData`, `Signature`, Content-ID
   // or multipart body lacks a part or has a bad one.
   MCX_MALFORMED_XML = 29,
+  // This key ID was installed before with the same key material and has left the engine
+  // (revoked, expired, purged): installing it again would let its old packets be replayed.
+  // Install fresh material.
+  MCX_KEY_REUSED = 30,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -244,7 +249,8 @@ typedef struct mcx_engine_config {
   uint32_t struct_size;
   // Replay window per (key, SSRC), 64..32768; 0: default (128).
   uint32_t replay_window;
-  // Most receive streams (SSRCs) per key; 0: default (64).
+  // Most receive streams (SSRCs) per key over the engine's stripes, its receivers and its
+  // pools together (give them all the same limit); 0: default (4096).
   uint32_t max_streams_per_key;
   // Flags: `MCX_ENGINE_OFF_NETWORK` accepts GMK and PCK keys.
   uint32_t flags;
@@ -257,8 +263,8 @@ typedef struct mcx_engine_config {
   uint32_t aead_provider;
   // Most SSRCs one key sends on, 1..65536; 0: default (4096).
   uint32_t tx_ssrcs_per_key;
-  // The transmit index at which a (key, SSRC) raises `MCX_EVENT_INDEX_SOFT_LIMIT`;
-  // 0: default (2^31 - 2^24).
+  // The transmit index at which a (key, SSRC) raises `MCX_EVENT_INDEX_SOFT_LIMIT`,
+  // at most 2^31 - 1; 0: default (2^31 - 2^24).
   uint32_t index_soft_limit;
   // How many retired key IDs the engine remembers, with the last transmit index each
   // used, so that a key ID installed again continues above it; 0: default (100000).
@@ -380,7 +386,8 @@ typedef struct mcx_pool_config {
   uint32_t completion_capacity;
   // Replay window per (key, SSRC) in the workers; 0: 128.
   uint32_t replay_window;
-  // Most receive streams per key in a worker; 0: 64.
+  // Most receive streams per key, counted over every worker, receiver and engine stripe on
+  // the same keys (give them all the same limit); 0: 4096.
   uint32_t max_streams_per_key;
 } mcx_pool_config;
 
@@ -467,21 +474,22 @@ mcx_status mcx_event_poll(const struct mcx_engine *e, struct mcx_event *out);
 // Installs an MC key: derives and caches its SRTCP keys (TS 33.180 §7.4). A new key for
 // the same purpose, owner and peer supersedes the previous one (it keeps unprotecting for
 // the grace period, and the sender's SRTCP index carries on). A key ID that was installed
-// before and left (revoked, expired, purged) continues above the last index it sent with,
-// so that no (key, SSRC, index) — no GCM IV — repeats, as long as the engine remembers the
-// ID (`mcx_engine_config.retired_keys`, the most recent 100000 by default): do not reuse key
-// material under an older ID. A validity that ends before it begins is
-// `MCX_INVALID_ARGUMENT`, one already over `MCX_EXPIRED`. The cost does not grow with the
-// number of keys installed.
+// before and left (revoked, expired, purged) is remembered (`mcx_engine_config.retired_keys`,
+// the most recent 100000 by default): installed again with the same material it is refused
+// (`MCX_KEY_REUSED`: its old packets could be replayed), with new material its SSRCs
+// continue above the last index it sent with, so that no (key, SSRC, index) — no GCM IV —
+// repeats. Do not reuse key material under an older ID. A validity that ends before it
+// begins is `MCX_INVALID_ARGUMENT`, one already over `MCX_EXPIRED`. The cost does not grow
+// with the number of keys installed.
 //
 // # Safety
 // `e` is a live engine; `km` points to a readable `mcx_key_material` of at least
 // `km->struct_size` octets whose pointers are valid for their lengths / NUL-terminated.
 mcx_status mcx_key_install(struct mcx_engine *e, const struct mcx_key_material *km);
 
-// Installs `n` MC keys at once (`kms[i]` each as for `mcx_key_install`), publishing them
-// together; `statuses[i]` receives each key's status. Returns `MCX_OK` when the call itself
-// was valid.
+// Installs `n` MC keys at once (`kms[i]` each as for `mcx_key_install`) under one writer
+// lock, with the index sized once for all of them (packet calls see them appear one by one);
+// `statuses[i]` receives each key's status. Returns `MCX_OK` when the call itself was valid.
 //
 // # Safety
 // `e` is a live engine; `kms` points to `n` pointers each as `mcx_key_install`'s `km`;
@@ -511,6 +519,16 @@ mcx_status mcx_key_install_srtp(struct mcx_engine *e,
 // # Safety
 // `e` is a live engine.
 mcx_status mcx_key_revoke(struct mcx_engine *e, uint32_t key_id);
+
+// Removes the keys whose validity is over and the replaced keys whose grace period is over,
+// at time `now_ms` (milliseconds since the Unix epoch; 0 reads the system clock); their
+// material is zeroized once no call uses it. `*removed` (if not NULL) receives how many
+// left. Installs purge too; call this when none come for a while. Costs nothing for the keys
+// that stay.
+//
+// # Safety
+// `e` is a live engine; `removed` is NULL or writable.
+mcx_status mcx_key_purge(struct mcx_engine *e, uint64_t now_ms, size_t *removed);
 
 // Derives the DPCK from a DPPK (the PCK or GMK, 16 or 32 octets) and its ID (TS 33.180
 // F.1.5). A DPPK-ID of another purpose (the 4 top bits) is `MCX_WRONG_PURPOSE`. Free with

@@ -205,9 +205,9 @@ fn gmk_and_pck_only_with_off_network_enabled() {
     // One member entry per GMK: a second GUK-ID for the same GMK-ID is refused.
     k.guk_id = Some(0x0111_1111);
     assert_eq!(s.install(&k, T0), Err(StoreError::DuplicateKeyId(id)));
-    // Revoking the GMK removes it under both of its names.
+    // Revoking the GMK removes it under both of its names; protect by ID hears why.
     s.revoke(id).unwrap();
-    assert_eq!(protect(&e, id, 3, T0), Err(Error::UnknownKey));
+    assert_eq!(protect(&e, id, 3, T0), Err(Error::Revoked));
     assert!(s.status(id).is_none());
     // A GMK without its GUK-ID is refused.
     k.guk_id = None;

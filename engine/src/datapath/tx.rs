@@ -22,7 +22,7 @@ pub(crate) fn protect(
     let Some(entry) = snap.entry_of(key_id) else {
         return Err(missing(store, lookup_of_id(key_id)));
     };
-    entry.prefetch();
+    entry.prefetch_tx();
     let index = take_index(store, entry, use_, buf, len, now)?;
     let n = seal_in_place(&entry.keys, &entry.policy, buf, len, index)?;
     Ok(processed_tx(entry, n, index))
@@ -99,7 +99,7 @@ fn protect_pending(
             if p.result.is_none() {
                 *e = snap.entry_of(p.key_id);
                 if let Some(e) = e {
-                    e.prefetch();
+                    e.prefetch_tx();
                 }
             }
         }

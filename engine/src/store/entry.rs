@@ -46,7 +46,7 @@ const SUPERSEDED: u8 = 1;
 const REVOKED: u8 = 2;
 
 /// One installed key. `repr(C)` keeps the fields every packet reads (state, checks, policy,
-/// salt, key schedule, the first transmit slots) together at the front.
+/// salt, key schedule) together at the front, then the transmit slots protect reads.
 #[repr(C)]
 pub(crate) struct KeyEntry {
     state: AtomicU8,
@@ -62,6 +62,7 @@ pub(crate) struct KeyEntry {
     pub(crate) valid_until: Option<Timestamp>,
     pub(crate) policy: Policy,
     pub(crate) keys: SrtcpKeys,
+    /// Per-SSRC transmit indices; its inline slots come first.
     pub(crate) tx: TxIndices,
     /// Receive streams (replay windows) held for this key, over every handle and worker.
     pub(crate) rx_streams: AtomicU32,
@@ -122,10 +123,17 @@ impl KeyEntry {
     }
 
     /// Starts loading the part of the entry every packet reads (checks, policy, salt, key
-    /// schedule), so that its cache misses overlap; the cold tail (owner, peer) is left.
+    /// schedule), so that its cache misses overlap; the rest (transmit slots, owner, peer)
+    /// is left.
     #[inline]
     pub(crate) fn prefetch(&self) {
-        crate::sync::prefetch_prefix(self, core::mem::offset_of!(KeyEntry, rx_streams));
+        crate::sync::prefetch_prefix(self, core::mem::offset_of!(KeyEntry, tx));
+    }
+
+    /// As [`KeyEntry::prefetch`], with the inline transmit slots a protect reads.
+    #[inline]
+    pub(crate) fn prefetch_tx(&self) {
+        crate::sync::prefetch_prefix(self, core::mem::offset_of!(KeyEntry, tx) + 64);
     }
 
     pub(crate) fn status(&self) -> KeyStatus {

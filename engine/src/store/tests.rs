@@ -7,15 +7,20 @@ fn csk(n: u32) -> KeyId {
 }
 
 fn install_csk(store: &KeyStore, id: KeyId, owner: &str, now: Timestamp) -> Installed {
-    let k = KeyInstall::new(
-        &[0x42; 16],
-        id,
-        &[1; 16],
-        Service::Mcptt,
-        Owner::new(owner),
-        "srv",
-    );
-    store.install(&k, now).unwrap()
+    install_with(store, id, 0x42, owner, now).unwrap()
+}
+
+/// Installs CSK `id` with key octets `fill`.
+fn install_with(
+    store: &KeyStore,
+    id: KeyId,
+    fill: u8,
+    owner: &str,
+    now: Timestamp,
+) -> Result<Installed, StoreError> {
+    let key = [fill; 16];
+    let k = KeyInstall::new(&key, id, &[1; 16], Service::Mcptt, Owner::new(owner), "srv");
+    store.install(&k, now)
 }
 
 #[test]

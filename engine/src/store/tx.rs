@@ -57,7 +57,8 @@ pub(crate) enum TakeError {
     TooManySsrcs,
 }
 
-/// The transmit indices of one key.
+/// The transmit indices of one key. `repr(C)`: the inline slots (64 octets) come first.
+#[repr(C)]
 pub(crate) struct TxIndices {
     inline: [Slot; INLINE],
     regions: [OnceLock<Box<[Slot]>>; REGIONS],
