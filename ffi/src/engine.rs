@@ -120,6 +120,28 @@ pub(crate) struct Counters {
     pub(crate) unprotect_failed: AtomicU64,
 }
 
+/// One receiver's unprotect counters: written by its one thread at a time (a load and a
+/// store, no locked instruction), read by `mcx_stats_get`.
+#[derive(Default)]
+pub(crate) struct RxCounters {
+    pub(crate) ok: AtomicU64,
+    pub(crate) failed: AtomicU64,
+}
+
+impl RxCounters {
+    /// Adds `ok` successes and `failed` failures; only the receiver's thread calls this.
+    #[inline]
+    pub(crate) fn count(&self, ok: u64, failed: u64) {
+        let bump = |c: &AtomicU64, n: u64| {
+            if n > 0 {
+                c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+            }
+        };
+        bump(&self.ok, ok);
+        bump(&self.failed, failed);
+    }
+}
+
 impl Counters {
     /// Adds `ok` successes and `failed` failures of protect (or unprotect).
     pub(crate) fn count(&self, protect: bool, ok: u64, failed: u64) {
@@ -143,6 +165,9 @@ pub struct mcx_engine {
     pub(crate) tx: Engine,
     pub(crate) rx: Box<[Mutex<Engine>]>,
     pub(crate) counters: Arc<Counters>,
+    /// The counters of the live receivers (a freed receiver adds its own to `counters`, under
+    /// this lock, which `mcx_stats_get` takes too).
+    pub(crate) receivers: Arc<Mutex<Vec<Arc<RxCounters>>>>,
 }
 
 impl mcx_engine {
@@ -248,6 +273,7 @@ pub unsafe extern "C" fn mcx_engine_new(
             tx,
             rx,
             counters: Arc::new(Counters::default()),
+            receivers: Arc::new(Mutex::new(Vec::new())),
         });
         // SAFETY: `out` is non-NULL and writable (caller contract).
         unsafe { out.write(Box::into_raw(e)) };
@@ -325,16 +351,25 @@ pub unsafe extern "C" fn mcx_stats_get(e: *const mcx_engine, out: *mut mcx_stats
                 })
                 .sum();
         let c = &e.counters;
+        // Under the receivers' lock: a receiver being freed moves its counts to `c` under it.
+        let list = e.receivers.lock().unwrap_or_else(|p| p.into_inner());
+        let (rx_ok, rx_failed) = list.iter().fold((0, 0), |(a, b), r| {
+            (
+                a + r.ok.load(Ordering::Relaxed),
+                b + r.failed.load(Ordering::Relaxed),
+            )
+        });
         let s = mcx_stats {
             struct_size: size.min(core::mem::size_of::<mcx_stats>()) as u32,
             keys: e.store.len() as u32,
             protected_packets: c.protected.load(Ordering::Relaxed),
-            unprotected_packets: c.unprotected.load(Ordering::Relaxed),
+            unprotected_packets: c.unprotected.load(Ordering::Relaxed) + rx_ok,
             protect_failed: c.protect_failed.load(Ordering::Relaxed),
-            unprotect_failed: c.unprotect_failed.load(Ordering::Relaxed),
+            unprotect_failed: c.unprotect_failed.load(Ordering::Relaxed) + rx_failed,
             rx_streams,
             events_raised: e.store.events_raised(),
         };
+        drop(list);
         let n = size.min(core::mem::size_of::<mcx_stats>());
         // SAFETY: `out` is writable for `struct_size` octets and `n` is no more than that
         // nor than the size of `s`; the regions do not overlap.

@@ -9,20 +9,38 @@
 //! the engine and all its receivers together.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ::mcx_engine::Engine;
 use ::mcx_engine::RxPacket;
 
 use crate::boundary;
-use crate::engine::{Counters, mcx_engine};
-use crate::srtcp::{CHUNK, buffer, finish, mcx_packet, packets, tally, time_of};
+use crate::engine::{Counters, RxCounters, mcx_engine};
+use crate::srtcp::{CHUNK, buffer, finish, mcx_packet, packets, time_of};
 use crate::status::{mcx_status, of_engine};
 
 /// The opaque receiver handle.
 pub struct mcx_receiver {
     engine: Engine,
-    counters: Arc<Counters>,
+    /// This receiver's counts, listed in the engine's `receivers` while it lives.
+    counters: Arc<RxCounters>,
+    /// The engine's counters, which take this receiver's counts when it is freed.
+    totals: Arc<Counters>,
+    /// The engine's list of live receivers' counters.
+    list: Arc<Mutex<Vec<Arc<RxCounters>>>>,
+}
+
+impl Drop for mcx_receiver {
+    fn drop(&mut self) {
+        use core::sync::atomic::Ordering::Relaxed;
+        let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
+        list.retain(|c| !Arc::ptr_eq(c, &self.counters));
+        let (ok, failed) = (
+            self.counters.ok.load(Relaxed),
+            self.counters.failed.load(Relaxed),
+        );
+        self.totals.count(false, ok, failed);
+    }
 }
 
 /// Creates a receiver on the engine's keys; free it with `mcx_receiver_free` before the
@@ -41,9 +59,16 @@ pub unsafe extern "C" fn mcx_receiver_new(
         }
         // SAFETY: a live handle (caller contract).
         let e = unsafe { &*e };
+        let counters = Arc::new(RxCounters::default());
+        e.receivers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::clone(&counters));
         let r = Box::new(mcx_receiver {
             engine: e.tx.handle(),
-            counters: Arc::clone(&e.counters),
+            counters,
+            totals: Arc::clone(&e.counters),
+            list: Arc::clone(&e.receivers),
         });
         // SAFETY: `out` is writable (caller contract).
         unsafe { out.write(Box::into_raw(r)) };
@@ -95,7 +120,7 @@ pub unsafe extern "C" fn mcx_receiver_unprotect(
         };
         match r.engine.srtcp_unprotect(b, time_of(now_ms)) {
             Ok(p) => {
-                r.counters.count(false, 1, 0);
+                r.counters.count(1, 0);
                 // SAFETY: `out_len` is writable, `key_id_out` NULL or writable.
                 unsafe {
                     out_len.write(p.len);
@@ -106,7 +131,7 @@ pub unsafe extern "C" fn mcx_receiver_unprotect(
                 mcx_status::MCX_OK
             }
             Err(err) => {
-                r.counters.count(false, 0, 1);
+                r.counters.count(0, 1);
                 of_engine(err)
             }
         }
@@ -163,7 +188,11 @@ pub unsafe extern "C" fn mcx_receiver_unprotect_batch(
                 finish(&mut chunk[i], res);
             }
         }
-        tally(&r.counters, false, ps);
+        let ok = ps
+            .iter()
+            .filter(|p| p.status == mcx_status::MCX_OK as i32)
+            .count() as u64;
+        r.counters.count(ok, ps.len() as u64 - ok);
         mcx_status::MCX_OK
     })
 }

@@ -351,3 +351,13 @@ fn retired_keys_are_bounded() {
     assert!(store.is_empty());
     assert!(store.control().entries.is_empty() && store.control().bound.is_empty());
 }
+
+/// The entry every packet reads stays compact: the key schedule and checks up front, the
+/// transmit slots after them, the regions for SPK trunks out of line.
+#[test]
+fn entries_stay_compact() {
+    let tx = core::mem::size_of::<tx::TxIndices>();
+    assert!(tx <= 96, "TxIndices is {tx} octets");
+    let at = core::mem::offset_of!(KeyEntry, tx);
+    assert!(at <= 768, "the hot prefix is {at} octets");
+}

@@ -57,11 +57,16 @@ pub(crate) enum TakeError {
     TooManySsrcs,
 }
 
+/// The regions after the inline run, each allocated on first use.
+type Regions = [OnceLock<Box<[Slot]>>; REGIONS];
+
 /// The transmit indices of one key. `repr(C)`: the inline slots (64 octets) come first.
 #[repr(C)]
 pub(crate) struct TxIndices {
     inline: [Slot; INLINE],
-    regions: [OnceLock<Box<[Slot]>>; REGIONS],
+    /// The regions, allocated when the inline slots are all claimed (most keys never need
+    /// them, and the entry stays small).
+    regions: OnceLock<Box<Regions>>,
     /// SSRCs claimed (at most `limit`).
     claimed: AtomicU32,
     limit: u32,
@@ -101,7 +106,7 @@ impl TxIndices {
     pub(crate) fn new(limit: u32, first: u32) -> TxIndices {
         TxIndices {
             inline: core::array::from_fn(|_| Slot::new(first)),
-            regions: core::array::from_fn(|_| OnceLock::new()),
+            regions: OnceLock::new(),
             claimed: AtomicU32::new(0),
             limit: limit.clamp(1, MAX_TX_SSRCS),
             first,
@@ -158,7 +163,11 @@ impl TxIndices {
 
     /// Calls `f` with every SSRC and its next index.
     pub(crate) fn for_each(&self, mut f: impl FnMut(u32, u64)) {
-        let regions = self.regions.iter().filter_map(OnceLock::get);
+        let regions = self
+            .regions
+            .get()
+            .into_iter()
+            .flat_map(|r| r.iter().filter_map(OnceLock::get));
         for s in self.inline.iter().chain(regions.flat_map(|r| r.iter())) {
             let ssrc = s.ssrc.load(Ordering::Acquire);
             if ssrc != EMPTY {
@@ -177,8 +186,9 @@ impl TxIndices {
                 _ => {}
             }
         }
-        for r in 0..REGIONS {
-            let slots = self.regions[r].get()?;
+        let regions = self.regions.get()?;
+        for (r, region) in regions.iter().enumerate() {
+            let slots = region.get()?;
             let len = slots.len();
             let h = home(ssrc, len);
             let window = if r + 1 < REGIONS { WINDOW } else { len };
@@ -202,10 +212,12 @@ impl TxIndices {
                 return Ok(s);
             }
         }
-        for r in 0..REGIONS {
+        let regions = self
+            .regions
+            .get_or_init(|| Box::new(core::array::from_fn(|_| OnceLock::new())));
+        for (r, region) in regions.iter().enumerate() {
             let len = region_len(r, self.limit);
-            let slots =
-                self.regions[r].get_or_init(|| (0..len).map(|_| Slot::new(self.first)).collect());
+            let slots = region.get_or_init(|| (0..len).map(|_| Slot::new(self.first)).collect());
             let h = home(ssrc, len);
             let window = if r + 1 < REGIONS { WINDOW } else { len };
             for i in 0..window {

@@ -213,11 +213,12 @@ impl<T: Send + Sync> Table<T> {
         if (c.used + more) * 2 <= len {
             return;
         }
-        // Tombstones are dropped by the rebuild; size for the live entries and `more`.
+        // Tombstones are dropped by the rebuild; size for the live entries and `more`, at
+        // most half full.
         let need = ((c.live + more) * 2).max(8);
         let next = {
             let cur = self.current.read();
-            let next = Slots::<T>::with_len(need * 2);
+            let next = Slots::<T>::with_len(need);
             for s in cur.slots.iter() {
                 let p = s.value.load(Ordering::Acquire);
                 if p.is_null() {

@@ -268,6 +268,12 @@ static void receivers(void) {
     }
     CHECK_STATUS(mcx_receiver_unprotect_batch(lanes[0].r, p, 8, 0), MCX_OK);
     for (int i = 0; i < 8; i++) CHECK_STATUS(p[i].status, MCX_MALFORMED);
+    /* The receivers' counts are the engine's, before and after they are freed. */
+    mcx_stats st;
+    memset(&st, 0, sizeof st);
+    st.struct_size = sizeof st;
+    CHECK_STATUS(mcx_stats_get(e, &st), MCX_OK);
+    CHECK(st.unprotected_packets == STREAMS * PER_STREAM && st.unprotect_failed == 8);
     CHECK(mcx_stream_shard(NULL, 0, 4) == 0 && mcx_stream_shard(lanes[0].pkts[0], 3, 4) == 0);
     CHECK(mcx_stream_shard(lanes[0].pkts[0], lanes[0].lens[0], 0) == 0);
     for (int k = 0; k < RECEIVERS; k++) {
@@ -276,6 +282,8 @@ static void receivers(void) {
         free(lanes[k].pkts);
         free(lanes[k].lens);
     }
+    CHECK_STATUS(mcx_stats_get(e, &st), MCX_OK);
+    CHECK(st.unprotected_packets == STREAMS * PER_STREAM && st.unprotect_failed == 8);
     mcx_engine_free(e);
 }
 
