@@ -50,12 +50,7 @@ fn main() {
     let mut times = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         for (j, (b, l)) in bufs.iter_mut().zip(lens.iter_mut()).enumerate() {
-            let ssrc = 0x10000u32 + ((j / KEYS) % SSRCS) as u32;
-            b[..4].copy_from_slice(&[0x80, 201, 0, (PLAIN / 4 - 1) as u8]);
-            b[4..8].copy_from_slice(&ssrc.to_be_bytes());
-            for (i, x) in b[8..PLAIN].iter_mut().enumerate() {
-                *x = (i + 8 + j) as u8;
-            }
+            fill(b, j);
             *l = tx
                 .srtcp_protect(ids[j % KEYS], b, PLAIN, Timestamp(1))
                 .expect("protect")
@@ -101,12 +96,7 @@ fn ffi_receiver(rounds: usize, ids: &[KeyId], bufs: &mut [[u8; CAP]], lens: &mut
     let mut times = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         for (j, (b, l)) in bufs.iter_mut().zip(lens.iter_mut()).enumerate() {
-            let ssrc = 0x10000u32 + ((j / KEYS) % SSRCS) as u32;
-            b[..4].copy_from_slice(&[0x80, 201, 0, (PLAIN / 4 - 1) as u8]);
-            b[4..8].copy_from_slice(&ssrc.to_be_bytes());
-            for (i, x) in b[8..PLAIN].iter_mut().enumerate() {
-                *x = (i + 8 + j) as u8;
-            }
+            fill(b, j);
             let id = ids[j % KEYS].get();
             // SAFETY: a live engine; `b` writable for CAP octets.
             let s = unsafe { mcx::mcx_srtcp_protect_at(e, id, b.as_mut_ptr(), PLAIN, CAP, 1, l) };
@@ -130,4 +120,15 @@ fn ffi_receiver(rounds: usize, ids: &[KeyId], bufs: &mut [[u8; CAP]], lens: &mut
     }
     times.sort_by(f64::total_cmp);
     times[rounds / 2]
+}
+
+/// RTCP packet `j` of a round (key `j % 64`, SSRC `(j / 64) % 4`, payload from `j`), as
+/// `rx_bench.c` makes it.
+fn fill(b: &mut [u8; CAP], j: usize) {
+    let ssrc = 0x10000u32 + ((j / KEYS) % SSRCS) as u32;
+    b[..4].copy_from_slice(&[0x80, 201, 0, (PLAIN / 4 - 1) as u8]);
+    b[4..8].copy_from_slice(&ssrc.to_be_bytes());
+    for (i, x) in b[8..PLAIN].iter_mut().enumerate() {
+        *x = (i + 8 + j) as u8;
+    }
 }

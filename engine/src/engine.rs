@@ -252,7 +252,7 @@ impl Engine {
         )
     }
 
-    /// Drops the receive state of keys no longer in the store now, at a probe per window (the
+    /// Drops the receive state of keys that left the store, at once, at a probe per window (the
     /// packet calls do it too, spread over as many packets as the handle holds windows).
     pub fn prune(&mut self) {
         let snap = self.store.read();

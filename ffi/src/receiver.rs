@@ -16,8 +16,8 @@ use ::mcx_engine::RxPacket;
 
 use crate::boundary;
 use crate::engine::{Counters, RxCounters, mcx_engine};
-use crate::srtcp::{CHUNK, buffer, finish, mcx_packet, packets, time_of};
-use crate::status::{mcx_status, of_engine};
+use crate::srtcp::{CHUNK, buffer, deliver, finish, mcx_packet, packets, time_of};
+use crate::status::mcx_status;
 
 /// The opaque receiver handle.
 pub struct mcx_receiver {
@@ -118,23 +118,11 @@ pub unsafe extern "C" fn mcx_receiver_unprotect(
         let Some(b) = b else {
             return mcx_status::MCX_INVALID_ARGUMENT;
         };
-        match r.engine.srtcp_unprotect(b, time_of(now_ms)) {
-            Ok(p) => {
-                r.counters.count(1, 0);
-                // SAFETY: `out_len` is writable, `key_id_out` NULL or writable.
-                unsafe {
-                    out_len.write(p.len);
-                    if !key_id_out.is_null() {
-                        key_id_out.write(p.key_id.get());
-                    }
-                }
-                mcx_status::MCX_OK
-            }
-            Err(err) => {
-                r.counters.count(0, 1);
-                of_engine(err)
-            }
-        }
+        let got = r.engine.srtcp_unprotect(b, time_of(now_ms));
+        r.counters
+            .count(u64::from(got.is_ok()), u64::from(got.is_err()));
+        // SAFETY: `out_len` is writable, `key_id_out` NULL or writable (caller contract).
+        unsafe { deliver(got, out_len, key_id_out) }
     })
 }
 

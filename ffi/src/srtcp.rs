@@ -194,24 +194,36 @@ pub unsafe extern "C" fn mcx_srtcp_unprotect(
             // updated, so refuse rather than guess.
             Err(_) => return mcx_status::MCX_INTERNAL,
         };
-        match r {
-            Ok(p) => {
-                e.counters.count(false, 1, 0);
-                // SAFETY: `out_len` is writable, `key_id_out` NULL or writable.
-                unsafe {
-                    out_len.write(p.len);
-                    if !key_id_out.is_null() {
-                        key_id_out.write(p.key_id.get());
-                    }
-                }
-                mcx_status::MCX_OK
-            }
-            Err(err) => {
-                e.counters.count(false, 0, 1);
-                of_engine(err)
-            }
-        }
+        e.counters
+            .count(false, u64::from(r.is_ok()), u64::from(r.is_err()));
+        // SAFETY: `out_len` is writable, `key_id_out` NULL or writable (caller contract).
+        unsafe { deliver(r, out_len, key_id_out) }
     })
+}
+
+/// The status of an unprotect, its RTCP length into `*out_len` and its key into
+/// `*key_id_out` (if not NULL) on success.
+///
+/// # Safety
+/// `out_len` is writable; `key_id_out` is NULL or writable.
+pub(crate) unsafe fn deliver(
+    r: Result<Processed, ::mcx_engine::Error>,
+    out_len: *mut usize,
+    key_id_out: *mut u32,
+) -> mcx_status {
+    match r {
+        Ok(p) => {
+            // SAFETY: as the caller promises.
+            unsafe {
+                out_len.write(p.len);
+                if !key_id_out.is_null() {
+                    key_id_out.write(p.key_id.get());
+                }
+            }
+            mcx_status::MCX_OK
+        }
+        Err(err) => of_engine(err),
+    }
 }
 
 /// The engine and packet array of a batch call, or `None` when either is unusable.
