@@ -355,8 +355,8 @@ impl KeyStore {
         if let Some(until) = p.valid_until {
             c.deadline(until, by_id, serial);
         }
-        // Streams that carry over at or past the soft limit are reported now: their next
-        // index is no longer the limit itself.
+        // Streams that carry over past the soft limit are reported now: the index equal to
+        // the limit, which raises the event on protect, lies behind them.
         entry.tx.for_each(|ssrc, next| {
             if next > u64::from(self.config.index_soft_limit) {
                 self.raise(StoreEvent::IndexSoftLimit {
