@@ -1,5 +1,5 @@
 //! Test support for mcx-engine: the libsrtp 2 peer used by the interop tests, packet
-//! builders and a deterministic random source.
+//! builders, a deterministic random source and the relay tests' helpers.
 //!
 //! The tests themselves live in `tests/` of this crate: vectors, interop, properties, the
 //! allocation check and the CLI.
@@ -11,4 +11,5 @@ pub fn providers() -> Vec<mcx_engine::aead::Provider> {
 
 pub mod libsrtp;
 pub mod packets;
+pub mod relay;
 pub mod rng;

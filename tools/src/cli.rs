@@ -35,6 +35,36 @@ pub(crate) enum Command {
     Demo(DemoArgs),
     /// List the AES-GCM backends this CPU can run (for MCX_AEAD_BACKEND).
     Backends,
+    /// Run the SRTCP relay in the foreground (`ready` on stdout once it listens; SIGINT or
+    /// SIGTERM drains it), or talk to a running one (`mcx relay ctl`).
+    Relay(RelayArgs),
+}
+
+/// `mcx relay`.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct RelayArgs {
+    /// The configuration file (TOML); without it, the built-in default: two legs on
+    /// loopback (`clients` 127.0.0.1:40000, `core` 127.0.0.1:40002).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<std::path::PathBuf>,
+    /// Print the effective configuration and exit.
+    #[arg(long)]
+    pub(crate) print_config: bool,
+    #[command(subcommand)]
+    pub(crate) ctl: Option<RelayCmd>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum RelayCmd {
+    /// Send one JSON line to a running relay's control socket and print the reply.
+    Ctl {
+        /// The control socket.
+        #[arg(long, value_name = "PATH", default_value = "/run/mcx/relay.sock")]
+        socket: std::path::PathBuf,
+        /// The request, e.g. '{"op":"stats"}'.
+        request: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

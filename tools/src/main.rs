@@ -5,6 +5,7 @@
 //! - `mcx mcdata protect|unprotect` — one MCData protected payload from hex (TS 33.180 §8.5.4).
 //! - `mcx xml protect|unprotect|sign|verify` — an XML body on stdin (TS 33.180 §9.3).
 //! - `mcx backends` — the AES-GCM backends this CPU runs, one per line.
+//! - `mcx relay` — the SRTCP relay in the foreground; `mcx relay ctl` drives a running one.
 //! - `mcx demo` — the main job until the relay lands: simulated clients exchange floor-control
 //!   packets with a server in memory, every byte checked, packets per second reported.
 //!
@@ -16,6 +17,7 @@ mod demo;
 mod derive;
 mod mcdata;
 mod output;
+mod relay;
 mod srtcp;
 mod xml;
 
@@ -57,6 +59,7 @@ fn main() {
         cli::Command::Xml(cmd) => xml::run(cmd, json),
         cli::Command::Demo(cmd) => demo::run(cmd, json),
         cli::Command::Backends => backends(json),
+        cli::Command::Relay(cmd) => relay::run(cmd),
     };
     if let Err(e) = result {
         eprintln!("mcx: error: {e}");

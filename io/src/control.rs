@@ -1,0 +1,359 @@
+//! The relay's control socket: a Unix stream socket; one JSON object per line in, one reply
+//! line out, `{"ok":true,…}` or `{"ok":false,"error":"…"}`.
+//!
+//! Operations:
+//! - `{"op":"key.install","key":HEX,"key_id":HEX8,"rand":HEX,"service":"mcptt|mcvideo|mcdata","owner":URI,"peer":URI}`
+//!   (optional `"cs_id":N` for keys the CS-ID table has no entry for, such as an SPK)
+//! - `{"op":"key.install_srtp","key_id":HEX8,"master_key":HEX,"master_salt":HEX}` (optional
+//!   `"service"`, default mcptt)
+//! - `{"op":"key.revoke","key_id":HEX8}`
+//! - `{"op":"route.add","from_leg":NAME,"key_id":HEX8,"to_leg":NAME,"to":"IP:PORT","key_id_out":HEX8}`;
+//!   without the two key IDs, a plain route (the leg's packets leave unchanged)
+//! - `{"op":"route.remove","from_leg":NAME,"key_id":HEX8}` (without `key_id`: the plain route)
+//! - `{"op":"routes"}`, `{"op":"legs"}`, `{"op":"stats"}`, `{"op":"ping"}`
+//!
+//! A refused line changes nothing. Lines longer than [`MAX_LINE`] are refused and the
+//! connection closed; at most [`MAX_CONNECTIONS`] connections are served at once. Key
+//! material in a line is zeroized once the line is handled and never appears in a reply.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mcx_engine::keys::{CsId, KeyId, Service};
+use mcx_engine::store::{KeyInstall, Owner, SrtpInstall};
+use mcx_engine::time::Timestamp;
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::relay::{Control, RouteSpec};
+
+/// The longest control line, in octets.
+pub const MAX_LINE: usize = 64 * 1024;
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 16;
+
+fn err(msg: impl Into<String>) -> Value {
+    json!({"ok": false, "error": msg.into()})
+}
+
+fn field<'a>(v: &'a Value, name: &str) -> Result<&'a str, String> {
+    v.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("\"{name}\" (a string) is missing"))
+}
+
+fn key_id(v: &Value, name: &str) -> Result<KeyId, String> {
+    let s = field(v, name)?;
+    if s.len() != 8 {
+        return Err(format!("\"{name}\": 8 hex digits expected"));
+    }
+    let n = u32::from_str_radix(s, 16).map_err(|_| format!("\"{name}\": not hex"))?;
+    KeyId::new(n).map_err(|e| format!("\"{name}\": {e}"))
+}
+
+fn opt_key_id(v: &Value, name: &str) -> Result<Option<KeyId>, String> {
+    if v.get(name).is_none() {
+        return Ok(None);
+    }
+    key_id(v, name).map(Some)
+}
+
+fn hex_field(v: &Value, name: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+    let s = field(v, name)?;
+    hex::decode(s)
+        .map(Zeroizing::new)
+        .map_err(|_| format!("\"{name}\": not hex"))
+}
+
+fn service(v: &Value) -> Result<Service, String> {
+    match v.get("service").and_then(Value::as_str).unwrap_or("mcptt") {
+        "mcptt" => Ok(Service::Mcptt),
+        "mcvideo" => Ok(Service::Mcvideo),
+        "mcdata" => Ok(Service::Mcdata),
+        other => Err(format!(
+            "\"service\": {other:?} is not mcptt, mcvideo or mcdata"
+        )),
+    }
+}
+
+/// Handles one line for `c`; the reply, without a newline.
+pub fn handle(c: &Control, line: &str) -> String {
+    let reply = match serde_json::from_str::<Value>(line) {
+        Err(e) => err(format!("not a JSON object: {e}")),
+        Ok(v) if !v.is_object() => err("not a JSON object"),
+        Ok(v) => {
+            let r = op(c, &v);
+            zeroize_value(v);
+            match r {
+                Ok(v) => v,
+                Err(e) => err(e),
+            }
+        }
+    };
+    reply.to_string()
+}
+
+/// Zeroizes the strings of a parsed line (they may hold keys).
+fn zeroize_value(v: Value) {
+    if let Value::Object(m) = v {
+        for (_, x) in m {
+            if let Value::String(s) = x {
+                drop(Zeroizing::new(s));
+            }
+        }
+    }
+}
+
+fn op(c: &Control, v: &Value) -> Result<Value, String> {
+    let op = field(v, "op")?;
+    let now = Timestamp::now();
+    match op {
+        "ping" => Ok(json!({"ok": true})),
+        "key.install" => {
+            let key = hex_field(v, "key")?;
+            let id = key_id(v, "key_id")?;
+            let rand = hex_field(v, "rand")?;
+            let owner = Owner::new(field(v, "owner")?);
+            let peer = field(v, "peer")?;
+            let mut k = KeyInstall::new(&key, id, &rand, service(v)?, owner, peer);
+            if let Some(n) = v.get("cs_id") {
+                let n = n
+                    .as_u64()
+                    .and_then(|n| u8::try_from(n).ok())
+                    .ok_or("\"cs_id\": a number 0..=9 expected")?;
+                k.cs_id = Some(CsId::try_from(n).map_err(|e| format!("\"cs_id\": {e}"))?);
+            }
+            let got = c.store().install(&k, now).map_err(|e| e.to_string())?;
+            let _ = got;
+            Ok(json!({"ok": true, "key_id": format!("{:08x}", id.get())}))
+        }
+        "key.install_srtp" => {
+            let id = key_id(v, "key_id")?;
+            let mk = hex_field(v, "master_key")?;
+            let ms = hex_field(v, "master_salt")?;
+            let k = SrtpInstall::new(&mk, &ms, id, service(v)?);
+            c.store().install_srtp(&k, now).map_err(|e| e.to_string())?;
+            Ok(json!({"ok": true, "key_id": format!("{:08x}", id.get())}))
+        }
+        "key.revoke" => {
+            let id = key_id(v, "key_id")?;
+            c.revoke(id).map_err(|e| e.to_string())?;
+            Ok(json!({"ok": true}))
+        }
+        "route.add" => {
+            let to = field(v, "to")?;
+            let spec = RouteSpec {
+                from_leg: field(v, "from_leg")?.into(),
+                key_id: opt_key_id(v, "key_id")?,
+                to_leg: field(v, "to_leg")?.into(),
+                to: to
+                    .parse()
+                    .map_err(|_| format!("\"to\": {to:?} is not IP:PORT"))?,
+                key_id_out: opt_key_id(v, "key_id_out")?,
+            };
+            c.add_route(&spec).map_err(|e| e.to_string())?;
+            Ok(json!({"ok": true}))
+        }
+        "route.remove" => {
+            let from = field(v, "from_leg")?;
+            c.remove_route(from, opt_key_id(v, "key_id")?)
+                .map_err(|e| e.to_string())?;
+            Ok(json!({"ok": true}))
+        }
+        "routes" => {
+            let list: Vec<Value> = c
+                .routes()
+                .iter()
+                .map(|r| {
+                    json!({
+                        "from_leg": r.from_leg,
+                        "key_id": r.key_id.map(|k| format!("{:08x}", k.get())),
+                        "to_leg": r.to_leg,
+                        "to": r.to.to_string(),
+                        "key_id_out": r.key_id_out.map(|k| format!("{:08x}", k.get())),
+                    })
+                })
+                .collect();
+            Ok(json!({"ok": true, "routes": list}))
+        }
+        "legs" => {
+            let legs: Vec<Value> = c
+                .legs()
+                .iter()
+                .map(|(n, a)| json!({"name": n, "listen": a.to_string()}))
+                .collect();
+            Ok(json!({"ok": true, "legs": legs}))
+        }
+        "stats" => {
+            let s = serde_json::to_value(c.stats()).map_err(|e| e.to_string())?;
+            let mut m = serde_json::Map::new();
+            m.insert("ok".into(), Value::Bool(true));
+            if let Value::Object(o) = s {
+                m.extend(o);
+            }
+            Ok(Value::Object(m))
+        }
+        other => Err(format!("unknown op {other:?}")),
+    }
+}
+
+/// The control socket's listener thread.
+pub(crate) struct Server {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Listens on `path` (a stale socket file there is replaced; its directory is made).
+    pub(crate) fn start(path: &Path, control: Control) -> io::Result<Server> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        if path.exists() {
+            // A socket nobody answers on is stale; one that answers belongs to a live relay.
+            if UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    "another relay listens there",
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let listener = UnixListener::bind(path)?;
+        listener.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("mcx-relay-ctl".into())
+            .spawn(move || serve(listener, control, s))?;
+        Ok(Server {
+            path: path.to_path_buf(),
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn serve(listener: UnixListener, control: Control, stop: Arc<AtomicBool>) {
+    let active = Arc::new(AtomicUsize::new(0));
+    while !stop.load(Ordering::Acquire) {
+        match listener.accept() {
+            Ok((mut s, _)) => {
+                if active.load(Ordering::Acquire) >= MAX_CONNECTIONS {
+                    let _ = writeln!(s, "{}", err("too many control connections"));
+                    continue;
+                }
+                active.fetch_add(1, Ordering::AcqRel);
+                let c = control.clone();
+                let a = Arc::clone(&active);
+                let st = Arc::clone(&stop);
+                let spawned = std::thread::Builder::new()
+                    .name("mcx-relay-conn".into())
+                    .spawn(move || {
+                        connection(s, &c, &st);
+                        a.fetch_sub(1, Ordering::AcqRel);
+                    });
+                if spawned.is_err() {
+                    active.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn connection(s: UnixStream, c: &Control, stop: &AtomicBool) {
+    let _ = s.set_nonblocking(false);
+    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+    let Ok(mut w) = s.try_clone() else { return };
+    let mut r = BufReader::new(s);
+    let mut line = Zeroizing::new(Vec::<u8>::new());
+    loop {
+        if stop.load(Ordering::Acquire) {
+            return;
+        }
+        let limit = (MAX_LINE + 1 - line.len()) as u64;
+        match (&mut r).take(limit).read_until(b'\n', &mut line) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(_) => return,
+        }
+        if line.last() != Some(&b'\n') {
+            if line.len() > MAX_LINE {
+                let _ = writeln!(w, "{}", err(format!("line longer than {MAX_LINE} octets")));
+                return;
+            }
+            continue;
+        }
+        let reply = match std::str::from_utf8(&line[..line.len() - 1]) {
+            Ok(text) => {
+                let text = text.trim();
+                if text.is_empty() {
+                    line.clear();
+                    continue;
+                }
+                handle(c, text)
+            }
+            Err(_) => err("not UTF-8").to_string(),
+        };
+        line.zeroize_clear();
+        if writeln!(w, "{reply}").is_err() {
+            return;
+        }
+    }
+}
+
+trait ZeroizeClear {
+    fn zeroize_clear(&mut self);
+}
+
+impl ZeroizeClear for Zeroizing<Vec<u8>> {
+    fn zeroize_clear(&mut self) {
+        use zeroize::Zeroize;
+        self.zeroize();
+        self.clear();
+    }
+}
+
+/// Sends one line to the control socket at `path` and returns the reply line.
+pub fn request(path: &Path, line: &str) -> io::Result<String> {
+    let mut s = UnixStream::connect(path)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(line.trim_end().as_bytes())?;
+    s.write_all(b"\n")?;
+    let mut reply = String::new();
+    BufReader::new(s).read_line(&mut reply)?;
+    if reply.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "no reply"));
+    }
+    Ok(reply.trim_end().to_string())
+}

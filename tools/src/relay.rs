@@ -1,0 +1,79 @@
+//! `mcx relay`: the SRTCP relay of `mcx-io` in the foreground, and `mcx relay ctl`.
+//!
+//! Start-up: the configuration (a file, or the built-in default), the sockets bound, the
+//! workers running, the control socket listening — then one line `ready` on stdout; from
+//! then on the log goes to stderr. SIGINT or SIGTERM drains the workers and exits 0.
+
+use std::io::Write;
+
+use mcx_io::relay::{Relay, RelayConfig};
+
+use crate::cli::{RelayArgs, RelayCmd};
+
+pub(crate) fn run(a: RelayArgs) -> Result<(), String> {
+    if let Some(RelayCmd::Ctl { socket, request }) = a.ctl {
+        let reply = mcx_io::control::request(&socket, &request)
+            .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
+        println!("{reply}");
+        return if reply.starts_with("{\"ok\":true") {
+            Ok(())
+        } else {
+            Err("the relay refused the request".into())
+        };
+    }
+    let config = match &a.config {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            RelayConfig::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => RelayConfig::default(),
+    };
+    if a.print_config {
+        print!("{}", config.to_toml());
+        return Ok(());
+    }
+    // Every thread the relay starts inherits this mask; the main thread takes the signals.
+    mcx_io::signals::block_termination().map_err(|e| format!("signal mask: {e}"))?;
+    let relay = Relay::start(&config).map_err(|e| format!("relay: {e}"))?;
+    let control = relay.control();
+    let (io, why) = control.io();
+    eprintln!("mcx relay: I/O backend {io} ({why})");
+    for (name, addr) in control.legs() {
+        eprintln!("mcx relay: leg {name:?} listens on {addr}");
+    }
+    let workers = control.stats().workers;
+    for w in &workers {
+        match w.core {
+            Some(c) => eprintln!("mcx relay: worker {} pinned to core {c}", w.worker),
+            None => eprintln!("mcx relay: worker {} not pinned", w.worker),
+        }
+    }
+    if !config.relay.control.as_os_str().is_empty() {
+        eprintln!(
+            "mcx relay: control socket {}",
+            config.relay.control.display()
+        );
+    }
+    println!("ready");
+    let _ = std::io::stdout().flush();
+    let sig = mcx_io::signals::wait_termination().map_err(|e| format!("sigwait: {e}"))?;
+    let name = if sig == libc_sigint() {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    };
+    eprintln!("mcx relay: {name}: draining");
+    let s = relay.shutdown();
+    eprintln!(
+        "mcx relay: stopped: received {}, sent {}, dropped {}",
+        s.received,
+        s.sent,
+        s.dropped.total()
+    );
+    Ok(())
+}
+
+fn libc_sigint() -> i32 {
+    2
+}
