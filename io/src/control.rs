@@ -228,7 +228,6 @@ impl Server {
             std::fs::remove_file(path)?;
         }
         let listener = UnixListener::bind(path)?;
-        listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let s = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -245,6 +244,9 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        // The listener blocks in accept (an idle relay wakes for nothing): a connection of
+        // our own lets it see the flag.
+        let _ = UnixStream::connect(&self.path);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -257,6 +259,9 @@ fn serve(listener: UnixListener, control: Control, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Acquire) {
         match listener.accept() {
             Ok((mut s, _)) => {
+                if stop.load(Ordering::Acquire) {
+                    return;
+                }
                 if active.load(Ordering::Acquire) >= MAX_CONNECTIONS {
                     let _ = writeln!(s, "{}", err("too many control connections"));
                     continue;
@@ -274,9 +279,6 @@ fn serve(listener: UnixListener, control: Control, stop: Arc<AtomicBool>) {
                 if spawned.is_err() {
                     active.fetch_sub(1, Ordering::AcqRel);
                 }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
             }
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }

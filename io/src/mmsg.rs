@@ -36,6 +36,11 @@ pub struct Mmsg {
     tx_cmsg: Vec<CmsgBuf>,
     tx_dst: Vec<libc::sockaddr_storage>,
     pollfds: Vec<libc::pollfd>,
+    /// Sockets to read in this try.
+    ready: Vec<bool>,
+    /// Sockets that had datagrams in the last try: read again before sleeping.
+    busy: Vec<bool>,
+    batch_wait: Duration,
     stats: BackendStats,
 }
 
@@ -56,11 +61,15 @@ impl std::fmt::Debug for Mmsg {
 impl Mmsg {
     /// A backend over `socks`, receiving at most `batch` datagrams per turn and sending at
     /// most `tx_max` packets per turn.
+    ///
+    /// After a sleep ends with fewer than `batch` datagrams, it waits up to `batch_wait` once
+    /// for the rest, so that a burst costs one wake-up rather than one per datagram.
     pub fn new(
         socks: Vec<UdpSocket>,
         waker: std::sync::Arc<Waker>,
         batch: usize,
         tx_max: usize,
+        batch_wait: Duration,
     ) -> Mmsg {
         let gro = socks.iter().any(|s| s.gro);
         let buf_size = if gro { GRO_BUF } else { SLOT_SIZE };
@@ -100,7 +109,10 @@ impl Mmsg {
             tx_iov: Vec::with_capacity(tx_max),
             tx_cmsg: vec![CmsgBuf::default(); tx_max],
             tx_dst: vec![zero_ss; tx_max],
+            ready: vec![true; pollfds.len() - 1],
+            busy: vec![false; pollfds.len() - 1],
             pollfds,
+            batch_wait,
             stats: BackendStats::default(),
         }
     }
@@ -108,12 +120,22 @@ impl Mmsg {
     /// One non-blocking `recvmmsg` per socket, into the free buffers; returns how many
     /// datagrams came.
     fn try_recv(&mut self, out: &mut Vec<Received>) -> usize {
+        self.try_recv_after(out, 0)
+    }
+
+    /// As `try_recv`, into the buffers from `start` on (those before hold datagrams of this
+    /// turn already).
+    fn try_recv_after(&mut self, out: &mut Vec<Received>, start: usize) -> usize {
         let max = self.batch.min(out.capacity());
-        let mut used = 0usize;
+        let mut used = start;
         for si in 0..self.socks.len() {
             if used >= max {
                 break;
             }
+            if !self.ready[si] {
+                continue;
+            }
+            self.busy[si] = false;
             for k in used..max {
                 self.rx_iov[k] = libc::iovec {
                     iov_base: self.rx_mem[k * self.buf_size..].as_mut_ptr().cast(),
@@ -147,6 +169,7 @@ impl Mmsg {
                 }
                 continue;
             }
+            self.busy[si] = n > 0;
             for k in used..used + n as usize {
                 let h = &self.rx_hdrs[k];
                 let len = h.msg_len as usize;
@@ -169,7 +192,7 @@ impl Mmsg {
             }
             used += n as usize;
         }
-        used
+        used - start
     }
 
     /// Sends the messages of socket `si` with `sendmmsg`, GSO where allowed.
@@ -308,8 +331,16 @@ impl Backend for Mmsg {
         timeout: Duration,
     ) -> io::Result<()> {
         out.clear();
-        if self.try_recv(out) > 0 || timeout.is_zero() {
-            return Ok(());
+        // Sockets that had datagrams last time are read again at once; only when none has
+        // any does the worker sleep, and then it reads only the sockets poll names.
+        let any_busy = self.busy.iter().any(|&b| b);
+        if any_busy || timeout.is_zero() {
+            for (r, &b) in self.ready.iter_mut().zip(&self.busy) {
+                *r = b || timeout.is_zero() || !any_busy;
+            }
+            if self.try_recv(out) > 0 || timeout.is_zero() {
+                return Ok(());
+            }
         }
         for p in &mut self.pollfds {
             p.revents = 0;
@@ -334,7 +365,15 @@ impl Backend for Mmsg {
             self.waker.drain();
         }
         if rc > 0 {
-            self.try_recv(out);
+            for (r, p) in self.ready.iter_mut().zip(&self.pollfds) {
+                *r = p.revents != 0;
+            }
+            let got = self.try_recv(out);
+            if got > 0 && got < self.batch.min(out.capacity()) && !self.batch_wait.is_zero() {
+                // The rest of the burst goes into the free buffers after what came first.
+                std::thread::sleep(self.batch_wait);
+                self.try_recv_after(out, got);
+            }
         }
         Ok(())
     }

@@ -142,6 +142,9 @@ pub struct Uring {
     rearm: Vec<bool>,
     sends: Box<[SendSlot]>,
     send_free: Vec<u32>,
+    /// Once a datagram is in, wait this long for the rest of a batch (0: return at once).
+    batch_wait_us: u32,
+    batch: usize,
     stats: BackendStats,
 }
 
@@ -201,9 +204,23 @@ fn check_opcodes(ring: &IoUring) -> io::Result<()> {
 
 impl Uring {
     /// A ring over `socks`, with room for `tx_max` packets in flight.
-    pub fn new(socks: Vec<UdpSocket>, waker: Arc<Waker>, tx_max: usize) -> io::Result<Uring> {
+    ///
+    /// A wait that has a datagram goes on up to `batch_wait` for more, up to `batch` of them
+    /// (`IORING_FEAT_MIN_TIMEOUT`, Linux 6.12; without it the wait ends at the first).
+    pub fn new(
+        socks: Vec<UdpSocket>,
+        waker: Arc<Waker>,
+        batch: usize,
+        tx_max: usize,
+        batch_wait: Duration,
+    ) -> io::Result<Uring> {
         let ring = new_ring(1024)?;
         check_opcodes(&ring)?;
+        let batch_wait_us = if ring.params().is_feature_min_timeout() {
+            batch_wait.as_micros().min(u32::MAX as u128) as u32
+        } else {
+            0
+        };
         let gro = socks.iter().any(|s| s.gro);
         let (entries, buf_size): (u16, usize) = if gro { (64, GRO_BUF) } else { (256, SLOT_SIZE) };
         let n = socks.len();
@@ -247,6 +264,8 @@ impl Uring {
             held: Vec::with_capacity(n * entries as usize),
             rearm: vec![false; n],
             send_free: (0..sends.len() as u32).rev().collect(),
+            batch_wait_us,
+            batch: batch.max(1),
             sends,
             socks,
             stats: BackendStats::default(),
@@ -477,31 +496,53 @@ impl Backend for Uring {
         let ts = Timespec::new()
             .sec(timeout.as_secs())
             .nsec(timeout.subsec_nanos());
-        let args = SubmitArgs::new().timespec(&ts);
         self.stats.recv_calls += 1;
-        match self.ring.submitter().submit_with_args(1, &args) {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
-                ) => {}
-            Err(e) => return Err(e),
-        }
+        let (want, args) = if self.batch_wait_us > 0 && !timeout.is_zero() {
+            // Wake once per batch, not once per datagram: after the first completion the
+            // kernel waits up to `batch_wait_us` for the rest.
+            (
+                self.batch,
+                SubmitArgs::new()
+                    .timespec(&ts)
+                    .min_wait_usec(self.batch_wait_us),
+            )
+        } else {
+            (1, SubmitArgs::new().timespec(&ts))
+        };
         let mut rearm_wake = false;
-        loop {
-            if out.len() >= out.capacity() {
+        // The sends of the last turn complete inline and their completions end the first
+        // wait at once; when that is all it brought, wait again (once) for datagrams rather
+        // than spend a turn on nothing.
+        for attempt in 0..2 {
+            match self.ring.submitter().submit_with_args(want, &args) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+            loop {
+                if out.len() >= out.capacity() {
+                    break;
+                }
+                let Some(cqe) = self.ring.completion().next() else {
+                    break;
+                };
+                let (kind, generation, index) = untag(cqe.user_data());
+                match kind {
+                    KIND_RECV => self.on_recv(index as usize, cqe.result(), cqe.flags(), out),
+                    KIND_SEND => self.on_send(slab, generation, index, cqe.result()),
+                    KIND_WAKE => rearm_wake = true,
+                    _ => {}
+                }
+            }
+            if attempt == 1 || !out.is_empty() || rearm_wake || timeout.is_zero() {
                 break;
             }
-            let Some(cqe) = self.ring.completion().next() else {
+            if self.rearm.iter().any(|&r| r) {
                 break;
-            };
-            let (kind, generation, index) = untag(cqe.user_data());
-            match kind {
-                KIND_RECV => self.on_recv(index as usize, cqe.result(), cqe.flags(), out),
-                KIND_SEND => self.on_send(slab, generation, index, cqe.result()),
-                KIND_WAKE => rearm_wake = true,
-                _ => {}
             }
         }
         if rearm_wake {

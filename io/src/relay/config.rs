@@ -41,6 +41,11 @@ pub struct RelaySection {
     /// Datagrams received per socket call (and the largest batch a turn processes).
     #[serde(default = "default_batch")]
     pub batch: usize,
+    /// Once a sleeping worker has a datagram, how long it waits for the rest of a batch
+    /// before it goes on, in µs (0: never). A burst then costs one wake-up, not one per
+    /// datagram; a lone packet waits this much longer.
+    #[serde(default = "default_batch_wait")]
+    pub batch_wait_us: u64,
     /// Send equal-sized packets to one destination as one GSO train where the kernel allows.
     #[serde(default = "yes")]
     pub gso: bool,
@@ -91,6 +96,9 @@ fn default_control() -> PathBuf {
 fn default_batch() -> usize {
     32
 }
+fn default_batch_wait() -> u64 {
+    0
+}
 fn default_socket_buffer() -> usize {
     4 << 20
 }
@@ -134,6 +142,7 @@ impl Default for RelayConfig {
                 pin: true,
                 cores: Vec::new(),
                 batch: default_batch(),
+                batch_wait_us: default_batch_wait(),
                 gso: true,
                 gro: true,
                 socket_buffer: default_socket_buffer(),
@@ -191,6 +200,12 @@ impl RelayConfig {
         }
         if !(1..=256).contains(&r.batch) {
             return Err(ConfigError(format!("batch = {}: 1 to 256", r.batch)));
+        }
+        if r.batch_wait_us > 10_000 {
+            return Err(ConfigError(format!(
+                "batch_wait_us = {}: at most 10000",
+                r.batch_wait_us
+            )));
         }
         if !(16..=1 << 20).contains(&r.handoff_ring) {
             return Err(ConfigError(format!(

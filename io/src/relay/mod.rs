@@ -456,6 +456,7 @@ impl Relay {
             let engine = engine.handle();
             let core = (!cores.is_empty()).then(|| cores[w % cores.len()]);
             let batch = r.batch;
+            let batch_wait = std::time::Duration::from_micros(r.batch_wait_us);
             let ready = ready_tx.clone();
             let t = std::thread::Builder::new()
                 .name(format!("mcx-relay-w{w}"))
@@ -474,14 +475,16 @@ impl Relay {
                     let tx_max = batch * crate::sock::MAX_GSO_SEGMENTS * 2 + batch * 2;
                     let waker = Arc::clone(&shared.wakers[w]);
                     let backend: Box<dyn Backend> = match shared.io {
-                        IoKind::Uring => match Uring::new(socks, waker, tx_max) {
+                        IoKind::Uring => match Uring::new(socks, waker, batch, tx_max, batch_wait) {
                             Ok(u) => Box::new(u),
                             Err(e) => {
                                 let _ = ready.send(Err(format!("worker {w}: io_uring: {e}")));
                                 return;
                             }
                         },
-                        IoKind::Mmsg => Box::new(Mmsg::new(socks, waker, batch, tx_max)),
+                        IoKind::Mmsg => {
+                            Box::new(Mmsg::new(socks, waker, batch, tx_max, batch_wait))
+                        }
                     };
                     let mut worker = Worker::new(w, Arc::clone(&shared), engine, backend, batch);
                     let _ = ready.send(Ok(()));

@@ -28,7 +28,7 @@ use crate::sock::MAX_GSO_SEGMENTS;
 /// Packets unprotected and protected per batch call.
 const CHUNK: usize = 32;
 /// How long an idle worker sleeps in its receive call before looking at the stop flag.
-const IDLE_WAIT: Duration = Duration::from_millis(100);
+const IDLE_WAIT: Duration = Duration::from_millis(500);
 /// The longest datagram taken: room must stay in a slot for the egress trailer.
 pub(crate) const MAX_DATAGRAM: usize = SLOT_SIZE - 64;
 
