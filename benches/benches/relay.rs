@@ -165,9 +165,19 @@ impl Bench {
             .args(["-lsrtp2", "-lcrypto"])
             .status()
             .expect("gcc runs");
-        assert!(st.success(), "relay_load builds (needs libsrtp2-dev and libssl-dev)");
-        let st = Command::new(&self.load).arg("selftest").output().expect("selftest");
-        assert!(st.status.success(), "relay_load selftest: {}", String::from_utf8_lossy(&st.stdout));
+        assert!(
+            st.success(),
+            "relay_load builds (needs libsrtp2-dev and libssl-dev)"
+        );
+        let st = Command::new(&self.load)
+            .arg("selftest")
+            .output()
+            .expect("selftest");
+        assert!(
+            st.status.success(),
+            "relay_load selftest: {}",
+            String::from_utf8_lossy(&st.stdout)
+        );
     }
 
     fn start_relay(&self, io: &str) -> RelayChild {
@@ -201,7 +211,11 @@ impl Bench {
             .read_line(&mut line)
             .expect("ready line");
         assert!(line.starts_with("ready"), "relay child: {line:?}");
-        assert_eq!(line.trim(), format!("ready {io}"), "the backend asked for runs");
+        assert_eq!(
+            line.trim(),
+            format!("ready {io}"),
+            "the backend asked for runs"
+        );
         let mut rc = RelayChild {
             child,
             socket,
@@ -228,9 +242,18 @@ impl Bench {
         let line = text
             .lines()
             .find(|l| l.starts_with("mode="))
-            .unwrap_or_else(|| panic!("relay_load: {text} {}", String::from_utf8_lossy(&out.stderr)));
+            .unwrap_or_else(|| {
+                panic!(
+                    "relay_load: {text} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
         let kv = parse_kv(line);
-        let f = |k: &str| kv.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+        let f = |k: &str| {
+            kv.get(k)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
         Run {
             cpu_ns: f("cpu_sched_ns_per_pkt"),
             pps: f("pps"),
@@ -404,10 +427,17 @@ impl Bench {
                     let after = r.ctl(r#"{"op":"stats"}"#);
                     if std::env::var("VERBOSE").is_ok() {
                         for (what, a, b) in [("re-key", &before, &mid), ("plain", &mid, &after)] {
-                            let d = |k: &str| b["workers"][0][k].as_u64().unwrap_or(0) - a["workers"][0][k].as_u64().unwrap_or(0);
+                            let d = |k: &str| {
+                                b["workers"][0][k].as_u64().unwrap_or(0)
+                                    - a["workers"][0][k].as_u64().unwrap_or(0)
+                            };
                             println!(
                                 "  {what}: packets {} turns {} recv_calls {} send_calls {} gso_sends {}",
-                                d("received"), d("turns"), d("recv_calls"), d("send_calls"), d("gso_sends")
+                                d("received"),
+                                d("turns"),
+                                d("recv_calls"),
+                                d("send_calls"),
+                                d("gso_sends")
                             );
                         }
                     }
@@ -415,7 +445,10 @@ impl Bench {
                         "round {round} {io:5} {rate:>6} pps: re-key {:>6.0} ns/pkt ({:.0} pps, loss {:.4}, ok {}, bad {}) | plain {:>6.0} ns/pkt ({:.0} pps, loss {:.4})",
                         g.cpu_ns, g.pps, g.loss, g.ok, g.bad, p.cpu_ns, p.pps, p.loss
                     );
-                    assert_eq!(g.bad, 0, "every delivered packet verifies under the egress key");
+                    assert_eq!(
+                        g.bad, 0,
+                        "every delivered packet verifies under the egress key"
+                    );
                     runs.entry((io.into(), "gcm", rate)).or_default().push(g);
                     runs.entry((io.into(), "plain", rate)).or_default().push(p);
                 }
@@ -425,11 +458,19 @@ impl Bench {
             }
         }
         println!();
-        println!("medians of {} rounds (CPU ns per relayed packet; delivered pps):", self.rounds);
-        println!("| io | rate | re-key ns/pkt | plain ns/pkt | re-key / plain | re-key pps | ceiling 1e9/ns |");
+        println!(
+            "medians of {} rounds (CPU ns per relayed packet; delivered pps):",
+            self.rounds
+        );
+        println!(
+            "| io | rate | re-key ns/pkt | plain ns/pkt | re-key / plain | re-key pps | ceiling 1e9/ns |"
+        );
         println!("|---|---:|---:|---:|---:|---:|---:|");
         let med = |io: &str, mode: &str, rate: u32, f: fn(&Run) -> f64| {
-            median(runs.get(&(io.to_string(), mode, rate)).map_or(vec![], |v| v.iter().map(f).collect()))
+            median(
+                runs.get(&(io.to_string(), mode, rate))
+                    .map_or(vec![], |v| v.iter().map(f).collect()),
+            )
         };
         for io in ["uring", "mmsg"] {
             for &rate in &self.rates {
@@ -446,12 +487,16 @@ impl Bench {
         for &rate in &self.rates {
             let u = med("uring", "gcm", rate, |r| r.cpu_ns);
             let m = med("mmsg", "gcm", rate, |r| r.cpu_ns);
-            println!("io_uring / mmsg CPU per re-keyed packet at {rate} pps: {:.3}", u / m);
+            println!(
+                "io_uring / mmsg CPU per re-keyed packet at {rate} pps: {:.3}",
+                u / m
+            );
         }
         let r0 = self.rates[0];
         match rtpe {
             Some((g, p)) => {
-                let best = med("uring", "gcm", r0, |r| r.cpu_ns).min(med("mmsg", "gcm", r0, |r| r.cpu_ns));
+                let best =
+                    med("uring", "gcm", r0, |r| r.cpu_ns).min(med("mmsg", "gcm", r0, |r| r.cpu_ns));
                 println!(
                     "rtpengine 10.5 at {r0} pps (same run): srtcp-gcm {g:.0} ns/pkt, plain {p:.0} ns/pkt"
                 );

@@ -40,3 +40,12 @@ pub fn wait_termination() -> io::Result<i32> {
     }
     Ok(sig)
 }
+
+/// "SIGINT" or "SIGTERM" (or "signal N").
+pub fn name(sig: i32) -> String {
+    match sig {
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        n => format!("signal {n}"),
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mcx_io::relay::{IoChoice, Relay, RelayError, RouteSpec};
 use mcx_tests::relay::{
-    HopKey, collect, config, eventually, floor_packet, leg, loopback_relay, route, socket,
+    HopKey, collect, config, eventually, floor_packet, leg, loopback_relay, route, socket, through,
 };
 
 const WAIT: Duration = Duration::from_millis(800);
@@ -61,50 +61,6 @@ fn hop(io: IoChoice, workers: usize) -> Hop {
         spk_down,
         csk_down,
     }
-}
-
-/// Sends `n` packets per SSRC from `from` (protected by libsrtp under `k_in`) to `to`, checks
-/// that `at` receives each as a packet libsrtp unprotects under `k_out` to the same RTCP.
-fn through(
-    from: &std::net::UdpSocket,
-    to: SocketAddr,
-    at: &std::net::UdpSocket,
-    k_in: &HopKey,
-    k_out: &HopKey,
-    ssrcs: &[u32],
-    n: u32,
-) {
-    let mut tx = k_in.sender();
-    let mut rx = k_out.receiver();
-    let mut sent = Vec::new();
-    for seq in 0..n {
-        for &ssrc in ssrcs {
-            let rtcp = floor_packet(ssrc, seq, 8 + 64);
-            let mut buf = vec![0u8; 2048];
-            buf[..rtcp.len()].copy_from_slice(&rtcp);
-            let len = tx.protect(&mut buf, rtcp.len()).unwrap();
-            assert_eq!(&buf[len - 4..len], &k_in.id.to_be_bytes());
-            from.send_to(&buf[..len], to).unwrap();
-            sent.push(rtcp);
-        }
-        if seq % 16 == 15 {
-            // Stay well inside the sockets' buffers.
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-    let got = collect(at, sent.len(), WAIT);
-    assert_eq!(got.len(), sent.len(), "every packet arrives");
-    let mut plain: Vec<Vec<u8>> = Vec::new();
-    for mut p in got {
-        assert_eq!(&p[p.len() - 4..], &k_out.id.to_be_bytes(), "egress MKI");
-        let len = rx
-            .unprotect(&mut p)
-            .expect("libsrtp unprotects under the egress key");
-        plain.push(p[..len].to_vec());
-    }
-    plain.sort();
-    sent.sort();
-    assert_eq!(plain, sent, "the same RTCP comes out");
 }
 
 fn both_directions(io: IoChoice, workers: usize) {

@@ -15,7 +15,9 @@ pub(crate) fn run(a: RelayArgs) -> Result<(), String> {
         let reply = mcx_io::control::request(&socket, &request)
             .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
         println!("{reply}");
-        return if reply.starts_with("{\"ok\":true") {
+        let ok = serde_json::from_str::<serde_json::Value>(&reply)
+            .is_ok_and(|v| v["ok"] == serde_json::Value::Bool(true));
+        return if ok {
             Ok(())
         } else {
             Err("the relay refused the request".into())
@@ -58,11 +60,7 @@ pub(crate) fn run(a: RelayArgs) -> Result<(), String> {
     println!("ready");
     let _ = std::io::stdout().flush();
     let sig = mcx_io::signals::wait_termination().map_err(|e| format!("sigwait: {e}"))?;
-    let name = if sig == libc_sigint() {
-        "SIGINT"
-    } else {
-        "SIGTERM"
-    };
+    let name = mcx_io::signals::name(sig);
     eprintln!("mcx relay: {name}: draining");
     let s = relay.shutdown();
     eprintln!(
@@ -72,8 +70,4 @@ pub(crate) fn run(a: RelayArgs) -> Result<(), String> {
         s.dropped.total()
     );
     Ok(())
-}
-
-fn libc_sigint() -> i32 {
-    2
 }

@@ -475,13 +475,15 @@ impl Relay {
                     let tx_max = batch * crate::sock::MAX_GSO_SEGMENTS * 2 + batch * 2;
                     let waker = Arc::clone(&shared.wakers[w]);
                     let backend: Box<dyn Backend> = match shared.io {
-                        IoKind::Uring => match Uring::new(socks, waker, batch, tx_max, batch_wait) {
-                            Ok(u) => Box::new(u),
-                            Err(e) => {
-                                let _ = ready.send(Err(format!("worker {w}: io_uring: {e}")));
-                                return;
+                        IoKind::Uring => {
+                            match Uring::new(socks, waker, batch, tx_max, batch_wait) {
+                                Ok(u) => Box::new(u),
+                                Err(e) => {
+                                    let _ = ready.send(Err(format!("worker {w}: io_uring: {e}")));
+                                    return;
+                                }
                             }
-                        },
+                        }
                         IoKind::Mmsg => {
                             Box::new(Mmsg::new(socks, waker, batch, tx_max, batch_wait))
                         }
