@@ -4,7 +4,8 @@
 # AES-GCM provider this CPU has, in one process), the C tests and the loom models.
 #
 # Needs: libsrtp2-dev (the SRTCP interop peer), xmlsec1 and python3-lxml (the XML peers),
-# pkg-config, a C compiler (with its sanitizer runtimes) and valgrind (the C ABI tests).
+# pkg-config, a C compiler (with its sanitizer runtimes) and valgrind (the C ABI tests),
+# iproute2 (the relay's two-host test makes network namespaces; it needs root, as CI runs).
 # Installed with apt-get as root (or through sudo) on Debian when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 # (canonicalizes and checks the signatures with hmac).
 command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)
 /usr/bin/python3 -c 'import lxml' >/dev/null 2>&1 || need+=(python3-lxml)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 
 if ((${#need[@]})); then
     echo "scripts/test.sh: installing ${need[*]}" >&2

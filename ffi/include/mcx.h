@@ -40,6 +40,11 @@
  *   Replay windows: the engine's stripes, each receiver and each pool keep their own; send
  *   each received stream through one of them. The per-key stream limit
  *   (max_streams_per_key) counts the streams of all of them together.
+ *   mcx_relay: every call except mcx_relay_free may run at the same time from any thread;
+ *   route changes never block the relay's workers, and when mcx_relay_route_remove
+ *   returns no worker forwards on that route. The relay uses its engine's key store: keys
+ *   installed or revoked on the engine are the relay's at once. Free the relay before its
+ *   engine.
  *   Buffers passed to one call must not overlap one another.
  */
 
@@ -115,6 +120,12 @@
 
 // Most packets in one pool job (a larger one is refused with `MCX_INVALID_ARGUMENT`).
 #define MCX_MAX_JOB_PACKETS 65536
+
+// `mcx_relay_stats.io`: io_uring.
+#define MCX_RELAY_IO_URING 1
+
+// `mcx_relay_stats.io`: `recvmmsg`/`sendmmsg`.
+#define MCX_RELAY_IO_MMSG 2
 
 // Most octets protect adds to an RTCP packet: tag 16, E‖index 4, MKI up to 8 (a GMK's).
 // Leave this much room after the packet (`cap >= len + MCX_SRTCP_MAX_TRAILER`).
@@ -214,6 +225,13 @@ enum mcx_status
   // (revoked, expired, purged): installing it again would let its old packets be replayed.
   // Install fresh material.
   MCX_KEY_REUSED = 30,
+  // A relay configuration does not parse or is out of its limits.
+  MCX_RELAY_CONFIG = 31,
+  // A relay socket cannot be bound, or its I/O backend cannot start.
+  MCX_RELAY_IO = 32,
+  // The relay refused an operation (unknown leg or key, a route that exists or does
+  // not); nothing changed.
+  MCX_RELAY_REFUSED = 33,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -234,6 +252,9 @@ typedef struct mcx_pool mcx_pool;
 
 // The opaque receiver handle.
 typedef struct mcx_receiver mcx_receiver;
+
+// A running relay: worker threads pinned to cores, moving SRTCP between its legs.
+typedef struct mcx_relay mcx_relay;
 
 // The opaque submitter handle: submits jobs and collects their completions.
 typedef struct mcx_submitter mcx_submitter;
@@ -409,6 +430,40 @@ typedef struct mcx_packet {
   // On success: the key used.
   uint32_t out_key_id;
 } mcx_packet;
+
+// A relay's counters, summed over its workers.
+typedef struct mcx_relay_stats {
+  // `sizeof(mcx_relay_stats)`, set by the caller; the library fills at most this much.
+  uint32_t struct_size;
+  // The I/O backend: `MCX_RELAY_IO_URING` or `MCX_RELAY_IO_MMSG`.
+  uint32_t io;
+  // Workers.
+  uint32_t workers;
+  // Datagrams received.
+  uint64_t received;
+  // Packets sent.
+  uint64_t sent;
+  // Packets dropped, every reason.
+  uint64_t dropped;
+  // Dropped: not addressable SRTCP (short, long, no MKI).
+  uint64_t dropped_malformed;
+  // Dropped: no route for (leg, key ID).
+  uint64_t dropped_no_route;
+  // Dropped: the MKI names no installed key.
+  uint64_t dropped_unknown_key;
+  // Dropped: the tag did not verify.
+  uint64_t dropped_auth;
+  // Dropped: replayed or older than the window.
+  uint64_t dropped_replay;
+  // Dropped: the key is revoked, expired, superseded or not yet valid.
+  uint64_t dropped_key_state;
+  // Dropped: the egress protect failed.
+  uint64_t dropped_protect;
+  // Dropped for another reason (purpose, stream limit, hand-off ring, slots, send).
+  uint64_t dropped_other;
+  // Packets handed to the worker that owns their stream.
+  uint64_t handed_off;
+} mcx_relay_stats;
 
 // One XML body for `mcx_xml_sign_bodies` / `mcx_xml_verify_bodies`.
 typedef struct mcx_xml_body {
@@ -703,6 +758,81 @@ mcx_status mcx_receiver_unprotect_batch(struct mcx_receiver *r,
 // # Safety
 // `r` is NULL or a live receiver used by no other thread now.
 size_t mcx_receiver_streams(struct mcx_receiver *r);
+
+// Starts a relay. `config_toml` is the text of a `relay.toml` (the `mcx relay` format), or
+// NULL for the built-in default (legs `clients` 127.0.0.1:40000 and `core`
+// 127.0.0.1:40002, control socket `/run/mcx/relay.sock`). The relay uses `e`'s key store:
+// keys installed or revoked on `e` are the relay's. Returns once every socket is bound and
+// every worker runs. `MCX_RELAY_CONFIG` for a configuration that does not parse or check,
+// `MCX_RELAY_IO` when a socket cannot be bound or the I/O backend asked for cannot start.
+//
+// # Safety
+// `e` is a live engine that outlives the relay; `config_toml` is NULL or a NUL-terminated
+// string; `out` is writable.
+mcx_status mcx_relay_new(const struct mcx_engine *e,
+                         const char *config_toml,
+                         struct mcx_relay **out);
+
+// Stops a relay (each worker sends what it holds) and frees it. NULL is a no-op. No other
+// call on the relay may be running or start afterwards.
+//
+// # Safety
+// `r` is NULL or a handle from `mcx_relay_new` not yet freed.
+void mcx_relay_free(struct mcx_relay *r);
+
+// Adds a route: packets arriving on leg `from_leg` under `key_id` leave leg `to_leg` toward
+// `to` ("IP:PORT") re-protected under `key_id_out` (whose four octets are the egress MKI).
+// With `key_id` and `key_id_out` both 0 it is a plain route: every packet arriving on
+// `from_leg` leaves unchanged. `MCX_RELAY_REFUSED`, with nothing changed, for an unknown leg,
+// a key not installed, or a route that exists. Any thread, any time.
+//
+// # Safety
+// `r` is a live relay; the strings are NUL-terminated.
+mcx_status mcx_relay_route_add(const struct mcx_relay *r,
+                               const char *from_leg,
+                               uint32_t key_id,
+                               const char *to_leg,
+                               const char *to,
+                               uint32_t key_id_out);
+
+// Removes the route from `from_leg` under `key_id` (0: the leg's plain route). When it
+// returns, no worker forwards on it. `MCX_RELAY_REFUSED` when there is no such route.
+//
+// # Safety
+// `r` is a live relay; `from_leg` is NUL-terminated.
+mcx_status mcx_relay_route_remove(const struct mcx_relay *r, const char *from_leg, uint32_t key_id);
+
+// Writes the address leg `leg` is bound to ("IP:PORT", NUL-terminated) into `buf` of
+// `buf_len` octets (48 always suffice). `MCX_RELAY_REFUSED` for an unknown leg,
+// `MCX_BUFFER_TOO_SMALL` when it does not fit.
+//
+// # Safety
+// `r` is a live relay; `leg` is NUL-terminated; `buf` is writable for `buf_len` octets.
+mcx_status mcx_relay_leg_addr(const struct mcx_relay *r,
+                              const char *leg,
+                              char *buf,
+                              size_t buf_len);
+
+// Fills `out` (whose `struct_size` the caller sets) with the relay's counters.
+//
+// # Safety
+// `r` is a live relay; `out` is writable for its `struct_size` octets.
+mcx_status mcx_relay_stats_get(const struct mcx_relay *r, struct mcx_relay_stats *out);
+
+// Runs one control-socket operation (a JSON object, as `mcx relay ctl` sends) and writes
+// the reply line (NUL-terminated JSON) into `reply` of `reply_len` octets; `*written` gets
+// its length without the NUL. `MCX_OK` when the reply says `"ok":true`,
+// `MCX_RELAY_REFUSED` when it says false (the reason is in the reply),
+// `MCX_BUFFER_TOO_SMALL` when the reply does not fit (the operation was carried out).
+//
+// # Safety
+// `r` is a live relay; `line` is NUL-terminated; `reply` is writable for `reply_len`
+// octets; `written` is NULL or writable.
+mcx_status mcx_relay_control(const struct mcx_relay *r,
+                             const char *line,
+                             char *reply,
+                             size_t reply_len,
+                             size_t *written);
 
 // Protects the RTCP packet `buf[0..len)` in place with key `key_id` (the use its purpose
 // implies); `*out_len` receives the SRTCP length. `cap` is the room at `buf`, at least

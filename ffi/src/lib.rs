@@ -19,6 +19,7 @@ mod keys;
 mod mcdata;
 mod pool;
 mod receiver;
+mod relay;
 mod srtcp;
 mod status;
 mod xml;
@@ -49,6 +50,11 @@ pub use pool::{
 pub use receiver::{
     mcx_receiver, mcx_receiver_free, mcx_receiver_new, mcx_receiver_streams,
     mcx_receiver_unprotect, mcx_receiver_unprotect_batch,
+};
+pub use relay::{
+    MCX_RELAY_IO_MMSG, MCX_RELAY_IO_URING, mcx_relay, mcx_relay_control, mcx_relay_free,
+    mcx_relay_leg_addr, mcx_relay_new, mcx_relay_route_add, mcx_relay_route_remove,
+    mcx_relay_stats, mcx_relay_stats_get,
 };
 pub use srtcp::{
     MCX_SRTCP_MAX_TRAILER, MCX_USE_MBMS_SUBCHANNEL, MCX_USE_MULTICAST, MCX_USE_OFF_NETWORK,

@@ -80,6 +80,13 @@ pub enum mcx_status {
     /// (revoked, expired, purged): installing it again would let its old packets be replayed.
     /// Install fresh material.
     MCX_KEY_REUSED = 30,
+    /// A relay configuration does not parse or is out of its limits.
+    MCX_RELAY_CONFIG = 31,
+    /// A relay socket cannot be bound, or its I/O backend cannot start.
+    MCX_RELAY_IO = 32,
+    /// The relay refused an operation (unknown leg or key, a route that exists or does
+    /// not); nothing changed.
+    MCX_RELAY_REFUSED = 33,
 }
 
 impl From<mcx_status> for i32 {
@@ -140,7 +147,7 @@ pub(crate) fn of_store(e: StoreError) -> mcx_status {
 }
 
 /// Every status with its description, in numeric order.
-pub(crate) const ALL: [(mcx_status, &CStr); 31] = [
+pub(crate) const ALL: [(mcx_status, &CStr); 34] = [
     (mcx_status::MCX_OK, c"ok"),
     (mcx_status::MCX_INVALID_ARGUMENT, c"invalid argument"),
     (mcx_status::MCX_INTERNAL, c"internal error"),
@@ -214,6 +221,12 @@ pub(crate) const ALL: [(mcx_status, &CStr); 31] = [
         mcx_status::MCX_KEY_REUSED,
         c"key ID and material used before: install a fresh key",
     ),
+    (mcx_status::MCX_RELAY_CONFIG, c"relay configuration refused"),
+    (
+        mcx_status::MCX_RELAY_IO,
+        c"relay socket or I/O backend cannot start",
+    ),
+    (mcx_status::MCX_RELAY_REFUSED, c"relay operation refused"),
 ];
 
 /// A static NUL-terminated description of a status; "unknown status" for numbers the

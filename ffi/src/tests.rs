@@ -44,6 +44,9 @@ fn status_numbers_are_pinned() {
         (28, "MCX_UNSIGNED"),
         (29, "MCX_MALFORMED_XML"),
         (30, "MCX_KEY_REUSED"),
+        (31, "MCX_RELAY_CONFIG"),
+        (32, "MCX_RELAY_IO"),
+        (33, "MCX_RELAY_REFUSED"),
     ];
     assert_eq!(status::ALL.len(), pinned.len());
     for ((s, _), (n, name)) in status::ALL.iter().zip(pinned) {
@@ -56,7 +59,8 @@ fn status_numbers_are_pinned() {
         (-5, "unknown status"),
         (29, "malformed XML document or XML security element"),
         (30, "key ID and material used before: install a fresh key"),
-        (31, "unknown status"),
+        (33, "relay operation refused"),
+        (34, "unknown status"),
     ] {
         // SAFETY: mcx_status_str returns a static NUL-terminated string.
         let s = unsafe { CStr::from_ptr(mcx_status_str(n)) };

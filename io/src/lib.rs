@@ -9,11 +9,13 @@
 //!   configuration, routes and statistics.
 //! - [`control`]: the relay's control socket (one JSON object per line).
 //! - [`signals`]: waiting for SIGINT/SIGTERM.
+//! - [`probe`]: single datagrams by hand (`mcx relay send` / `recv`).
 
 pub mod backend;
 pub mod bufs;
 pub mod control;
 pub mod mmsg;
+pub mod probe;
 pub mod relay;
 pub mod signals;
 pub mod sock;

@@ -65,6 +65,32 @@ pub(crate) enum RelayCmd {
         /// The request, e.g. '{"op":"stats"}'.
         request: String,
     },
+    /// Send datagrams (hex) to an address, e.g. an SRTCP packet from `mcx srtcp protect` to a
+    /// relay's leg.
+    Send {
+        /// Where to.
+        #[arg(long, value_name = "IP:PORT")]
+        to: std::net::SocketAddr,
+        /// Where from (default: a port the kernel picks).
+        #[arg(long, value_name = "IP:PORT")]
+        from: Option<std::net::SocketAddr>,
+        /// The datagrams, hex.
+        #[arg(required = true, value_name = "HEX")]
+        packets: Vec<String>,
+    },
+    /// Receive datagrams on an address and print each as hex, one per line; fails when fewer
+    /// than --count came in time.
+    Recv {
+        /// The address to listen on.
+        #[arg(long, value_name = "IP:PORT")]
+        on: std::net::SocketAddr,
+        /// How many to wait for.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// How long to wait in all, in milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]

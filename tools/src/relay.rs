@@ -11,6 +11,40 @@ use mcx_io::relay::{Relay, RelayConfig};
 use crate::cli::{RelayArgs, RelayCmd};
 
 pub(crate) fn run(a: RelayArgs) -> Result<(), String> {
+    match a.ctl {
+        Some(RelayCmd::Send { to, from, packets }) => {
+            let data = packets
+                .iter()
+                .map(|p| crate::output::parse_hex("packet", p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let src =
+                mcx_io::probe::send(from, to, &data).map_err(|e| format!("send to {to}: {e}"))?;
+            eprintln!("sent {} datagram(s) from {src} to {to}", data.len());
+            return Ok(());
+        }
+        Some(RelayCmd::Recv {
+            on,
+            count,
+            timeout_ms,
+        }) => {
+            let got =
+                mcx_io::probe::receive(on, count, std::time::Duration::from_millis(timeout_ms))
+                    .map_err(|e| format!("receive on {on}: {e}"))?;
+            for (from, d) in &got {
+                println!("{}", hex::encode(d));
+                eprintln!("{} octets from {from}", d.len());
+            }
+            return if got.len() < count {
+                Err(format!(
+                    "{} of {count} datagrams in {timeout_ms} ms",
+                    got.len()
+                ))
+            } else {
+                Ok(())
+            };
+        }
+        _ => {}
+    }
     if let Some(RelayCmd::Ctl { socket, request }) = a.ctl {
         let reply = mcx_io::control::request(&socket, &request)
             .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
