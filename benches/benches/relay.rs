@@ -63,6 +63,8 @@ struct Bench {
     rt: bool,
     rtpengine: bool,
     batch_wait_us: u64,
+    poll_us: u64,
+    load_extra: String,
     peers: PathBuf,
     load: PathBuf,
     work: PathBuf,
@@ -145,6 +147,8 @@ impl Bench {
             rt: env_or("RT", "1") == "1" && is_root,
             rtpengine: env_or("RTPENGINE", "1") == "1",
             batch_wait_us: env_or("BATCH_WAIT", "0").parse().unwrap_or(0),
+            poll_us: env_or("POLL_US", "0").parse().unwrap_or(0),
+            load_extra: env_or("LOAD_EXTRA", ""),
             load: work.join("relay_load"),
             peers,
             work,
@@ -183,12 +187,13 @@ impl Bench {
     fn start_relay(&self, io: &str) -> RelayChild {
         let socket = self.work.join(format!("relay-{io}.sock"));
         let cfg = format!(
-            "[relay]\nworkers = 1\nio = \"{io}\"\ncontrol = \"{}\"\ncores = [{}]\nbatch_wait_us = {}\n\n\
+            "[relay]\nworkers = 1\nio = \"{io}\"\ncontrol = \"{}\"\ncores = [{}]\nbatch_wait_us = {}\npoll_us = {}\n\n\
              [[leg]]\nname = \"clients\"\nlisten = \"127.0.0.1:0\"\n\n\
              [[leg]]\nname = \"core\"\nlisten = \"127.0.0.1:0\"\n",
             socket.display(),
             self.relay_cpu,
-            self.batch_wait_us
+            self.batch_wait_us,
+            self.poll_us
         );
         let path = self.work.join(format!("relay-{io}.toml"));
         std::fs::write(&path, cfg).expect("config written");
@@ -236,6 +241,7 @@ impl Bench {
             .args(["-c", &self.load_cpu.to_string()])
             .arg(&self.load)
             .args(args)
+            .args(self.load_extra.split_whitespace())
             .output()
             .expect("relay_load runs");
         let text = String::from_utf8_lossy(&out.stdout);
@@ -374,6 +380,7 @@ impl Bench {
             .env("MULTI_GCM", "")
             .env("MULTI_PLAIN", "")
             .env("BUILD", self.work.join("rtpengine-build"))
+            .env("LOAD_EXTRA", &self.load_extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()

@@ -5,7 +5,7 @@
 //! when no socket had anything does the worker sleep in `poll(2)` (on its sockets and its
 //! waker). Send: one `sendmmsg` per socket per turn; a message of several equal-sized packets
 //! to one destination goes as one GSO datagram train (`UDP_SEGMENT`) where the socket allows
-//! it. A send the kernel refuses with `EIO`/`EINVAL` under GSO turns GSO off for the socket and
+//! it. A send the kernel refuses under GSO ([`sock::gso_refused`]) turns GSO off for the socket and
 //! goes again datagram by datagram.
 
 use std::io;
@@ -283,8 +283,7 @@ impl Mmsg {
             let e = io::Error::last_os_error();
             let h = self.tx_hdrs[done];
             let segs = h.msg_hdr.msg_iovlen;
-            let gso_refused =
-                segs > 1 && matches!(e.raw_os_error(), Some(libc::EIO) | Some(libc::EINVAL));
+            let gso_refused = segs > 1 && e.raw_os_error().is_some_and(sock::gso_refused);
             if gso_refused {
                 // The kernel or the device refuses GSO: go on without it, and send this
                 // message's packets one by one.

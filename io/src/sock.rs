@@ -5,7 +5,8 @@
 //! destination; GRO (`UDP_GRO`, Linux 5.0) hands several arriving datagrams of one flow to
 //! one receive call, with their segment size in a control message. Either may be refused by
 //! the kernel or by a device: a probe at start-up says whether the option is accepted, and a
-//! send that fails with `EIO`/`EINVAL` under GSO turns GSO off for that socket and is retried
+//! send that fails under GSO with `EIO` (no checksum offload), `EINVAL` or `EMSGSIZE` (a
+//! segment over the device's MTU) turns GSO off for that socket and is retried
 //! datagram by datagram (the approach quinn-udp takes).
 
 use std::io;
@@ -20,6 +21,13 @@ pub(crate) const UDP_GRO: libc::c_int = 104;
 /// The most segments one GSO send may carry (the kernel's `UDP_MAX_SEGMENTS` is 64 on the
 /// oldest kernels that have GSO).
 pub(crate) const MAX_GSO_SEGMENTS: usize = 64;
+
+/// Whether `errno` from a GSO send means the kernel or the device will not take GSO trains
+/// on this path: `EIO` (no transmit checksum offload, older kernels), `EINVAL` or `EMSGSIZE`
+/// (a segment larger than the device's MTU). The packets then go one by one.
+pub(crate) fn gso_refused(errno: i32) -> bool {
+    matches!(errno, libc::EIO | libc::EINVAL | libc::EMSGSIZE)
+}
 
 /// A bound UDP socket.
 #[derive(Debug)]

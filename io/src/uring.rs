@@ -402,16 +402,26 @@ impl Uring {
             return;
         }
         let n = s.n;
+        if res < 0 && n > 1 && crate::sock::gso_refused(-res) {
+            // The kernel (or the device) refuses GSO here: the socket goes on without it,
+            // and this train's packets, still in their slots, go one by one.
+            let (sock, dst, dst_len) = (s.sock, s.dst, s.hdr.msg_namelen);
+            let slots = s.slots;
+            let lens: [usize; MAX_GSO_SEGMENTS] = core::array::from_fn(|j| s.iov[j].iov_len);
+            s.n = 0;
+            self.send_free.push(index);
+            self.socks[sock as usize].gso = false;
+            self.stats.gso_fallbacks += 1;
+            for j in 0..n {
+                self.queue_send(slab, sock, &dst, dst_len, 0, &slots[j..j + 1], |_| lens[j]);
+            }
+            return;
+        }
         for r in &s.slots[..n] {
             slab.free(*r);
         }
         if res < 0 {
             self.stats.send_errors += n as u64;
-            if n > 1 && (-res == libc::EIO || -res == libc::EINVAL) {
-                // The kernel refuses GSO here: the socket goes on without it.
-                self.socks[s.sock as usize].gso = false;
-                self.stats.gso_fallbacks += 1;
-            }
         } else {
             self.stats.sent += n as u64;
             if n > 1 {
@@ -423,10 +433,14 @@ impl Uring {
     }
 
     /// Queues one message of `n` packets (GSO when `n > 1`).
+    #[allow(clippy::too_many_arguments)]
     fn queue_send(
         &mut self,
         slab: &mut Slab,
-        m: &Outgoing,
+        sock: u16,
+        dst: &libc::sockaddr_storage,
+        dst_len: libc::socklen_t,
+        seg_len: u16,
         packets: &[SlotRef],
         lens: impl Fn(usize) -> usize,
     ) {
@@ -437,12 +451,12 @@ impl Uring {
             }
             return;
         };
-        let fd = self.socks[m.sock as usize].as_raw_fd();
+        let fd = self.socks[sock as usize].as_raw_fd();
         let s = &mut self.sends[index as usize];
         s.generation = s.generation.wrapping_add(1);
         s.n = packets.len();
-        s.sock = m.sock;
-        s.dst = m.dst.ss;
+        s.sock = sock;
+        s.dst = *dst;
         for (j, p) in packets.iter().enumerate() {
             s.slots[j] = *p;
             s.iov[j] = libc::iovec {
@@ -453,12 +467,12 @@ impl Uring {
         // SAFETY: plain old data; all-zero is valid.
         s.hdr = unsafe { mem::zeroed() };
         s.hdr.msg_name = (&raw mut s.dst).cast();
-        s.hdr.msg_namelen = m.dst.len;
+        s.hdr.msg_namelen = dst_len;
         s.hdr.msg_iov = s.iov.as_mut_ptr();
         s.hdr.msg_iovlen = packets.len();
         if packets.len() > 1 {
             // SAFETY: the control buffer lives in the send slot until the completion.
-            unsafe { sock::set_gso_cmsg(&mut s.hdr, &mut s.cmsg, m.seg_len) };
+            unsafe { sock::set_gso_cmsg(&mut s.hdr, &mut s.cmsg, seg_len) };
         }
         let e = opcode::SendMsg::new(Fd(fd), &raw const s.hdr)
             .build()
@@ -510,39 +524,30 @@ impl Backend for Uring {
             (1, SubmitArgs::new().timespec(&ts))
         };
         let mut rearm_wake = false;
-        // The sends of the last turn complete inline and their completions end the first
-        // wait at once; when that is all it brought, wait again (once) for datagrams rather
-        // than spend a turn on nothing.
-        for attempt in 0..2 {
-            match self.ring.submitter().submit_with_args(want, &args) {
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
-                    ) => {}
-                Err(e) => return Err(e),
-            }
-            loop {
-                if out.len() >= out.capacity() {
-                    break;
-                }
-                let Some(cqe) = self.ring.completion().next() else {
-                    break;
-                };
-                let (kind, generation, index) = untag(cqe.user_data());
-                match kind {
-                    KIND_RECV => self.on_recv(index as usize, cqe.result(), cqe.flags(), out),
-                    KIND_SEND => self.on_send(slab, generation, index, cqe.result()),
-                    KIND_WAKE => rearm_wake = true,
-                    _ => {}
-                }
-            }
-            if attempt == 1 || !out.is_empty() || rearm_wake || timeout.is_zero() {
+        match self.ring.submitter().submit_with_args(want, &args) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        // The last turn's sends complete inline, so their completions may end this wait at
+        // once with no datagram: the worker then publishes them and waits again.
+        loop {
+            if out.len() >= out.capacity() {
                 break;
             }
-            if self.rearm.iter().any(|&r| r) {
+            let Some(cqe) = self.ring.completion().next() else {
                 break;
+            };
+            let (kind, generation, index) = untag(cqe.user_data());
+            match kind {
+                KIND_RECV => self.on_recv(index as usize, cqe.result(), cqe.flags(), out),
+                KIND_SEND => self.on_send(slab, generation, index, cqe.result()),
+                KIND_WAKE => rearm_wake = true,
+                _ => {}
             }
         }
         if rearm_wake {
@@ -591,7 +596,15 @@ impl Backend for Uring {
                         m.seg_len as usize
                     }
                 };
-                self.queue_send(slab, m, &all[k..k + n], lens);
+                self.queue_send(
+                    slab,
+                    m.sock,
+                    &m.dst.ss,
+                    m.dst.len,
+                    m.seg_len,
+                    &all[k..k + n],
+                    lens,
+                );
                 k += n;
             }
         }

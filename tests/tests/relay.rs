@@ -25,7 +25,10 @@ struct Hop {
 }
 
 fn hop(io: IoChoice, workers: usize) -> Hop {
-    let relay = loopback_relay(io, workers);
+    hop_on(loopback_relay(io, workers))
+}
+
+fn hop_on(relay: Relay) -> Hop {
     let c = relay.control();
     let client = socket("127.0.0.1:0");
     let server = socket("127.0.0.1:0");
@@ -64,7 +67,10 @@ fn hop(io: IoChoice, workers: usize) -> Hop {
 }
 
 fn both_directions(io: IoChoice, workers: usize) {
-    let h = hop(io, workers);
+    check_both_directions(io, hop(io, workers));
+}
+
+fn check_both_directions(io: IoChoice, h: Hop) {
     let c = h.relay.control();
     assert_eq!(
         c.io().0.name(),
@@ -392,4 +398,15 @@ fn a_plain_route_forwards_unchanged() {
         got.iter()
             .all(|p| p.len() == 40 && p.iter().all(|&x| x == p[0]))
     );
+}
+
+#[test]
+fn with_a_batch_wait_and_polling_the_relay_is_the_same() {
+    for io in [IoChoice::Uring, IoChoice::Mmsg] {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let mut cfg = config(io, 2, any, any);
+        cfg.relay.batch_wait_us = 200;
+        cfg.relay.poll_us = 300;
+        check_both_directions(io, hop_on(Relay::start(&cfg).unwrap()));
+    }
 }

@@ -32,15 +32,19 @@ struct Hosts {
     client: String,
     relay: String,
     server: String,
+    /// The relay's end of the veth toward the server.
+    relay_core_dev: String,
 }
 
 impl Hosts {
-    fn new() -> Hosts {
-        let id = std::process::id() % 100_000;
+    /// Namespaces for test `tag` (0..=9) of this process.
+    fn new(tag: u32) -> Hosts {
+        let id = std::process::id() % 10_000 * 10 + tag;
         let h = Hosts {
             client: format!("mcxc{id}"),
             relay: format!("mcxr{id}"),
             server: format!("mcxs{id}"),
+            relay_core_dev: format!("vsr{id}"),
         };
         for ns in [&h.client, &h.relay, &h.server] {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
@@ -122,7 +126,7 @@ fn bound(ns: &str, addr: &'static str) -> UdpSocket {
 
 #[test]
 fn client_host_and_core_host_through_the_relay() {
-    let hosts = Hosts::new();
+    let hosts = Hosts::new(0);
     for io in [IoChoice::Uring, IoChoice::Mmsg] {
         let clients: SocketAddr = "10.211.1.1:40000".parse().unwrap();
         let core: SocketAddr = "10.211.2.1:40002".parse().unwrap();
@@ -183,6 +187,83 @@ fn client_host_and_core_host_through_the_relay() {
         let s = relay.shutdown();
         assert_eq!(s.dropped.total(), 0, "{:?}", s.dropped);
         assert_eq!(s.sent, 151);
+    }
+    drop(hosts);
+}
+
+/// A device the kernel will not put a GSO train through (its MTU is below the segment size:
+/// `EINVAL`): the relay turns GSO off for that socket, sends the refused train's packets one
+/// by one, and loses none.
+#[test]
+fn a_device_that_refuses_gso_gets_single_datagrams() {
+    let hosts = Hosts::new(1);
+    // An MTU below the packets' size: the kernel fragments single datagrams but refuses a
+    // GSO train (EINVAL).
+    ip(&[
+        "-n",
+        &hosts.relay,
+        "link",
+        "set",
+        &hosts.relay_core_dev,
+        "mtu",
+        "100",
+    ]);
+    for io in [IoChoice::Uring, IoChoice::Mmsg] {
+        let clients: SocketAddr = "10.211.1.1:40000".parse().unwrap();
+        let core: SocketAddr = "10.211.2.1:40002".parse().unwrap();
+        let cfg = config(io, 1, clients, core);
+        let relay: Relay = Hosts::within(&hosts.relay, move || Relay::start(&cfg).expect("relay"));
+        let c = relay.control();
+        let client = bound(&hosts.client, "10.211.1.2:0");
+        let server = bound(&hosts.server, "10.211.2.2:0");
+        let (csk, spk) = (HopKey::new(0x2000_1201), HopKey::new(0x3000_1201));
+        csk.install(&c);
+        spk.install(&c);
+        c.add_route(&route(
+            "clients",
+            &csk,
+            "core",
+            server.local_addr().unwrap(),
+            &spk,
+        ))
+        .unwrap();
+        // Bursts of equal-sized packets to one destination: GSO trains, refused by the device.
+        let mut tx = csk.sender();
+        let mut rx = spk.receiver();
+        let mut sent = 0;
+        let mut got = 0;
+        let mut buf = [0u8; 2048];
+        for burst in 0..20u32 {
+            for i in 0..16u32 {
+                let rtcp = mcx_tests::relay::floor_packet(0x5353_0001, burst * 16 + i, 72);
+                let mut p = vec![0u8; 2048];
+                p[..72].copy_from_slice(&rtcp);
+                let len = tx.protect(&mut p, 72).unwrap();
+                client.send_to(&p[..len], clients).unwrap();
+                sent += 1;
+            }
+            while let Ok(n) = server.recv(&mut buf) {
+                assert!(rx.unprotect(&mut buf[..n]).is_ok());
+                got += 1;
+                if got == sent {
+                    break;
+                }
+            }
+        }
+        assert_eq!(
+            got,
+            sent,
+            "{io:?}: every packet arrives: {:?}",
+            c.stats().workers
+        );
+        let s = relay.shutdown();
+        let fallbacks: u64 = s.workers.iter().map(|w| w.gso_fallbacks).sum();
+        let trains: u64 = s.workers.iter().map(|w| w.gso_sends).sum();
+        assert!(
+            fallbacks >= 1,
+            "{io:?}: GSO was refused and turned off ({s:?})"
+        );
+        assert_eq!(trains, 0, "{io:?}: no train got through the device");
     }
     drop(hosts);
 }

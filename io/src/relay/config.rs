@@ -46,6 +46,11 @@ pub struct RelaySection {
     /// datagram; a lone packet waits this much longer.
     #[serde(default = "default_batch_wait")]
     pub batch_wait_us: u64,
+    /// After a turn that had packets, how long a worker keeps looking without sleeping, in
+    /// µs (0: it sleeps as soon as nothing is there). Spinning costs CPU; a wake-up costs
+    /// more when the next packets are a few µs away.
+    #[serde(default)]
+    pub poll_us: u64,
     /// Send equal-sized packets to one destination as one GSO train where the kernel allows.
     #[serde(default = "yes")]
     pub gso: bool,
@@ -143,6 +148,7 @@ impl Default for RelayConfig {
                 cores: Vec::new(),
                 batch: default_batch(),
                 batch_wait_us: default_batch_wait(),
+                poll_us: 0,
                 gso: true,
                 gro: true,
                 socket_buffer: default_socket_buffer(),
@@ -200,6 +206,12 @@ impl RelayConfig {
         }
         if !(1..=256).contains(&r.batch) {
             return Err(ConfigError(format!("batch = {}: 1 to 256", r.batch)));
+        }
+        if r.poll_us > 100_000 {
+            return Err(ConfigError(format!(
+                "poll_us = {}: at most 100000",
+                r.poll_us
+            )));
         }
         if r.batch_wait_us > 10_000 {
             return Err(ConfigError(format!(

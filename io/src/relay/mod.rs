@@ -457,6 +457,7 @@ impl Relay {
             let core = (!cores.is_empty()).then(|| cores[w % cores.len()]);
             let batch = r.batch;
             let batch_wait = std::time::Duration::from_micros(r.batch_wait_us);
+            let poll = std::time::Duration::from_micros(r.poll_us);
             let ready = ready_tx.clone();
             let t = std::thread::Builder::new()
                 .name(format!("mcx-relay-w{w}"))
@@ -491,7 +492,7 @@ impl Relay {
                     let mut worker = Worker::new(w, Arc::clone(&shared), engine, backend, batch);
                     let _ = ready.send(Ok(()));
                     drop(ready);
-                    worker.run();
+                    worker.run(poll);
                 })
                 .map_err(|e| RelayError::Io(format!("cannot start worker {w}: {e}")))?;
             threads.push(t);

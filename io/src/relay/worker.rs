@@ -96,9 +96,21 @@ impl Worker {
     }
 
     /// Runs turns until the relay stops, then finishes the turn in hand and returns.
-    pub(crate) fn run(&mut self) {
+    /// With `poll` > 0, a worker that had packets looks again without sleeping until `poll`
+    /// has passed with none: a burst that is still arriving costs no wake-up.
+    pub(crate) fn run(&mut self, poll: Duration) {
+        let mut last = std::time::Instant::now();
+        let mut busy = false;
         while !self.shared.stop.load(Ordering::Acquire) {
-            self.turn(IDLE_WAIT);
+            let wait = if busy && last.elapsed() < poll {
+                Duration::ZERO
+            } else {
+                IDLE_WAIT
+            };
+            if self.turn(wait) > 0 {
+                busy = true;
+                last = std::time::Instant::now();
+            }
         }
         // Drain: what is queued already goes out.
         self.turn(Duration::ZERO);
