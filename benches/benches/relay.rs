@@ -155,6 +155,62 @@ impl Bench {
         }
     }
 
+    fn build_min_forwarder(&self) -> PathBuf {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("c/min_forwarder.c");
+        let exe = self.work.join("min_forwarder");
+        let st = Command::new("gcc")
+            .args(["-O2", "-Wall", "-o"])
+            .arg(&exe)
+            .arg(&src)
+            .status()
+            .expect("gcc runs");
+        assert!(st.success(), "min_forwarder builds");
+        exe
+    }
+
+    /// The floor: the minimal C forwarder (no crypto, no routing) under the same load.
+    fn min_forwarder_case(&self, exe: &Path, rate: u32) -> Run {
+        let (src, rx) = (free_port(), free_port());
+        let mut cmd = if self.rt {
+            let mut c = Command::new("chrt");
+            c.args(["-f", "10", "taskset", "-c", &self.relay_cpu.to_string()])
+                .arg(exe);
+            c
+        } else {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &self.relay_cpu.to_string()]).arg(exe);
+            c
+        };
+        let mut child = cmd
+            .arg(rx.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("min_forwarder starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("ready line");
+        let port: u16 = line
+            .trim()
+            .strip_prefix("ready ")
+            .and_then(|p| p.parse().ok())
+            .expect("ready PORT");
+        let mut a: Vec<String> = vec![
+            "plain".into(),
+            "-b".into(),
+            format!("127.0.0.1:{src}"),
+            "-d".into(),
+            format!("127.0.0.1:{port}"),
+            "-r".into(),
+            format!("127.0.0.1:{rx}"),
+        ];
+        a.extend(self.common(rate, child.id()));
+        let run = self.relay_load(&a);
+        let _ = child.kill();
+        let _ = child.wait();
+        run
+    }
+
     fn build_load(&self) {
         let src = self.peers.join("relay/relay_load.c");
         assert!(
@@ -402,6 +458,7 @@ impl Bench {
 
     fn run(&self) {
         self.build_load();
+        let min_fwd = self.build_min_forwarder();
         println!(
             "relay bench: {} s per run, {} rounds, bursts of {}, relay on CPU {}, load on CPU {}, SCHED_FIFO {}",
             self.secs,
@@ -460,6 +517,16 @@ impl Bench {
                     runs.entry((io.into(), "plain", rate)).or_default().push(p);
                 }
             }
+            for &rate in &self.rates {
+                let m = self.min_forwarder_case(&min_fwd, rate);
+                println!(
+                    "round {round} min C forwarder {rate:>6} pps: {:>6.0} ns/pkt ({:.0} pps, loss {:.4})",
+                    m.cpu_ns, m.pps, m.loss
+                );
+                runs.entry(("cfwd".into(), "plain", rate))
+                    .or_default()
+                    .push(m);
+            }
             if round == 0 {
                 rtpe = self.rtpengine();
             }
@@ -492,6 +559,12 @@ impl Bench {
             }
         }
         for &rate in &self.rates {
+            println!(
+                "minimal C forwarder (recvmmsg + GSO sendmsg, no crypto) at {rate} pps: {:.0} ns/pkt",
+                med("cfwd", "plain", rate, |r| r.cpu_ns)
+            );
+        }
+        for &rate in &self.rates {
             let u = med("uring", "gcm", rate, |r| r.cpu_ns);
             let m = med("mmsg", "gcm", rate, |r| r.cpu_ns);
             println!(
@@ -510,6 +583,10 @@ impl Bench {
                 println!(
                     "mcx relay at {r0} pps: {best:.0} ns/pkt; packets per CPU-second vs rtpengine: {:.2}x",
                     g / best
+                );
+                println!(
+                    "minimal C forwarder at {r0} pps vs rtpengine srtcp-gcm: {:.2}x",
+                    g / med("cfwd", "plain", r0, |r| r.cpu_ns)
                 );
             }
             None => println!("rtpengine: no figure in this run"),

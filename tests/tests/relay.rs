@@ -410,3 +410,79 @@ fn with_a_batch_wait_and_polling_the_relay_is_the_same() {
         check_both_directions(io, hop_on(Relay::start(&cfg).unwrap()));
     }
 }
+
+/// A client that sends a GSO train (one `sendmsg`, `UDP_SEGMENT`): on loopback the relay's
+/// GRO socket receives it as one coalesced datagram, splits it, and relays every packet.
+#[test]
+fn a_coalesced_receive_is_split_into_its_packets() {
+    use std::os::fd::AsRawFd;
+    for io in [IoChoice::Uring, IoChoice::Mmsg] {
+        let h = hop(io, 1);
+        let c = h.relay.control();
+        let clients = leg(&c, "clients");
+        let mut tx = h.csk_up.sender();
+        let mut pkts = Vec::new();
+        for seq in 0..8 {
+            let rtcp = floor_packet(0x0c0c_0001, seq, 72);
+            let mut buf = vec![0u8; 2048];
+            buf[..72].copy_from_slice(&rtcp);
+            let len = tx.protect(&mut buf, 72).unwrap();
+            buf.truncate(len);
+            pkts.push(buf);
+        }
+        let seg = pkts[0].len();
+        assert!(pkts.iter().all(|p| p.len() == seg));
+        let mut iov: Vec<libc::iovec> = pkts
+            .iter_mut()
+            .map(|p| libc::iovec {
+                iov_base: p.as_mut_ptr().cast(),
+                iov_len: p.len(),
+            })
+            .collect();
+        let std::net::SocketAddr::V4(to) = clients else {
+            panic!("v4 leg")
+        };
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: to.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes(to.ip().octets()),
+            },
+            sin_zero: [0; 8],
+        };
+        #[repr(C, align(8))]
+        struct Cmsg([u8; 24]);
+        let mut cm = Cmsg([0; 24]);
+        // SAFETY: plain old data; all-zero is valid.
+        let mut m: libc::msghdr = unsafe { std::mem::zeroed() };
+        m.msg_name = (&raw const sin) as *mut _;
+        m.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        m.msg_iov = iov.as_mut_ptr();
+        m.msg_iovlen = iov.len();
+        m.msg_control = cm.0.as_mut_ptr().cast();
+        // SAFETY: CMSG_* walk the 24-octet control buffer set above, which holds one cmsg
+        // with a u16 (UDP_SEGMENT = 103).
+        unsafe {
+            m.msg_controllen = libc::CMSG_SPACE(2) as usize;
+            let c = libc::CMSG_FIRSTHDR(&m);
+            (*c).cmsg_level = libc::SOL_UDP;
+            (*c).cmsg_type = 103;
+            (*c).cmsg_len = libc::CMSG_LEN(2) as usize;
+            libc::CMSG_DATA(c).cast::<u16>().write_unaligned(seg as u16);
+        }
+        // SAFETY: `m` points at live iovecs, address and control buffer.
+        let n = unsafe { libc::sendmsg(h.client.as_raw_fd(), &m, 0) };
+        assert_eq!(n as usize, seg * 8, "{}", std::io::Error::last_os_error());
+        let got = collect(&h.server, 8, WAIT);
+        assert_eq!(got.len(), 8, "{io:?}: every packet of the train");
+        let mut rx = h.spk_up.receiver();
+        for mut p in got {
+            assert!(rx.unprotect(&mut p).is_ok());
+        }
+        assert!(
+            eventually(WAIT, || c.stats().workers[0].coalesced == 8),
+            "{io:?}: {:?}",
+            c.stats().workers[0]
+        );
+    }
+}

@@ -76,7 +76,8 @@ pub(crate) const C_FORWARDED: usize = 1;
 pub(crate) const C_HANDOFF_OUT: usize = 2;
 pub(crate) const C_HANDOFF_IN: usize = 3;
 pub(crate) const C_TURNS: usize = 4;
-const C_BACKEND: usize = 5;
+pub(crate) const C_COALESCED: usize = 5;
+const C_BACKEND: usize = 6;
 const N_BACKEND: usize = 10;
 const C_DROPS: usize = C_BACKEND + N_BACKEND;
 const C_LEGS: usize = C_DROPS + Drop::ALL.len();
@@ -258,6 +259,8 @@ pub struct WorkerStats {
     pub taken_over: u64,
     /// Loop turns.
     pub turns: u64,
+    /// Datagrams that arrived coalesced with others (GRO).
+    pub coalesced: u64,
     /// Drops by reason.
     pub dropped: Drops,
     /// Receive calls (ring enters for io_uring).
@@ -348,6 +351,7 @@ pub(crate) fn collect(
             handed_off: p.get(C_HANDOFF_OUT),
             taken_over: p.get(C_HANDOFF_IN),
             turns: p.get(C_TURNS),
+            coalesced: p.get(C_COALESCED),
             dropped: drops,
             recv_calls: b(0),
             send_calls: b(1),

@@ -19,7 +19,9 @@ use mcx_engine::srtcp::Error as SrtcpError;
 use mcx_engine::time::Timestamp;
 use mcx_engine::{Engine, Processed, RxPacket, StreamId, TxPacket};
 
-use super::stats::{C_FORWARDED, C_HANDOFF_IN, C_HANDOFF_OUT, C_RX, C_TURNS, Drop, Local};
+use super::stats::{
+    C_COALESCED, C_FORWARDED, C_HANDOFF_IN, C_HANDOFF_OUT, C_RX, C_TURNS, Drop, Local,
+};
 use super::{Handoff, Route, Shared, forward_key, route_key};
 use crate::backend::{Backend, Outgoing, Received};
 use crate::bufs::{SLOT_SIZE, Slab, SlotRef};
@@ -174,6 +176,9 @@ impl Worker {
                 continue;
             }
             let seg = r.segment.max(1);
+            if seg < r.len {
+                self.st.local.add(C_COALESCED, r.len.div_ceil(seg) as u64);
+            }
             let mut off = 0;
             while off < r.len {
                 let len = seg.min(r.len - off);
