@@ -486,3 +486,45 @@ fn a_coalesced_receive_is_split_into_its_packets() {
         );
     }
 }
+
+#[test]
+fn ipv6_legs_relay_too() {
+    for io in [IoChoice::Uring, IoChoice::Mmsg] {
+        let any: SocketAddr = "[::1]:0".parse().unwrap();
+        let relay = Relay::start(&config(io, 2, any, any)).unwrap();
+        let c = relay.control();
+        let client = socket("[::1]:0");
+        let server = socket("[::1]:0");
+        let (csk, spk) = (HopKey::new(0x2000_0601), HopKey::new(0x3000_0601));
+        csk.install(&c);
+        spk.install(&c);
+        c.add_route(&route(
+            "clients",
+            &csk,
+            "core",
+            server.local_addr().unwrap(),
+            &spk,
+        ))
+        .unwrap();
+        through(
+            &client,
+            leg(&c, "clients"),
+            &server,
+            &csk,
+            &spk,
+            &[0x0606_0001, 0x0606_0002],
+            20,
+        );
+        let v4 = route(
+            "clients",
+            &spk,
+            "core",
+            "127.0.0.1:9".parse().unwrap(),
+            &csk,
+        );
+        assert!(
+            c.add_route(&v4).is_err(),
+            "an IPv6 leg cannot send to an IPv4 address"
+        );
+    }
+}
