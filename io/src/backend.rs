@@ -155,6 +155,12 @@ pub trait Backend: Send {
     /// io_uring).
     fn send(&mut self, slab: &mut Slab, msgs: &[Outgoing], slots: &[SlotRef]);
 
+    /// At shutdown: hands the kernel what is queued and waits (briefly) for the sends in
+    /// flight to complete, counting them. Datagrams that arrive meanwhile are not taken.
+    fn finish(&mut self, slab: &mut Slab) {
+        let _ = slab;
+    }
+
     /// The counters.
     fn stats(&self) -> BackendStats;
 

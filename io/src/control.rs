@@ -17,6 +17,8 @@
 //! material in a line is zeroized once the line is handled and never appears in a reply.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -205,6 +207,9 @@ fn op(c: &Control, v: &Value) -> Result<Value, String> {
 /// The control socket's listener thread.
 pub(crate) struct Server {
     path: PathBuf,
+    /// The listening socket's descriptor (owned by the listener thread), shut down to end
+    /// its blocking accept.
+    fd: RawFd,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -212,13 +217,23 @@ pub(crate) struct Server {
 impl Server {
     /// Listens on `path` (a stale socket file there is replaced; its directory is made).
     pub(crate) fn start(path: &Path, control: Control) -> io::Result<Server> {
+        // Absolute, so that the file removed at the end is this one even if the process
+        // changes its directory meanwhile.
+        let path = &std::path::absolute(path)?;
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
             std::fs::create_dir_all(dir)?;
         }
-        if path.exists() {
-            // A socket nobody answers on is stale; one that answers belongs to a live relay.
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            // Only a socket is replaced: one nobody answers on is stale, one that answers
+            // belongs to a live relay; any other file is left alone.
+            if !meta.file_type().is_socket() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "a file that is not a socket is there",
+                ));
+            }
             if UnixStream::connect(path).is_ok() {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
@@ -228,6 +243,7 @@ impl Server {
             std::fs::remove_file(path)?;
         }
         let listener = UnixListener::bind(path)?;
+        let fd = listener.as_raw_fd();
         let stop = Arc::new(AtomicBool::new(false));
         let s = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -235,6 +251,7 @@ impl Server {
             .spawn(move || serve(listener, control, s))?;
         Ok(Server {
             path: path.to_path_buf(),
+            fd,
             stop,
             thread: Some(thread),
         })
@@ -244,9 +261,11 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        // The listener blocks in accept (an idle relay wakes for nothing): a connection of
-        // our own lets it see the flag.
-        let _ = UnixStream::connect(&self.path);
+        // The listener blocks in accept (an idle relay wakes for nothing): shutting the
+        // socket down ends the accept, whatever became of the path.
+        // SAFETY: `fd` is the listener's descriptor, which its thread keeps open until it
+        // returns, and that happens only after this.
+        unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -280,25 +299,31 @@ fn serve(listener: UnixListener, control: Control, stop: Arc<AtomicBool>) {
                     active.fetch_sub(1, Ordering::AcqRel);
                 }
             }
+            Err(_) if stop.load(Ordering::Acquire) => return,
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
 }
 
-fn connection(s: UnixStream, c: &Control, stop: &AtomicBool) {
+/// A connection that sends no complete line for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn connection(mut s: UnixStream, c: &Control, stop: &AtomicBool) {
     let _ = s.set_nonblocking(false);
     let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
-    let Ok(mut w) = s.try_clone() else { return };
-    let mut r = BufReader::new(s);
-    let mut line = Zeroizing::new(Vec::<u8>::new());
+    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
+    // The line buffer has its full size from the start, so that it never moves (a move
+    // would leave key material behind in freed memory); both buffers are wiped on drop.
+    let mut line = Zeroizing::new(Vec::<u8>::with_capacity(MAX_LINE + 1));
+    let mut chunk = Zeroizing::new([0u8; 4096]);
+    let mut idle = std::time::Instant::now();
     loop {
-        if stop.load(Ordering::Acquire) {
+        if stop.load(Ordering::Acquire) || idle.elapsed() > IDLE_TIMEOUT {
             return;
         }
-        let limit = (MAX_LINE + 1 - line.len()) as u64;
-        match (&mut r).take(limit).read_until(b'\n', &mut line) {
+        let n = match s.read(&mut chunk[..]) {
             Ok(0) => return,
-            Ok(_) => {}
+            Ok(n) => n,
             Err(e)
                 if matches!(
                     e.kind(),
@@ -307,30 +332,35 @@ fn connection(s: UnixStream, c: &Control, stop: &AtomicBool) {
             {
                 continue;
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return,
-        }
-        if line.last() != Some(&b'\n') {
-            if line.len() > MAX_LINE {
-                let _ = writeln!(w, "{}", err(format!("line longer than {MAX_LINE} octets")));
+        };
+        let mut rest = &chunk[..n];
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            if line.len() + nl > MAX_LINE {
+                let _ = writeln!(s, "{}", err(format!("line longer than {MAX_LINE} octets")));
                 return;
             }
-            continue;
-        }
-        let reply = match std::str::from_utf8(&line[..line.len() - 1]) {
-            Ok(text) => {
-                let text = text.trim();
-                if text.is_empty() {
-                    line.clear();
-                    continue;
-                }
-                handle(c, text)
+            line.extend_from_slice(&rest[..nl]);
+            rest = &rest[nl + 1..];
+            idle = std::time::Instant::now();
+            let reply = match std::str::from_utf8(&line) {
+                Ok(text) if text.trim().is_empty() => None,
+                Ok(text) => Some(handle(c, text.trim())),
+                Err(_) => Some(err("not UTF-8").to_string()),
+            };
+            line.zeroize_clear();
+            if let Some(reply) = reply
+                && writeln!(s, "{reply}").is_err()
+            {
+                return;
             }
-            Err(_) => err("not UTF-8").to_string(),
-        };
-        line.zeroize_clear();
-        if writeln!(w, "{reply}").is_err() {
+        }
+        if line.len() + rest.len() > MAX_LINE {
+            let _ = writeln!(s, "{}", err(format!("line longer than {MAX_LINE} octets")));
             return;
         }
+        line.extend_from_slice(rest);
     }
 }
 

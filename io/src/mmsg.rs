@@ -40,6 +40,8 @@ pub struct Mmsg {
     ready: Vec<bool>,
     /// Sockets that had datagrams in the last try: read again before sleeping.
     busy: Vec<bool>,
+    /// Receive tries so far (which socket goes first).
+    calls: u64,
     batch_wait: Duration,
     stats: BackendStats,
 }
@@ -111,6 +113,7 @@ impl Mmsg {
             tx_dst: vec![zero_ss; tx_max],
             ready: vec![true; pollfds.len() - 1],
             busy: vec![false; pollfds.len() - 1],
+            calls: 0,
             pollfds,
             batch_wait,
             stats: BackendStats::default(),
@@ -128,7 +131,13 @@ impl Mmsg {
     fn try_recv_after(&mut self, out: &mut Vec<Received>, start: usize) -> usize {
         let max = self.batch.min(out.capacity());
         let mut used = start;
-        for si in 0..self.socks.len() {
+        // The first socket read takes what it has up to the batch; which socket goes first
+        // turns round, so a busy leg cannot keep another from being read.
+        let n = self.socks.len();
+        let first = (self.calls % n as u64) as usize;
+        self.calls = self.calls.wrapping_add(1);
+        for j in 0..n {
+            let si = (first + j) % n;
             if used >= max {
                 break;
             }
@@ -334,8 +343,11 @@ impl Backend for Mmsg {
         // any does the worker sleep, and then it reads only the sockets poll names.
         let any_busy = self.busy.iter().any(|&b| b);
         if any_busy || timeout.is_zero() {
+            // Every fourth try reads every socket, so that one that was quiet while another
+            // kept the worker busy is found again.
+            let all = timeout.is_zero() || !any_busy || self.calls.is_multiple_of(4);
             for (r, &b) in self.ready.iter_mut().zip(&self.busy) {
-                *r = b || timeout.is_zero() || !any_busy;
+                *r = b || all;
             }
             if self.try_recv(out) > 0 || timeout.is_zero() {
                 return Ok(());

@@ -35,6 +35,10 @@ use crate::bufs::{SLOT_SIZE, Slab, SlotRef};
 use crate::mmsg::GRO_BUF;
 use crate::sock::{self, CmsgBuf, MAX_GSO_SEGMENTS, UdpSocket, Waker};
 
+/// Octets of a provided buffer before the payload: the `io_uring_recvmsg_out` header (16),
+/// the address (`sockaddr_storage`, 128) and the control data (24), rounded up.
+const RECV_HEADROOM: usize = 256;
+
 const KIND_RECV: u64 = 1;
 const KIND_SEND: u64 = 2;
 const KIND_WAKE: u64 = 3;
@@ -69,7 +73,13 @@ struct BufRing {
 
 impl BufRing {
     fn new(entries: u16) -> BufRing {
-        let layout = Layout::from_size_align(entries as usize * mem::size_of::<BufEntry>(), 4096)
+        // The kernel maps the ring: it must start on a page.
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+            .ok()
+            .filter(|p| p.is_power_of_two())
+            .unwrap_or(4096);
+        let layout = Layout::from_size_align(entries as usize * mem::size_of::<BufEntry>(), page)
             .expect("ring layout");
         // SAFETY: the layout has a non-zero size.
         let base = unsafe { alloc::alloc_zeroed(layout) }.cast::<BufEntry>();
@@ -140,6 +150,8 @@ pub struct Uring {
     rx_hdr: Box<[libc::msghdr]>,
     held: Vec<(u16, u16)>,
     rearm: Vec<bool>,
+    /// The waker's read completed and is not armed again yet.
+    wake_unarmed: bool,
     sends: Box<[SendSlot]>,
     send_free: Vec<u32>,
     /// Once a datagram is in, wait this long for the rest of a batch (0: return at once).
@@ -162,11 +174,47 @@ impl std::fmt::Debug for Uring {
     }
 }
 
-/// Checks that this kernel and this process may use io_uring for the relay: a ring can be
-/// set up and the opcodes the backend needs are there. The error says why not.
+/// Checks that this kernel and this process may use io_uring for the relay the way the
+/// backend does: a ring set up, the opcodes there, and one datagram received through a
+/// provided-buffer ring by a multishot `recvmsg` with a timed wait, on a loopback socket of
+/// its own (that covers Linux 5.11's timed waits, 5.19's buffer rings and 6.0's multishot
+/// `recvmsg`, and seccomp filters that refuse any of it). The error says what failed.
 pub fn probe() -> io::Result<()> {
     let ring = new_ring(8)?;
-    check_opcodes(&ring)
+    check_opcodes(&ring)?;
+    drop(ring);
+    let opts = sock::SocketOptions {
+        reuse_port: false,
+        gso: false,
+        gro: false,
+        buffer: 0,
+    };
+    let s = UdpSocket::bind("127.0.0.1:0".parse().expect("address"), opts)?;
+    let addr = s.local_addr();
+    let mut u = Uring::new(vec![s], Arc::new(Waker::new()?), 1, 4, Duration::ZERO)?;
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    tx.send_to(b"mcx-io probe", addr)?;
+    let mut slab = Slab::new(1);
+    let mut out = Vec::with_capacity(1);
+    for _ in 0..3 {
+        u.recv(&mut slab, &mut out, Duration::from_millis(200))?;
+        if let Some(r) = out.first() {
+            let ok = &u.rx_data()[r.off..r.off + r.len] == b"mcx-io probe";
+            u.release();
+            return if ok {
+                Ok(())
+            } else {
+                Err(io::Error::other("the probe datagram came back changed"))
+            };
+        }
+        if u.stats.recv_errors > 0 || u.stats.rearms > 1 {
+            break;
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "a multishot recvmsg on a provided-buffer ring did not deliver a datagram",
+    ))
 }
 
 fn new_ring(entries: u32) -> io::Result<IoUring> {
@@ -222,7 +270,13 @@ impl Uring {
             0
         };
         let gro = socks.iter().any(|s| s.gro);
-        let (entries, buf_size): (u16, usize) = if gro { (64, GRO_BUF) } else { (256, SLOT_SIZE) };
+        // Each buffer holds the kernel's `io_uring_recvmsg_out` header, the address and the
+        // control data before the payload: room for those on top of the largest payload.
+        let (entries, buf_size): (u16, usize) = if gro {
+            (64, GRO_BUF + RECV_HEADROOM)
+        } else {
+            (256, SLOT_SIZE + RECV_HEADROOM)
+        };
         let n = socks.len();
         let rx_mem = vec![0u8; n * entries as usize * buf_size].into_boxed_slice();
         // SAFETY: plain old data; all-zero is valid.
@@ -263,6 +317,7 @@ impl Uring {
             rx_hdr,
             held: Vec::with_capacity(n * entries as usize),
             rearm: vec![false; n],
+            wake_unarmed: false,
             send_free: (0..sends.len() as u32).rev().collect(),
             batch_wait_us,
             batch: batch.max(1),
@@ -502,9 +557,11 @@ impl Backend for Uring {
     ) -> io::Result<()> {
         out.clear();
         for si in 0..self.rearm.len() {
-            if std::mem::take(&mut self.rearm[si]) {
-                self.stats.rearms += 1;
+            if self.rearm[si] {
                 self.arm_recv(si)?;
+                // Cleared once armed: a failed submission is tried again next turn.
+                self.rearm[si] = false;
+                self.stats.rearms += 1;
             }
         }
         let ts = Timespec::new()
@@ -551,7 +608,11 @@ impl Backend for Uring {
             }
         }
         if rearm_wake {
+            self.wake_unarmed = true;
+        }
+        if self.wake_unarmed {
             self.arm_wake()?;
+            self.wake_unarmed = false;
         }
         Ok(())
     }
@@ -606,6 +667,35 @@ impl Backend for Uring {
                     lens,
                 );
                 k += n;
+            }
+        }
+    }
+
+    fn finish(&mut self, slab: &mut Slab) {
+        let deadline = std::time::Instant::now() + Duration::from_millis(200);
+        while self.send_free.len() < self.sends.len() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let ts = Timespec::new().nsec(left.subsec_nanos().max(1));
+            let args = SubmitArgs::new().timespec(&ts);
+            if let Err(e) = self.ring.submitter().submit_with_args(1, &args)
+                && !matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
+                )
+            {
+                break;
+            }
+            loop {
+                let Some(cqe) = self.ring.completion().next() else {
+                    break;
+                };
+                let (kind, generation, index) = untag(cqe.user_data());
+                if kind == KIND_SEND {
+                    self.on_send(slab, generation, index, cqe.result());
+                }
             }
         }
     }

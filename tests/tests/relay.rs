@@ -528,3 +528,64 @@ fn ipv6_legs_relay_too() {
         );
     }
 }
+
+/// Packets of 1,100 octets in bursts of 64 all arrive, and GSO stays on (a train is capped
+/// below the 64 KiB a datagram can carry, so the kernel never refuses one for its size).
+#[test]
+fn long_packets_in_bursts_keep_gso() {
+    for io in [IoChoice::Uring, IoChoice::Mmsg] {
+        let h = hop(io, 1);
+        let c = h.relay.control();
+        let clients = leg(&c, "clients");
+        let mut tx = h.csk_up.sender();
+        let mut sent = 0;
+        let mut got = 0;
+        let mut buf = [0u8; 2048];
+        for burst in 0..4u32 {
+            for i in 0..64u32 {
+                let rtcp = floor_packet(0x0d0d_0001, burst * 64 + i, 1100);
+                let mut p = vec![0u8; 2048];
+                p[..1100].copy_from_slice(&rtcp);
+                let len = tx.protect(&mut p, 1100).unwrap();
+                h.client.send_to(&p[..len], clients).unwrap();
+                sent += 1;
+            }
+            while got < sent && h.server.recv(&mut buf).is_ok() {
+                got += 1;
+            }
+        }
+        assert_eq!(got, sent, "{io:?}");
+        assert!(eventually(WAIT, || c.stats().sent == sent as u64));
+        let w = &c.stats().workers[0];
+        assert_eq!(w.gso_fallbacks, 0, "{io:?}: {w:?}");
+    }
+}
+
+#[test]
+fn the_control_socket_leaves_other_files_alone_and_stops_without_its_file() {
+    let dir = std::env::temp_dir().join(format!("mcx-relay-ctl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("not-a-socket");
+    std::fs::write(&path, "keep me").unwrap();
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut cfg = config(IoChoice::Mmsg, 1, any, any);
+    cfg.relay.control = path.clone();
+    let e = Relay::start(&cfg).unwrap_err();
+    assert!(e.to_string().contains("not a socket"), "{e}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me");
+    // A relay whose socket file was removed under it still stops.
+    let sock = dir.join("relay.sock");
+    cfg.relay.control = sock.clone();
+    let relay = Relay::start(&cfg).unwrap();
+    std::fs::remove_file(&sock).unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(relay);
+        let _ = done_tx.send(());
+    });
+    assert!(
+        done_rx.recv_timeout(Duration::from_secs(5)).is_ok(),
+        "the relay stopped"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

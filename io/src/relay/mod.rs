@@ -52,7 +52,8 @@ pub(crate) struct Route {
 
 /// A packet handed to the worker that owns its stream.
 pub(crate) struct Handoff {
-    route: Route,
+    /// The route's key in the table: the owner looks the route up itself.
+    route_key: u64,
     len: u16,
     data: [u8; MAX_DATAGRAM],
 }

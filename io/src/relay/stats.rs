@@ -77,7 +77,8 @@ pub(crate) const C_HANDOFF_OUT: usize = 2;
 pub(crate) const C_HANDOFF_IN: usize = 3;
 pub(crate) const C_TURNS: usize = 4;
 pub(crate) const C_COALESCED: usize = 5;
-const C_BACKEND: usize = 6;
+pub(crate) const C_RECV_FAILED: usize = 6;
+const C_BACKEND: usize = 7;
 const N_BACKEND: usize = 10;
 const C_DROPS: usize = C_BACKEND + N_BACKEND;
 const C_LEGS: usize = C_DROPS + Drop::ALL.len();
@@ -261,6 +262,8 @@ pub struct WorkerStats {
     pub turns: u64,
     /// Datagrams that arrived coalesced with others (GRO).
     pub coalesced: u64,
+    /// Receive calls that failed as a whole (the worker goes on).
+    pub recv_failed: u64,
     /// Drops by reason.
     pub dropped: Drops,
     /// Receive calls (ring enters for io_uring).
@@ -352,6 +355,7 @@ pub(crate) fn collect(
             taken_over: p.get(C_HANDOFF_IN),
             turns: p.get(C_TURNS),
             coalesced: p.get(C_COALESCED),
+            recv_failed: p.get(C_RECV_FAILED),
             dropped: drops,
             recv_calls: b(0),
             send_calls: b(1),

@@ -20,13 +20,16 @@ use mcx_engine::time::Timestamp;
 use mcx_engine::{Engine, Processed, RxPacket, StreamId, TxPacket};
 
 use super::stats::{
-    C_COALESCED, C_FORWARDED, C_HANDOFF_IN, C_HANDOFF_OUT, C_RX, C_TURNS, Drop, Local,
+    C_COALESCED, C_FORWARDED, C_HANDOFF_IN, C_HANDOFF_OUT, C_RECV_FAILED, C_RX, C_TURNS, Drop,
+    Local,
 };
 use super::{Handoff, Route, Shared, forward_key, route_key};
 use crate::backend::{Backend, Outgoing, Received};
 use crate::bufs::{SLOT_SIZE, Slab, SlotRef};
 use crate::sock::MAX_GSO_SEGMENTS;
 
+/// The most payload one GSO train carries (a UDP datagram's limit, with room for headers).
+const MAX_GSO_BYTES: usize = 65_000;
 /// Packets unprotected and protected per batch call.
 const CHUNK: usize = 32;
 /// How long an idle worker sleeps in its receive call before looking at the stop flag.
@@ -114,8 +117,9 @@ impl Worker {
                 last = std::time::Instant::now();
             }
         }
-        // Drain: what is queued already goes out.
+        // Drain: what is queued already goes out, and the sends in flight complete.
         self.turn(Duration::ZERO);
+        self.backend.finish(&mut self.st.slab);
         self.publish();
     }
 
@@ -131,39 +135,35 @@ impl Worker {
         self.st.work.clear();
         self.st.local.add(C_TURNS, 1);
 
-        // Hand-offs first: they waited longest.
         let inbox = &shared.inbox[self.id];
-        let mut taken = 0;
-        while taken < self.batch {
-            let Some(h) = inbox.pop() else { break };
-            taken += 1;
-            self.st.local.add(C_HANDOFF_IN, 1);
-            let Some(slot) = self.st.slab.alloc() else {
-                self.st.local.drop(Drop::SlabFull, 1);
-                continue;
-            };
-            let len = h.len as usize;
-            self.st.slab.get_mut(slot.index)[..len].copy_from_slice(&h.data[..len]);
-            self.st.work.push(Work {
-                slot,
-                len,
-                route: h.route,
-            });
-        }
-
-        let wait = if self.st.work.is_empty() && inbox.is_empty() {
+        let wait = if inbox.is_empty() {
             wait
         } else {
             Duration::ZERO
         };
         let mut rx = std::mem::take(&mut self.rx);
         if self.backend.recv(&mut self.st.slab, &mut rx, wait).is_err() {
-            self.st.local.drop(Drop::Malformed, 0);
+            self.st.local.add(C_RECV_FAILED, 1);
         }
         // Routes are read after the wait, so that a removal's grace period never waits on an
-        // idle worker; packets handed over carry their route with them.
+        // idle worker, and held until this turn's sends are queued: once `remove_route`
+        // returns, no packet goes out on the route.
         let routes = shared.routes.read();
         let now = Timestamp::now();
+
+        // Hand-offs first: they waited longest. Their route is looked up here, by the owner.
+        let mut taken = 0;
+        while taken < self.batch {
+            let Some(h) = inbox.pop() else { break };
+            taken += 1;
+            self.st.local.add(C_HANDOFF_IN, 1);
+            let Some(route) = routes.get(h.route_key) else {
+                self.st.local.drop(Drop::NoRoute, 1);
+                continue;
+            };
+            let len = h.len as usize;
+            self.st.keep(&h.data[..len], *route);
+        }
         let n_workers = shared.inbox.len();
         let mut got = 0;
         for r in &rx {
@@ -198,10 +198,10 @@ impl Worker {
                 shared.wakers[w].wake();
             }
         }
-        drop(routes);
 
         self.crypt(now);
         self.send();
+        drop(routes);
         self.publish();
         got + taken
     }
@@ -309,6 +309,7 @@ impl Worker {
                     && last.last_len == last.seg_len
                     && w.len <= last.seg_len as usize
                     && (last.count as usize) < MAX_GSO_SEGMENTS
+                    && (last.count as usize + 1) * last.seg_len as usize <= MAX_GSO_BYTES
                     && self.backend.gso(w.route.sock);
                 if joins {
                     last.count += 1;
@@ -355,7 +356,8 @@ impl State {
             self.local.drop(Drop::Malformed, 1);
             return;
         };
-        let Some(route) = routes.get(route_key(sock, sid.key_id)) else {
+        let key = route_key(sock, sid.key_id);
+        let Some(route) = routes.get(key) else {
             self.local.drop(Drop::NoRoute, 1);
             return;
         };
@@ -363,7 +365,7 @@ impl State {
         let owner = sid.shard(n_workers);
         if owner != self.id {
             let mut h = Handoff {
-                route,
+                route_key: key,
                 len: data.len() as u16,
                 data: [0; MAX_DATAGRAM],
             };
