@@ -70,6 +70,13 @@ fn relaying_allocates_nothing_per_packet() {
         // and some packets are handed to their owner.
         let senders: Vec<_> = (0..6).map(|_| socket("127.0.0.1:0")).collect();
         let ssrcs = [0x0a0a_0001u32, 0x0a0a_0002, 0x0a0a_0003, 0x0a0a_0004];
+        // Streams owned by both workers: whichever worker the kernel steers a port to, some
+        // of its packets belong to the other, so hand-offs happen in every run.
+        let owners: std::collections::BTreeSet<usize> = ssrcs
+            .iter()
+            .map(|&s| mcx_engine::StreamId::new(csk.key_id(), s).shard(2))
+            .collect();
+        assert_eq!(owners.len(), 2, "pick SSRCs that both workers own");
         let mut tx = csk.sender();
         let mut protect = |ssrc: u32, seq: u32| {
             let rtcp = floor_packet(ssrc, seq, 72);
