@@ -334,7 +334,7 @@ fn choose_io(choice: IoChoice) -> Result<(IoKind, String), RelayError> {
         IoChoice::Auto => match uring::probe() {
             Ok(()) => Ok((
                 IoKind::Uring,
-                "auto: io_uring is available (ring set up, recvmsg/sendmsg/read probed)".into(),
+                "auto: io_uring is available (a probe datagram came through a multishot recvmsg on a provided-buffer ring)".into(),
             )),
             Err(e) => Ok((
                 IoKind::Mmsg,
