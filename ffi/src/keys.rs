@@ -1,6 +1,6 @@
 //! Installing and revoking keys.
 
-use std::ffi::{CStr, c_char};
+use std::ffi::c_char;
 
 use ::mcx_engine::keys::{CsId, KeyId, Service};
 use ::mcx_engine::srtcp::Protection;
@@ -9,7 +9,7 @@ use ::mcx_engine::time::Timestamp;
 
 use crate::engine::mcx_engine;
 use crate::status::{mcx_status, of_store};
-use crate::{boundary, read_config};
+use crate::{boundary, read_config, text};
 
 /// `mcx_key_material.service`: MCPTT.
 pub const MCX_SERVICE_MCPTT: u32 = 0;
@@ -80,18 +80,6 @@ fn zeroed_material() -> mcx_key_material {
         cs_id: -1,
         guk_id: 0,
     }
-}
-
-/// A C string as UTF-8, or `None` (NULL or not UTF-8).
-///
-/// # Safety
-/// `p` is NULL or a NUL-terminated string.
-unsafe fn text<'a>(p: *const c_char) -> Option<&'a str> {
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: non-NULL and NUL-terminated (caller contract).
-    unsafe { CStr::from_ptr(p) }.to_str().ok()
 }
 
 /// A caller's byte range, or `None` for NULL with a non-zero length.

@@ -81,6 +81,18 @@ pub extern "C" fn mcx_version() -> *const c_char {
     VERSION.as_ptr()
 }
 
+/// A C string as UTF-8, or `None` (NULL or not UTF-8).
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string.
+pub(crate) unsafe fn text<'a>(p: *const c_char) -> Option<&'a str> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL and NUL-terminated (caller contract).
+    unsafe { CStr::from_ptr(p) }.to_str().ok()
+}
+
 /// The longest buffer or array the library accepts: slices may not exceed `isize::MAX`
 /// octets, and protect adds a trailer.
 pub(crate) const MAX_LEN: usize = isize::MAX as usize - 64;

@@ -2,7 +2,7 @@
 //! go in and out through the engine's `mcx_key_*` calls), routes are added and removed here,
 //! and `mcx_relay_stats_get` / `mcx_relay_control` report.
 
-use std::ffi::{CStr, c_char};
+use std::ffi::c_char;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use ::mcx_engine::keys::KeyId;
 use mcx_io::relay::{Control, Relay, RelayConfig, RelayError, RouteSpec};
 
 use crate::engine::mcx_engine;
-use crate::{boundary, mcx_status, read_config};
+use crate::{boundary, mcx_status, read_config, text};
 
 /// A running relay: worker threads pinned to cores, moving SRTCP between its legs.
 pub struct mcx_relay {
@@ -69,16 +69,6 @@ fn of_relay(e: &RelayError) -> mcx_status {
         RelayError::Refused(_) => mcx_status::MCX_RELAY_REFUSED,
         _ => mcx_status::MCX_INTERNAL,
     }
-}
-
-/// # Safety
-/// `p` is NULL or a NUL-terminated string.
-unsafe fn text<'a>(p: *const c_char) -> Option<&'a str> {
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: non-NULL and NUL-terminated (caller contract).
-    unsafe { CStr::from_ptr(p) }.to_str().ok()
 }
 
 /// Starts a relay. `config_toml` is the text of a `relay.toml` (the `mcx relay` format), or
@@ -364,8 +354,7 @@ pub unsafe extern "C" fn mcx_relay_control(
         };
         // SAFETY: a live relay (caller contract).
         let out = unsafe { &*r }.control.handle_line(l);
-        let ok = serde_json::from_str::<serde_json::Value>(&out)
-            .is_ok_and(|v| v["ok"] == serde_json::Value::Bool(true));
+        let ok = mcx_io::control::reply_ok(&out);
         if !written.is_null() {
             // SAFETY: writable (caller contract).
             unsafe { written.write(out.len()) };

@@ -6,15 +6,15 @@
 //! needed (for protect, the same on a retry: only the IVs differ). Documents are checked
 //! against the engine's default limits (256 KiB, depth 32, 32 attributes per element).
 
-use std::ffi::{CStr, c_char};
+use std::ffi::c_char;
 
 use ::mcx_engine::keys::KeyId;
 use ::mcx_engine::xml::{self, Elements, Limits, XmlKey};
 use zeroize::Zeroizing;
 
-use crate::boundary;
 use crate::keys::bytes;
 use crate::status::mcx_status;
+use crate::{boundary, text};
 
 /// The XML keys of one XPK (CSK or SPK) and MC Service user (opaque; zeroized on free).
 pub struct mcx_xml_key {
@@ -33,18 +33,6 @@ fn status(e: xml::Error) -> mcx_status {
         E::RandomUnavailable => mcx_status::MCX_RANDOM_UNAVAILABLE,
         _ => mcx_status::MCX_INTERNAL,
     }
-}
-
-/// A NUL-terminated UTF-8 string, or `None` (NULL, not UTF-8).
-///
-/// # Safety
-/// `s` is NULL or NUL-terminated.
-unsafe fn text<'a>(s: *const c_char) -> Option<&'a str> {
-    if s.is_null() {
-        return None;
-    }
-    // SAFETY: NUL-terminated (caller contract).
-    unsafe { CStr::from_ptr(s) }.to_str().ok()
 }
 
 /// Derives the XML confidentiality (FC 0x51) and integrity (FC 0x52) keys from the XPK (the

@@ -376,6 +376,11 @@ impl ZeroizeClear for Zeroizing<Vec<u8>> {
     }
 }
 
+/// Whether a reply line says `"ok":true`.
+pub fn reply_ok(reply: &str) -> bool {
+    serde_json::from_str::<Value>(reply).is_ok_and(|v| v["ok"] == Value::Bool(true))
+}
+
 /// Sends one line to the control socket at `path` and returns the reply line.
 pub fn request(path: &Path, line: &str) -> io::Result<String> {
     let mut s = UnixStream::connect(path)?;

@@ -145,6 +145,15 @@ pub fn collect(s: &UdpSocket, n: usize, wait: Duration) -> Vec<Vec<u8>> {
     got
 }
 
+/// [`floor_packet`]`(ssrc, seq, len)` protected by the libsrtp sender `tx`.
+pub fn protected(tx: &mut Session, ssrc: u32, seq: u32, len: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; len + 64];
+    buf[..len].copy_from_slice(&floor_packet(ssrc, seq, len));
+    let n = tx.protect(&mut buf, len).expect("libsrtp protects");
+    buf.truncate(n);
+    buf
+}
+
 /// Polls `f` until it holds or `wait` passes.
 pub fn eventually(wait: Duration, mut f: impl FnMut() -> bool) -> bool {
     let t = Instant::now();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mcx_io::relay::{IoChoice, Relay, RelayError, RouteSpec};
 use mcx_tests::relay::{
-    HopKey, collect, config, eventually, floor_packet, leg, loopback_relay, route, socket, through,
+    HopKey, collect, config, eventually, leg, loopback_relay, protected, route, socket, through,
 };
 
 const WAIT: Duration = Duration::from_millis(800);
@@ -141,11 +141,8 @@ fn replay_from_other_ports(io: IoChoice) {
     let c = h.relay.control();
     let clients = leg(&c, "clients");
     let mut tx = h.csk_up.sender();
-    let rtcp = floor_packet(0x0bad_cafe, 1, 72);
-    let mut buf = vec![0u8; 2048];
-    buf[..72].copy_from_slice(&rtcp);
-    let len = tx.protect(&mut buf, 72).unwrap();
-    h.client.send_to(&buf[..len], clients).unwrap();
+    let buf = protected(&mut tx, 0x0bad_cafe, 1, 72);
+    h.client.send_to(&buf, clients).unwrap();
     assert_eq!(
         collect(&h.server, 1, WAIT).len(),
         1,
@@ -153,7 +150,7 @@ fn replay_from_other_ports(io: IoChoice) {
     );
     let ports: Vec<_> = (0..24).map(|_| socket("127.0.0.1:0")).collect();
     for s in &ports {
-        s.send_to(&buf[..len], clients).unwrap();
+        s.send_to(&buf, clients).unwrap();
     }
     assert!(
         collect(&h.server, 1, Duration::from_millis(400)).is_empty(),
@@ -182,11 +179,8 @@ fn a_replay_from_a_second_source_port_is_refused_mmsg() {
 }
 
 fn send_one(h: &Hop, to: SocketAddr, tx: &mut mcx_tests::libsrtp::Session, seq: u32) {
-    let rtcp = floor_packet(0x0101_0101, seq, 72);
-    let mut buf = vec![0u8; 2048];
-    buf[..72].copy_from_slice(&rtcp);
-    let len = tx.protect(&mut buf, 72).unwrap();
-    h.client.send_to(&buf[..len], to).unwrap();
+    let buf = protected(tx, 0x0101_0101, seq, 72);
+    h.client.send_to(&buf, to).unwrap();
 }
 
 #[test]
@@ -211,11 +205,8 @@ fn a_key_revoked_mid_stream_stops_the_next_packet() {
         // The egress key revoked: protect fails, nothing leaves.
         let mut tx2 = h.spk_down.sender();
         c.revoke(h.csk_down.key_id()).unwrap();
-        let rtcp = floor_packet(0x0202_0202, 0, 72);
-        let mut buf = vec![0u8; 2048];
-        buf[..72].copy_from_slice(&rtcp);
-        let len = tx2.protect(&mut buf, 72).unwrap();
-        h.server.send_to(&buf[..len], leg(&c, "core")).unwrap();
+        let buf = protected(&mut tx2, 0x0202_0202, 0, 72);
+        h.server.send_to(&buf, leg(&c, "core")).unwrap();
         assert!(collect(&h.client, 1, Duration::from_millis(400)).is_empty());
         assert!(eventually(WAIT, || c.stats().dropped.protect == 1));
         assert_eq!(c.stats().sent, 10);
@@ -423,11 +414,7 @@ fn a_coalesced_receive_is_split_into_its_packets() {
         let mut tx = h.csk_up.sender();
         let mut pkts = Vec::new();
         for seq in 0..8 {
-            let rtcp = floor_packet(0x0c0c_0001, seq, 72);
-            let mut buf = vec![0u8; 2048];
-            buf[..72].copy_from_slice(&rtcp);
-            let len = tx.protect(&mut buf, 72).unwrap();
-            buf.truncate(len);
+            let buf = protected(&mut tx, 0x0c0c_0001, seq, 72);
             pkts.push(buf);
         }
         let seg = pkts[0].len();
@@ -543,11 +530,8 @@ fn long_packets_in_bursts_keep_gso() {
         let mut buf = [0u8; 2048];
         for burst in 0..4u32 {
             for i in 0..64u32 {
-                let rtcp = floor_packet(0x0d0d_0001, burst * 64 + i, 1100);
-                let mut p = vec![0u8; 2048];
-                p[..1100].copy_from_slice(&rtcp);
-                let len = tx.protect(&mut p, 1100).unwrap();
-                h.client.send_to(&p[..len], clients).unwrap();
+                let p = protected(&mut tx, 0x0d0d_0001, burst * 64 + i, 1100);
+                h.client.send_to(&p, clients).unwrap();
                 sent += 1;
             }
             while got < sent && h.server.recv(&mut buf).is_ok() {

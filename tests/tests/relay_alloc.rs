@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mcx_io::relay::IoChoice;
-use mcx_tests::relay::{HopKey, collect, floor_packet, leg, loopback_relay, route, socket};
+use mcx_tests::relay::{HopKey, collect, leg, loopback_relay, protected, route, socket};
 
 struct Counting;
 
@@ -78,14 +78,7 @@ fn relaying_allocates_nothing_per_packet() {
             .collect();
         assert_eq!(owners.len(), 2, "pick SSRCs that both workers own");
         let mut tx = csk.sender();
-        let mut protect = |ssrc: u32, seq: u32| {
-            let rtcp = floor_packet(ssrc, seq, 72);
-            let mut buf = vec![0u8; 2048];
-            buf[..72].copy_from_slice(&rtcp);
-            let len = tx.protect(&mut buf, 72).unwrap();
-            buf.truncate(len);
-            buf
-        };
+        let mut protect = |ssrc: u32, seq: u32| protected(&mut tx, ssrc, seq, 72);
         // Warm-up: every stream exists (receive windows, transmit counters) on its owner.
         let mut n = 0;
         for seq in 0..8 {

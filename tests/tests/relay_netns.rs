@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use mcx_io::relay::{IoChoice, Relay};
-use mcx_tests::relay::{HopKey, config, route, through};
+use mcx_tests::relay::{HopKey, config, protected, route, through};
 
 fn ip(args: &[&str]) {
     let out = Command::new("ip")
@@ -176,11 +176,8 @@ fn client_host_and_core_host_through_the_relay() {
         );
         // The far side sees the relay's core address as the source, not the client's.
         let mut tx = csk_up.sender();
-        let rtcp = mcx_tests::relay::floor_packet(0x5151_0003, 0, 72);
-        let mut buf = vec![0u8; 2048];
-        buf[..72].copy_from_slice(&rtcp);
-        let len = tx.protect(&mut buf, 72).unwrap();
-        client.send_to(&buf[..len], clients).unwrap();
+        let buf = protected(&mut tx, 0x5151_0003, 0, 72);
+        client.send_to(&buf, clients).unwrap();
         let mut got = [0u8; 2048];
         let (_, from) = server.recv_from(&mut got).expect("relayed");
         assert_eq!(from, core);
@@ -235,11 +232,8 @@ fn a_device_that_refuses_gso_gets_single_datagrams() {
         let mut buf = [0u8; 2048];
         for burst in 0..20u32 {
             for i in 0..16u32 {
-                let rtcp = mcx_tests::relay::floor_packet(0x5353_0001, burst * 16 + i, 72);
-                let mut p = vec![0u8; 2048];
-                p[..72].copy_from_slice(&rtcp);
-                let len = tx.protect(&mut p, 72).unwrap();
-                client.send_to(&p[..len], clients).unwrap();
+                let p = protected(&mut tx, 0x5353_0001, burst * 16 + i, 72);
+                client.send_to(&p, clients).unwrap();
                 sent += 1;
             }
             while let Ok(n) = server.recv(&mut buf) {

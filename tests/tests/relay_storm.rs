@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mcx_io::relay::IoChoice;
 use mcx_tests::relay::{
-    HopKey, collect, eventually, floor_packet, leg, loopback_relay, route, socket,
+    HopKey, collect, eventually, leg, loopback_relay, protected, route, socket,
 };
 
 const WAIT: Duration = Duration::from_millis(800);
@@ -40,14 +40,7 @@ fn a_storm_of_forged_packets_is_dropped_with_flat_memory() {
         let clients = leg(&c, "clients");
         let mut rng = mcx_tests::rng::Rng::new(0x5eed);
         let mut tx = csk.sender();
-        let good = {
-            let rtcp = floor_packet(0x0303_0303, 0, 72);
-            let mut buf = vec![0u8; 2048];
-            buf[..72].copy_from_slice(&rtcp);
-            let len = tx.protect(&mut buf, 72).unwrap();
-            buf.truncate(len);
-            buf
-        };
+        let good = protected(&mut tx, 0x0303_0303, 0, 72);
         client.send_to(&good, clients).unwrap();
         assert_eq!(collect(&server, 1, WAIT).len(), 1);
         let streams_before = c.store().info(csk.key_id()).unwrap().rx_streams;

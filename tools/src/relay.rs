@@ -49,9 +49,7 @@ pub(crate) fn run(a: RelayArgs) -> Result<(), String> {
         let reply = mcx_io::control::request(&socket, &request)
             .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
         println!("{reply}");
-        let ok = serde_json::from_str::<serde_json::Value>(&reply)
-            .is_ok_and(|v| v["ok"] == serde_json::Value::Bool(true));
-        return if ok {
+        return if mcx_io::control::reply_ok(&reply) {
             Ok(())
         } else {
             Err("the relay refused the request".into())
