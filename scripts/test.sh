@@ -6,7 +6,8 @@
 # Needs: libsrtp2-dev (the SRTCP interop peer), xmlsec1 and python3-lxml (the XML peers),
 # pkg-config, a C compiler (with its sanitizer runtimes) and valgrind (the C ABI tests),
 # iproute2 and ethtool (the relay's two-host tests make network namespaces and a device
-# that refuses GSO; they need root, as CI runs).
+# that refuses GSO; they need root, as CI runs), tshark (Wireshark's RTCP/MCPTT dissector,
+# the floor-control peer).
 # Installed with apt-get as root (or through sudo) on Debian when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)
 /usr/bin/python3 -c 'import lxml' >/dev/null 2>&1 || need+=(python3-lxml)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
 
 if ((${#need[@]})); then
     echo "scripts/test.sh: installing ${need[*]}" >&2

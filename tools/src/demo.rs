@@ -52,8 +52,9 @@ fn new_client(store: &KeyStore, n: u32, now: Timestamp) -> Result<Client, String
     store.install(&k, now).map_err(|e| e.to_string())?;
     let up_ssrc = random_u32()?;
     Ok(Client {
-        request: floor_request(up_ssrc, &user, 5),
-        granted: floor_granted(up_ssrc ^ 0x8000_0000, 30, 5),
+        request: floor_request(up_ssrc, &user, 5, mcx_engine::floor::INDICATOR_NORMAL)
+            .map_err(|e| e.to_string())?,
+        granted: floor_granted(up_ssrc ^ 0x8000_0000, 30, 5, &user).map_err(|e| e.to_string())?,
         user,
         csk_id: g.key_id,
     })
