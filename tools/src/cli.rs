@@ -30,6 +30,10 @@ pub(crate) enum Command {
     /// TS 24.379 §6.6.2): the document on stdin, the result on stdout.
     #[command(subcommand)]
     Xml(XmlCmd),
+    /// Read or build one TS 24.380 floor-control packet (RTCP APP "MCPT"), as JSON with
+    /// `--json`.
+    #[command(subcommand)]
+    Floor(FloorCmd),
     /// Simulated clients and a server exchange floor control in memory; every byte is
     /// checked and the rate is printed.
     Demo(DemoArgs),
@@ -38,6 +42,28 @@ pub(crate) enum Command {
     /// Run the SRTCP relay in the foreground (`ready` on stdout once it listens; SIGINT or
     /// SIGTERM drains it), or talk to a running one (`mcx relay ctl`).
     Relay(RelayArgs),
+}
+
+/// `mcx floor`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum FloorCmd {
+    /// Print the message type, SSRC and every field of a packet (plain RTCP, e.g. from
+    /// `mcx srtcp unprotect`), or fail with the reason it is not a floor-control packet.
+    Parse {
+        /// The packet, hex.
+        #[arg(long = "in", value_name = "HEX")]
+        hex: String,
+        /// Field-ID numbering: current (TS 24.380 today, 0-20) or legacy (early Rel-13,
+        /// 102-116).
+        #[arg(long, default_value = "current")]
+        profile: String,
+    },
+    /// Build a packet from a JSON object (as `parse --json` prints it) and print it as hex.
+    Build {
+        /// The JSON file.
+        #[arg(long, value_name = "FILE")]
+        json_in: std::path::PathBuf,
+    },
 }
 
 /// `mcx relay`.

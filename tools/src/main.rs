@@ -15,6 +15,7 @@
 mod cli;
 mod demo;
 mod derive;
+mod floor;
 mod mcdata;
 mod output;
 mod relay;
@@ -57,6 +58,7 @@ fn main() {
         cli::Command::Srtcp(cmd) => srtcp::run(cmd, json),
         cli::Command::Mcdata(cmd) => mcdata::run(cmd, json),
         cli::Command::Xml(cmd) => xml::run(cmd, json),
+        cli::Command::Floor(cmd) => floor::run(cmd, json),
         cli::Command::Demo(cmd) => demo::run(cmd, json),
         cli::Command::Backends => backends(json),
         cli::Command::Relay(cmd) => relay::run(cmd),

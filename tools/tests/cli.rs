@@ -638,3 +638,118 @@ fn xml_refuses_endless_input() {
         "{err}"
     );
 }
+
+#[test]
+fn floor_parse_and_build_round_trip() {
+    // A Floor Granted built by the engine, read by the CLI, built again from its JSON.
+    let pkt = mcx_engine::floor::Builder::floor(
+        mcx_engine::floor::MessageType::FloorGranted,
+        true,
+        0xdead_beef,
+    )
+    .u16(mcx_engine::floor::FieldId::Duration, 30)
+    .u8(mcx_engine::floor::FieldId::FloorPriority, 5)
+    .text(mcx_engine::floor::FieldId::UserId, "sip:alice@a.example")
+    .texts(
+        mcx_engine::floor::FieldId::ListOfGrantedUsers,
+        &["sip:b@a", "sip:c@a"],
+    )
+    .ssrcs(&[1, 2])
+    .reject_cause(4, "later")
+    .finish()
+    .unwrap();
+    let hex_in = hex::encode(&pkt);
+    let v = json_ok(&["floor", "parse", "--in", &hex_in, "--json"]);
+    assert_eq!(v["message"], "Floor Granted");
+    assert_eq!(v["subtype"], 17);
+    assert_eq!(v["ssrc"], 0xdead_beefu32);
+    let f = v["fields"].as_array().unwrap();
+    assert_eq!(f.len(), 6);
+    assert_eq!(f[0]["id"], 1);
+    assert_eq!(f[0]["name"], "Duration");
+    assert_eq!(f[0]["value"], 30);
+    assert_eq!(f[2]["value"], "sip:alice@a.example");
+    assert_eq!(f[3]["value"], serde_json::json!(["sip:b@a", "sip:c@a"]));
+    assert_eq!(f[4]["value"], serde_json::json!([1, 2]));
+    assert_eq!(
+        f[5]["value"],
+        serde_json::json!({"cause": 4, "phrase": "later"})
+    );
+    let dir = std::env::temp_dir().join(format!("mcx-floor-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("granted.json");
+    std::fs::write(&file, v.to_string()).unwrap();
+    let out = mcx(&["floor", "build", "--json-in", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), hex_in);
+    // The legacy profile writes the legacy IDs.
+    let mut legacy = v.clone();
+    legacy["profile"] = "legacy".into();
+    for f in legacy["fields"].as_array_mut().unwrap() {
+        f.as_object_mut().unwrap().remove("id");
+    }
+    std::fs::write(&file, legacy.to_string()).unwrap();
+    let out = mcx(&["floor", "build", "--json-in", file.to_str().unwrap()]);
+    let b = hex::decode(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(b[12], 103, "Duration is 103 in the legacy numbering");
+    let l = json_ok(&[
+        "floor",
+        "parse",
+        "--in",
+        &hex::encode(&b),
+        "--profile",
+        "legacy",
+        "--json",
+    ]);
+    assert_eq!(l["fields"][0]["id"], 103);
+    assert_eq!(l["fields"][0]["name"], "Duration");
+    // A bad field in the JSON is named.
+    std::fs::write(
+        &file,
+        r#"{"message":"Floor Request","ssrc":1,"fields":[{"name":"SSRC","value":"x"}]}"#,
+    )
+    .unwrap();
+    fails(
+        &["floor", "build", "--json-in", file.to_str().unwrap()],
+        1,
+        "fields[0]: SSRC",
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn floor_parse_explains_refusals() {
+    // Truncated, an unknown field, a legacy ID read as current.
+    fails(&["floor", "parse", "--in", "80cc0004"], 1, "truncated");
+    fails(
+        &[
+            "floor",
+            "parse",
+            "--in",
+            "80cc00031122334 44d435054 15020102",
+        ],
+        1,
+        "unknown field ID 21",
+    );
+    fails(
+        &["floor", "parse", "--in", "80cc0003112233444d43505466020500"],
+        1,
+        "unknown field ID 102",
+    );
+    fails(
+        &[
+            "floor",
+            "parse",
+            "--in",
+            "80cc0002112233444d435054",
+            "--profile",
+            "x",
+        ],
+        1,
+        "profile",
+    );
+}
