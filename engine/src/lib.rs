@@ -16,7 +16,8 @@
 //! - [`floor`]: TS 24.380 floor-control packets.
 //!
 //! Above it, state and decisions (layer 2): [`store`] (the key store) and [`datapath`] (the
-//! keyed SRTCP path, [`StreamId`]); then [`pool`] (layer 3, worker threads). [`time`] and
+//! keyed SRTCP path, [`StreamId`]) and [`proxy`] (the CS proxy, IS proxy and security
+//! gateway roles); then [`pool`] (layer 3, worker threads). [`time`] and
 //! [`startup`] serve the surfaces: the only clock and environment reads of the crate.
 //!
 //! Nothing in layers 1 and 2 does I/O, spawns threads or reads a clock or the environment,
@@ -60,6 +61,7 @@ pub mod keys;
 pub mod mcdata;
 #[cfg(feature = "pool")]
 pub mod pool;
+pub mod proxy;
 pub mod secret;
 pub mod srtcp;
 pub mod startup;

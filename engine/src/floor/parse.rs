@@ -16,8 +16,8 @@ pub const ACK_REQUIRED: u8 = 0x10;
 pub enum App {
     /// "MCPT": floor control (§8.2).
     FloorControl,
-    /// "MCPC": pre-established session call control (§8.3). Framing and fields are read as
-    /// for floor control; its message types and field IDs are not interpreted.
+    /// "MCPC": pre-established session call control (§8.3). The TLV framing is checked; its
+    /// message types and field IDs are not interpreted (every field is kept raw).
     CallControl,
     /// "MCMC": MBMS subchannel control (§8.4), likewise.
     MbmsControl,
@@ -214,12 +214,13 @@ impl<'a> Message<'a> {
     pub fn fields(&self) -> impl Iterator<Item = Field<'a>> + 'a {
         let options = self.options;
         let mut rest = self.body;
+        let interpret = self.app == App::FloorControl;
         core::iter::from_fn(move || {
             if rest.is_empty() {
                 return None;
             }
             // Checked by `parse`.
-            let (f, r) = next_field(rest, options).ok()?;
+            let (f, r) = next_field(rest, options, interpret).ok()?;
             rest = r;
             Some(f)
         })
@@ -262,8 +263,9 @@ pub fn parse(pkt: &[u8], options: Options) -> Result<Message<'_>, Error> {
     }
     let body = &pkt[HEADER_LEN..];
     let mut rest = body;
+    let interpret = app == App::FloorControl;
     while !rest.is_empty() {
-        rest = next_field(rest, options)?.1;
+        rest = next_field(rest, options, interpret)?.1;
     }
     Ok(Message {
         app,
@@ -274,8 +276,9 @@ pub fn parse(pkt: &[u8], options: Options) -> Result<Message<'_>, Error> {
     })
 }
 
-/// The field at the front of `b` and what follows it (after its padding).
-fn next_field(b: &[u8], options: Options) -> Result<(Field<'_>, &[u8]), Error> {
+/// The field at the front of `b` and what follows it (after its padding); with `interpret`
+/// false the field is kept raw (another application's field IDs).
+fn next_field(b: &[u8], options: Options, interpret: bool) -> Result<(Field<'_>, &[u8]), Error> {
     let wire_id = b[0];
     let (len, head) = if wire_id >= 192 {
         if b.len() < 3 {
@@ -297,10 +300,10 @@ fn next_field(b: &[u8], options: Options) -> Result<(Field<'_>, &[u8]), Error> {
         return Err(Error::NonZeroPadding);
     }
     let raw = &b[head..end];
-    let id = FieldId::from_wire(wire_id, options.profile);
+    let id = FieldId::from_wire(wire_id, options.profile).filter(|_| interpret);
     let value = match id {
         Some(id) => Some(Value::parse(id, raw)?),
-        None if options.unknown == Unknown::Keep => None,
+        None if options.unknown == Unknown::Keep || !interpret => None,
         None => return Err(Error::UnknownField(wire_id)),
     };
     Ok((

@@ -1,0 +1,171 @@
+use super::*;
+use crate::keys::KeyId;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn key(id: u32) -> KeyId {
+    KeyId::new(id).unwrap()
+}
+
+#[test]
+fn identity_map_is_one_to_one_and_hides_domains() {
+    let m = IdentityMap::new()
+        .pair("sip:a@x.internal", "sip:a@x.example")
+        .unwrap()
+        .hide_domain("x.internal")
+        .external("sip:proxy@x.example")
+        .unwrap();
+    assert_eq!(
+        m.map("sip:a@x.internal", Direction::Outward),
+        Some("sip:a@x.example")
+    );
+    assert_eq!(
+        m.map("sip:a@x.example", Direction::Inward),
+        Some("sip:a@x.internal")
+    );
+    // Not in the map but in a hidden domain (or a subdomain): the proxy's identity.
+    for id in [
+        "sip:b@x.internal",
+        "sip:c@ptt.X.Internal;user=x",
+        "d@x.internal",
+    ] {
+        assert_eq!(
+            m.map(id, Direction::Outward),
+            Some("sip:proxy@x.example"),
+            "{id}"
+        );
+    }
+    // Other domains, or a domain that merely ends the same way, pass.
+    for id in ["sip:b@y.example", "sip:b@notx.internal", "tel:+4930123"] {
+        assert_eq!(m.map(id, Direction::Outward), None, "{id}");
+    }
+    assert_eq!(m.map("sip:b@x.internal", Direction::Inward), None);
+    // One to one.
+    assert!(
+        m.clone()
+            .pair("sip:a@x.internal", "sip:z@x.example")
+            .is_err()
+    );
+    assert!(
+        m.clone()
+            .pair("sip:z@x.internal", "sip:a@x.example")
+            .is_err()
+    );
+    assert!(IdentityMap::new().pair("", "x").is_err());
+    assert!(IdentityMap::new().pair("x", &"y".repeat(256)).is_err());
+}
+
+fn cs_session(client: &str, csk: u32, core: &str, spk: u32) -> SessionSpec {
+    SessionSpec {
+        inside: SideSpec::new(1, addr(core), &[key(spk)]),
+        outside: vec![SideSpec::new(0, addr(client), &[key(csk)])],
+        alias: None,
+    }
+}
+
+#[test]
+fn sessions_add_remove_and_follow_a_rekey() {
+    let p = Proxy::new(
+        Role::CsProxy {
+            trusted_core: false,
+        },
+        IdentityMap::new(),
+    );
+    let a = p
+        .add(&cs_session(
+            "10.0.0.1:1",
+            0x2000_0001,
+            "10.0.1.1:1",
+            0x3000_0001,
+        ))
+        .unwrap();
+    let b = p
+        .add(&cs_session(
+            "10.0.0.2:1",
+            0x2000_0002,
+            "10.0.1.1:2",
+            0x3000_0001,
+        ))
+        .unwrap();
+    assert_ne!(a.id, b.id);
+    assert_eq!(p.len(), 2);
+    let g = p.read();
+    assert!(
+        p.find(&g, 0, &addr("10.0.0.1:1"), Some(key(0x2000_0001)))
+            .is_some()
+    );
+    assert!(
+        p.find(&g, 0, &addr("10.0.0.1:1"), Some(key(0x2000_0002)))
+            .is_none()
+    );
+    drop(g);
+    // A CSK replaced by key download: the session follows it, keeping its SSRCs.
+    assert_eq!(p.rekey(key(0x2000_0001), key(0x2000_0011)).unwrap(), 1);
+    let g = p.read();
+    assert!(
+        p.find(&g, 0, &addr("10.0.0.1:1"), Some(key(0x2000_0001)))
+            .is_none()
+    );
+    let e = p
+        .find(&g, 0, &addr("10.0.0.1:1"), Some(key(0x2000_0011)))
+        .unwrap();
+    assert_eq!(e.session.inside.ssrc, a.inside.ssrc);
+    assert_eq!(e.session.outside[0].ssrc, a.outside[0].ssrc);
+    let id = e.session.id;
+    drop(g);
+    p.remove(id).unwrap();
+    assert_eq!(p.remove(id), Err(SessionError::Unknown(id)));
+    assert_eq!(p.len(), 1);
+    // An SSRC the proxy was told to use twice.
+    let mut c = cs_session("10.0.0.3:1", 0x2000_0003, "10.0.1.1:3", 0x3000_0001);
+    c.inside.ssrc = Some(b.inside.ssrc);
+    assert_eq!(
+        p.add(&c).err(),
+        Some(SessionError::SsrcTaken(b.inside.ssrc))
+    );
+}
+
+#[test]
+fn a_side_learns_its_peer_ssrc_once() {
+    let s = Side::new_for_test(1, &[key(0x3000_0001), key(0x3000_0002)]);
+    assert_eq!(s.peer_ssrc(), None);
+    assert_eq!(s.key(), Some(key(0x3000_0001)));
+    assert!(s.saw(7, Some(key(0x3000_0002))));
+    assert_eq!(s.peer_ssrc(), Some(7));
+    assert_eq!(
+        s.key(),
+        Some(key(0x3000_0002)),
+        "answers under the peer's choice"
+    );
+    assert!(s.saw(7, None));
+    assert!(!s.saw(8, Some(key(0x3000_0001))));
+    assert_eq!(
+        s.key(),
+        Some(key(0x3000_0002)),
+        "a refused packet changes nothing"
+    );
+}
+
+#[test]
+fn gateway_7_2_gives_each_external_user_its_own_identity() {
+    let p = Proxy::new(
+        Role::SecurityGateway(GatewayMode::ClientPerUser),
+        IdentityMap::new(),
+    );
+    let spec = |ext: &str, peer: &str, csk: u32, mc: &str| SessionSpec {
+        inside: SideSpec::new(1, addr("10.0.1.1:1"), &[key(csk)]),
+        outside: vec![SideSpec::new(0, addr(peer), &[])],
+        alias: Some((mc.to_owned(), ext.to_owned())),
+    };
+    p.add(&spec("lmr:1", "10.0.0.1:1", 0x2000_0001, "sip:g1@a"))
+        .unwrap();
+    // Another external user may not take the first one's MC identity.
+    assert!(matches!(
+        p.add(&spec("lmr:2", "10.0.0.2:1", 0x2000_0002, "sip:g1@a")),
+        Err(SessionError::Role(_))
+    ));
+    p.add(&spec("lmr:2", "10.0.0.2:1", 0x2000_0002, "sip:g2@a"))
+        .unwrap();
+}
