@@ -11,6 +11,11 @@
 //!   without the two key IDs, a plain route (the leg's packets leave unchanged)
 //! - `{"op":"route.remove","from_leg":NAME,"key_id":HEX8}` (without `key_id`: the plain route)
 //! - `{"op":"routes"}`, `{"op":"legs"}`, `{"op":"stats"}`, `{"op":"ping"}`
+//! - with a `[proxy]` role: `{"op":"session.add","inside":SIDE,"outside":[SIDE…],"alias":[IN,OUT]}`
+//!   where SIDE is `{"leg":NAME,"peer":"IP:PORT","keys":[HEX8…]}` (optional `"ssrc"`,
+//!   `"peer_ssrc"`, `"profile"`; no keys: in clear), answered with the session's `id` and
+//!   the SSRCs the proxy shows; `{"op":"session.remove","id":N}`;
+//!   `{"op":"session.rekey","from":HEX8,"to":HEX8}`; `{"op":"sessions"}`
 //!
 //! A refused line changes nothing. Lines longer than [`MAX_LINE`] are refused and the
 //! connection closed; at most [`MAX_CONNECTIONS`] connections are served at once. Key
@@ -199,6 +204,62 @@ fn op(c: &Control, v: &Value) -> Result<Value, String> {
                 m.extend(o);
             }
             Ok(Value::Object(m))
+        }
+        "session.add" => {
+            let mut body = v.clone();
+            if let Value::Object(m) = &mut body {
+                m.remove("op");
+            }
+            let spec: crate::relay::SessionConfig =
+                serde_json::from_value(body).map_err(|e| format!("session: {e}"))?;
+            let s = c.add_session(&spec).map_err(|e| e.to_string())?;
+            Ok(json!({
+                "ok": true,
+                "id": s.id,
+                "inside_ssrc": s.inside.ssrc,
+                "outside_ssrcs": s.outside.iter().map(|o| o.ssrc).collect::<Vec<_>>(),
+            }))
+        }
+        "session.remove" => {
+            let id = v
+                .get("id")
+                .and_then(Value::as_u64)
+                .ok_or("\"id\": a session number expected")?;
+            c.remove_session(id).map_err(|e| e.to_string())?;
+            Ok(json!({"ok": true}))
+        }
+        "session.rekey" => {
+            let n = c
+                .rekey_sessions(key_id(v, "from")?, key_id(v, "to")?)
+                .map_err(|e| e.to_string())?;
+            Ok(json!({"ok": true, "sessions": n}))
+        }
+        "sessions" => {
+            let p = c.proxy().ok_or("this relay has no [proxy] role")?;
+            let legs = c.legs();
+            let side = |s: &mcx_engine::proxy::Side| {
+                json!({
+                    "leg": legs.get(s.leg as usize).map(|(n, _)| n.as_str()),
+                    "peer": s.peer.to_string(),
+                    "keys": s.keys.iter().map(|k| format!("{:08x}", k.get())).collect::<Vec<_>>(),
+                    "ssrc": s.ssrc,
+                    "peer_ssrc": s.peer_ssrc(),
+                    "profile": s.profile.name(),
+                })
+            };
+            let list: Vec<Value> = p
+                .list()
+                .iter()
+                .map(|s| {
+                    json!({
+                        "id": s.id,
+                        "inside": side(&s.inside),
+                        "outside": s.outside.iter().map(side).collect::<Vec<_>>(),
+                        "alias": s.alias.as_ref().map(|(a, b)| [a, b]),
+                    })
+                })
+                .collect();
+            Ok(json!({"ok": true, "role": p.role().name(), "sessions": list}))
         }
         other => Err(format!("unknown op {other:?}")),
     }

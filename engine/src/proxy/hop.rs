@@ -60,7 +60,30 @@ enum Step {
     Plain(usize),
 }
 
+/// Whether a datagram belongs to a session of the proxy ([`Proxy::classify`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Match {
+    /// A keyed session side: the stream whose owner must unprotect it.
+    Keyed(StreamId),
+    /// A side in clear: any worker may take it.
+    Clear,
+    /// No session.
+    None,
+}
+
 impl Proxy {
+    /// Whether the datagram `pkt` from `source` on `leg` belongs to a session, and under
+    /// which stream: what a relay needs to steer it to the owner of its replay window before
+    /// anything is checked.
+    pub fn classify(&self, leg: u16, source: &SocketAddr, pkt: &[u8]) -> Match {
+        let g = self.read();
+        match self.entry_for(&g, leg, source, pkt) {
+            Some(e) if e.key.is_some() => StreamId::of_srtcp(pkt).map_or(Match::None, Match::Keyed),
+            Some(_) => Match::Clear,
+            None => Match::None,
+        }
+    }
+
     /// The session entry for a datagram: under the key its MKI names, or in clear.
     fn entry_for<'g>(
         &self,
@@ -292,15 +315,30 @@ impl Proxy {
         outs: &mut [&mut [u8]],
         verdicts: &mut [Option<Verdict>],
     ) {
-        for ((t, out), v) in session.outside.iter().zip(outs.iter_mut()).zip(verdicts) {
-            if out.len() < plain.len() + MAX_SRTCP_TRAILER || plain.len() < 8 {
-                *v = Some(Verdict::Drop(Drop::TooLong));
-                continue;
-            }
-            out[..plain.len()].copy_from_slice(plain);
-            out[4..8].copy_from_slice(&t.ssrc.to_be_bytes());
-            *v = Some(seal(engine, now, t, out, plain.len()));
+        for (i, (out, v)) in outs.iter_mut().zip(verdicts).enumerate() {
+            *v = Some(self.protect_target(engine, now, session, i, plain, out));
         }
+    }
+
+    /// Protects `plain` for target `i` of the fan-out `session` into `out`.
+    pub fn protect_target(
+        &self,
+        engine: &Engine,
+        now: Timestamp,
+        session: &Session,
+        i: usize,
+        plain: &[u8],
+        out: &mut [u8],
+    ) -> Verdict {
+        let Some(t) = session.outside.get(i) else {
+            return Verdict::Drop(Drop::NoSession);
+        };
+        if out.len() < plain.len() + MAX_SRTCP_TRAILER || plain.len() < 8 {
+            return Verdict::Drop(Drop::TooLong);
+        }
+        out[..plain.len()].copy_from_slice(plain);
+        out[4..8].copy_from_slice(&t.ssrc.to_be_bytes());
+        seal(engine, now, t, out, plain.len())
     }
 }
 

@@ -27,7 +27,7 @@ use core::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use hop::Datagram;
+pub use hop::{Datagram, Match};
 pub use role::{GatewayMode, Role};
 pub use session::{Proxy, Session, SessionError, SessionSpec, Side, SideSpec};
 pub use topology::{Direction, IdentityMap, MapError};

@@ -90,6 +90,9 @@ pub struct RelayConfig {
     /// `[[leg]]`.
     #[serde(rename = "leg")]
     pub legs: Vec<LegConfig>,
+    /// `[proxy]`: the relay plays a proxy role on its legs (sessions, topology hiding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<super::proxy::ProxySection>,
 }
 
 fn yes() -> bool {
@@ -166,6 +169,7 @@ impl Default for RelayConfig {
                     listen: "127.0.0.1:40002".parse().expect("address"),
                 },
             ],
+            proxy: None,
         }
     }
 }
@@ -252,6 +256,10 @@ impl RelayConfig {
             if self.legs[..i].iter().any(|o| o.name == l.name) {
                 return Err(ConfigError(format!("two legs are named {:?}", l.name)));
             }
+        }
+        if let Some(p) = &self.proxy {
+            let legs: Vec<String> = self.legs.iter().map(|l| l.name.clone()).collect();
+            p.build(&legs)?;
         }
         Ok(())
     }

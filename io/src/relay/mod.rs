@@ -13,6 +13,7 @@
 //! and statistics — from Rust, from the control socket ([`crate::control`]) and from C.
 
 mod config;
+mod proxy;
 pub mod stats;
 mod worker;
 
@@ -31,6 +32,7 @@ pub use config::{
     ConfigError, IoChoice, LegConfig, MAX_LEG_NAME, MAX_LEGS, MAX_WORKERS, RelayConfig,
     RelaySection,
 };
+pub use proxy::{IdentityPair, ProxySection, SessionConfig, SideConfig};
 pub use stats::{Drops, LegStats, RelayStats, WorkerStats};
 
 use crate::backend::{Backend, Dest, IoKind};
@@ -52,8 +54,11 @@ pub(crate) struct Route {
 
 /// A packet handed to the worker that owns its stream.
 pub(crate) struct Handoff {
-    /// The route's key in the table: the owner looks the route up itself.
+    /// The route's key in the table: the owner looks the route up itself. 0: a packet of a
+    /// proxy session, which the owner finds by (`sock`, `src`).
     route_key: u64,
+    sock: u16,
+    src: SocketAddr,
     len: u16,
     data: [u8; MAX_DATAGRAM],
 }
@@ -69,6 +74,8 @@ fn forward_key(sock: u16) -> u64 {
 /// What the workers and the control share.
 pub(crate) struct Shared {
     pub(crate) store: Arc<KeyStore>,
+    /// The proxy role, where `[proxy]` configures one.
+    pub(crate) proxy: Option<Arc<mcx_engine::proxy::Proxy>>,
     pub(crate) routes: Table<Route>,
     /// Route specs as given, for listing and removal (control path only).
     pub(crate) route_specs: std::sync::Mutex<Vec<RouteSpec>>,
@@ -165,6 +172,48 @@ impl Control {
     /// The legs and the addresses they are bound to.
     pub fn legs(&self) -> Vec<(String, SocketAddr)> {
         self.shared.legs.clone()
+    }
+
+    /// The proxy role, where the configuration has a `[proxy]` table.
+    pub fn proxy(&self) -> Option<&Arc<mcx_engine::proxy::Proxy>> {
+        self.shared.proxy.as_ref()
+    }
+
+    fn proxy_or_refuse(&self) -> Result<&Arc<mcx_engine::proxy::Proxy>, RelayError> {
+        self.proxy()
+            .ok_or_else(|| RelayError::Refused("this relay has no [proxy] role".into()))
+    }
+
+    /// Adds a proxy session. Refused, with nothing changed, without a `[proxy]` role, for an
+    /// unknown leg or a key that is not installed, or what the role does not allow.
+    pub fn add_session(
+        &self,
+        s: &SessionConfig,
+    ) -> Result<Arc<mcx_engine::proxy::Session>, RelayError> {
+        let p = self.proxy_or_refuse()?;
+        let names: Vec<String> = self.shared.legs.iter().map(|(n, _)| n.clone()).collect();
+        let spec = s.spec(&names).map_err(RelayError::Refused)?;
+        for side in core::iter::once(&spec.inside).chain(&spec.outside) {
+            for k in &side.keys {
+                self.key_present(*k)?;
+            }
+        }
+        p.add(&spec).map_err(|e| RelayError::Refused(e.to_string()))
+    }
+
+    /// Removes proxy session `id`: once this returns, no packet is matched to it.
+    pub fn remove_session(&self, id: u64) -> Result<(), RelayError> {
+        self.proxy_or_refuse()?
+            .remove(id)
+            .map_err(|e| RelayError::Refused(e.to_string()))
+    }
+
+    /// Moves the sessions under key `from` to key `to` (a key replaced by key download).
+    pub fn rekey_sessions(&self, from: KeyId, to: KeyId) -> Result<usize, RelayError> {
+        let p = self.proxy_or_refuse()?;
+        self.key_present(to)?;
+        p.rekey(from, to)
+            .map_err(|e| RelayError::Refused(e.to_string()))
     }
 
     /// The I/O backend the workers run, and why it was chosen.
@@ -423,8 +472,14 @@ impl Relay {
                 Waker::new().map_err(|e| RelayError::Io(format!("eventfd: {e}")))?,
             ));
         }
+        let leg_names: Vec<String> = config.legs.iter().map(|l| l.name.clone()).collect();
+        let proxy = match &config.proxy {
+            Some(p) => Some(Arc::new(p.build(&leg_names).map_err(RelayError::Config)?)),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             store,
+            proxy,
             routes: Table::new(),
             route_specs: std::sync::Mutex::new(Vec::new()),
             legs,

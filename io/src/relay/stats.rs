@@ -34,11 +34,16 @@ pub enum Drop {
     SlabFull,
     /// Re-protecting under the egress key failed (the key left, or its index ran out).
     Protect,
+    /// A proxy session's peer sent under another SSRC than the one the session learned.
+    SsrcChanged,
+    /// A proxy session's packet was not TS 24.380 floor control (an SR, RR or SDES would
+    /// carry names across the proxy).
+    NotFloorControl,
 }
 
 impl Drop {
     /// Every reason, in counter order.
-    pub const ALL: [Drop; 11] = [
+    pub const ALL: [Drop; 13] = [
         Drop::Malformed,
         Drop::NoRoute,
         Drop::UnknownKey,
@@ -50,6 +55,8 @@ impl Drop {
         Drop::HandoffFull,
         Drop::SlabFull,
         Drop::Protect,
+        Drop::SsrcChanged,
+        Drop::NotFloorControl,
     ];
 
     /// The name in `stats`.
@@ -66,6 +73,8 @@ impl Drop {
             Drop::HandoffFull => "handoff_full",
             Drop::SlabFull => "slab_full",
             Drop::Protect => "protect",
+            Drop::SsrcChanged => "ssrc_changed",
+            Drop::NotFloorControl => "not_floor_control",
         }
     }
 }
@@ -187,6 +196,10 @@ pub struct Drops {
     pub slab_full: u64,
     /// Egress protect failed.
     pub protect: u64,
+    /// A proxy session's peer changed SSRC.
+    pub ssrc_changed: u64,
+    /// A proxy session's packet was not floor control.
+    pub not_floor_control: u64,
     /// The kernel refused the send.
     pub send: u64,
 }
@@ -205,6 +218,8 @@ impl Drops {
             handoff_full: c[Drop::HandoffFull as usize],
             slab_full: c[Drop::SlabFull as usize],
             protect: c[Drop::Protect as usize],
+            ssrc_changed: c[Drop::SsrcChanged as usize],
+            not_floor_control: c[Drop::NotFloorControl as usize],
             send,
         }
     }
@@ -222,6 +237,8 @@ impl Drops {
             + self.handoff_full
             + self.slab_full
             + self.protect
+            + self.ssrc_changed
+            + self.not_floor_control
             + self.send
     }
 
@@ -237,6 +254,8 @@ impl Drops {
         self.handoff_full += o.handoff_full;
         self.slab_full += o.slab_full;
         self.protect += o.protect;
+        self.ssrc_changed += o.ssrc_changed;
+        self.not_floor_control += o.not_floor_control;
         self.send += o.send;
     }
 }

@@ -24,7 +24,9 @@ use super::stats::{
     Local,
 };
 use super::{Handoff, Route, Shared, forward_key, route_key};
-use crate::backend::{Backend, Outgoing, Received};
+use mcx_engine::proxy::{Datagram, Drop as ProxyDrop, Match, Proxy, Session, Verdict};
+
+use crate::backend::{Backend, Dest, Outgoing, Received};
 use crate::bufs::{SLOT_SIZE, Slab, SlotRef};
 use crate::sock::MAX_GSO_SEGMENTS;
 
@@ -43,7 +45,10 @@ struct Work {
     slot: SlotRef,
     len: usize,
     /// Where it goes: socket (leg) index, destination, egress key (None: forwarded as is).
+    /// For a proxy packet not yet processed, `sock` is the leg it arrived on.
     route: Route,
+    /// A proxy session's packet, from this source, for the proxy step.
+    proxied: Option<std::net::SocketAddr>,
 }
 
 pub(crate) struct Worker {
@@ -157,6 +162,11 @@ impl Worker {
             let Some(h) = inbox.pop() else { break };
             taken += 1;
             self.st.local.add(C_HANDOFF_IN, 1);
+            if h.route_key == 0 {
+                let len = h.len as usize;
+                self.st.keep_proxied(&h.data[..len], h.sock, h.src);
+                continue;
+            }
             let Some(route) = routes.get(h.route_key) else {
                 self.st.local.drop(Drop::NoRoute, 1);
                 continue;
@@ -188,7 +198,8 @@ impl Worker {
                 self.st.local.add(C_RX, 1);
                 self.st.local.leg_rx(r.sock as usize);
                 let data = &self.backend.rx_data()[start..start + len];
-                self.st.classify(&shared, &routes, r.sock, data, n_workers);
+                self.st
+                    .classify(&shared, &routes, r.sock, r.src, data, n_workers);
             }
         }
         self.rx = rx;
@@ -200,6 +211,10 @@ impl Worker {
         }
 
         self.crypt(now);
+        if let Some(p) = &shared.proxy {
+            self.proxy_step(p, now);
+        }
+        self.free_failed();
         self.send();
         drop(routes);
         self.publish();
@@ -215,7 +230,10 @@ impl Worker {
             self.crypt_chunk(start, end, now);
             start = end;
         }
-        // Failed packets give their slots back.
+    }
+
+    /// Gives the slots of failed packets back.
+    fn free_failed(&mut self) {
         for w in &mut self.st.work {
             if w.len == 0 {
                 self.st.slab.free(w.slot);
@@ -291,6 +309,131 @@ impl Worker {
         }
     }
 
+    /// Runs the proxy's hop over this turn's proxy packets, a chunk at a time: unprotect,
+    /// rewrite, protect, and for a fan-out one more slot per extra target. A packet the proxy
+    /// drops gets `len = 0` and its slot back.
+    fn proxy_step(&mut self, proxy: &Proxy, now: Timestamp) {
+        let mut start = 0;
+        let total = self.st.work.len();
+        while start < total {
+            let mut idx = [0u32; CHUNK];
+            let mut pos = [0usize; CHUNK];
+            let mut m = 0;
+            let mut k = start;
+            while k < total && m < CHUNK {
+                if self.st.work[k].proxied.is_some() {
+                    idx[m] = self.st.work[k].slot.index;
+                    pos[m] = k;
+                    m += 1;
+                }
+                k += 1;
+            }
+            start = k;
+            if m == 0 {
+                continue;
+            }
+            let mut verdicts: [Option<Verdict>; CHUNK] = [const { None }; CHUNK];
+            {
+                let (mut views, lent) = self.st.slab.views_mut::<CHUNK>(&idx[..m]);
+                debug_assert_eq!(lent, m);
+                let placeholder = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+                let mut dg: [Datagram<'_>; CHUNK] =
+                    core::array::from_fn(|_| Datagram::new(0, placeholder, &mut [], 0));
+                for (j, v) in views[..m].iter_mut().enumerate() {
+                    let w = &self.st.work[pos[j]];
+                    dg[j] = Datagram::new(
+                        w.route.sock,
+                        w.proxied.unwrap_or(placeholder),
+                        &mut v[..],
+                        w.len,
+                    );
+                }
+                proxy.handle_batch(&mut self.engine, now, &mut dg[..m]);
+                for j in 0..m {
+                    verdicts[j] = dg[j].verdict.take();
+                }
+            }
+            for j in 0..m {
+                let at = pos[j];
+                self.st.work[at].proxied = None;
+                match verdicts[j].take() {
+                    Some(Verdict::Forward { leg, to, len }) => {
+                        let w = &mut self.st.work[at];
+                        w.route = Route {
+                            sock: leg,
+                            dst: Dest::new(to),
+                            key_out: None,
+                        };
+                        w.len = len;
+                    }
+                    Some(Verdict::FanOut { session, len }) => {
+                        self.fan_out(proxy, now, at, &session, len);
+                    }
+                    Some(Verdict::Drop(d)) => {
+                        self.st.local.drop(proxy_drop(d), 1);
+                        self.st.work[at].len = 0;
+                    }
+                    None => {
+                        self.st.local.drop(Drop::Malformed, 1);
+                        self.st.work[at].len = 0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Protects the fan-out plaintext in the slot of `work[at]` once per target: the first
+    /// target reuses the slot, each further one takes a new slot.
+    fn fan_out(&mut self, proxy: &Proxy, now: Timestamp, at: usize, session: &Session, len: usize) {
+        let src = self.st.work[at].slot;
+        let mut plain = [0u8; SLOT_SIZE];
+        plain[..len].copy_from_slice(&self.st.slab.get_mut(src.index)[..len]);
+        for t in 0..session.outside.len() {
+            let slot = if t == 0 {
+                src
+            } else {
+                match self.st.slab.alloc() {
+                    Some(s) => s,
+                    None => {
+                        self.st.local.drop(Drop::SlabFull, 1);
+                        continue;
+                    }
+                }
+            };
+            let out = self.st.slab.get_mut(slot.index);
+            let v = proxy.protect_target(&self.engine, now, session, t, &plain[..len], out);
+            let (route, n) = match v {
+                Verdict::Forward { leg, to, len } => (
+                    Route {
+                        sock: leg,
+                        dst: Dest::new(to),
+                        key_out: None,
+                    },
+                    len,
+                ),
+                Verdict::Drop(d) => {
+                    self.st.local.drop(proxy_drop(d), 1);
+                    (self.st.work[at].route, 0)
+                }
+                Verdict::FanOut { .. } => (self.st.work[at].route, 0),
+            };
+            if t == 0 {
+                let w = &mut self.st.work[at];
+                w.route = route;
+                w.len = n;
+            } else if n == 0 {
+                self.st.slab.free(slot);
+            } else {
+                self.st.work.push(Work {
+                    slot,
+                    len: n,
+                    route,
+                    proxied: None,
+                });
+            }
+        }
+    }
+
     /// Groups the packets that survived into messages and sends them.
     fn send(&mut self) {
         self.out.clear();
@@ -340,12 +483,26 @@ impl State {
         shared: &Shared,
         routes: &mcx_engine::sync::TableGuard<'_, Route>,
         sock: u16,
+        src: std::net::SocketAddr,
         data: &[u8],
         n_workers: usize,
     ) {
         if data.len() > MAX_DATAGRAM {
             self.local.drop(Drop::Malformed, 1);
             return;
+        }
+        if let Some(p) = &shared.proxy {
+            match p.classify(sock, &src, data) {
+                Match::Clear => return self.keep_proxied(data, sock, src),
+                Match::Keyed(sid) => {
+                    let owner = sid.shard(n_workers);
+                    if owner == self.id {
+                        return self.keep_proxied(data, sock, src);
+                    }
+                    return self.hand_off(shared, owner, 0, sock, src, data);
+                }
+                Match::None => {}
+            }
         }
         if let Some(f) = routes.get(forward_key(sock)) {
             let route = *f;
@@ -364,21 +521,53 @@ impl State {
         let route = *route;
         let owner = sid.shard(n_workers);
         if owner != self.id {
-            let mut h = Handoff {
-                route_key: key,
-                len: data.len() as u16,
-                data: [0; MAX_DATAGRAM],
-            };
-            h.data[..data.len()].copy_from_slice(data);
-            if shared.inbox[owner].push(h).is_err() {
-                self.local.drop(Drop::HandoffFull, 1);
-            } else {
-                self.local.add(C_HANDOFF_OUT, 1);
-                self.woke[owner] = true;
-            }
-            return;
+            return self.hand_off(shared, owner, key, sock, src, data);
         }
         self.keep(data, route);
+    }
+
+    fn hand_off(
+        &mut self,
+        shared: &Shared,
+        owner: usize,
+        route_key: u64,
+        sock: u16,
+        src: std::net::SocketAddr,
+        data: &[u8],
+    ) {
+        let mut h = Handoff {
+            route_key,
+            sock,
+            src,
+            len: data.len() as u16,
+            data: [0; MAX_DATAGRAM],
+        };
+        h.data[..data.len()].copy_from_slice(data);
+        if shared.inbox[owner].push(h).is_err() {
+            self.local.drop(Drop::HandoffFull, 1);
+        } else {
+            self.local.add(C_HANDOFF_OUT, 1);
+            self.woke[owner] = true;
+        }
+    }
+
+    /// Keeps a proxy session's datagram for the proxy step.
+    fn keep_proxied(&mut self, data: &[u8], sock: u16, src: std::net::SocketAddr) {
+        let Some(slot) = self.slab.alloc() else {
+            self.local.drop(Drop::SlabFull, 1);
+            return;
+        };
+        self.slab.get_mut(slot.index)[..data.len()].copy_from_slice(data);
+        self.work.push(Work {
+            slot,
+            len: data.len(),
+            route: Route {
+                sock,
+                dst: Dest::new(src),
+                key_out: None,
+            },
+            proxied: Some(src),
+        });
     }
 
     fn keep(&mut self, data: &[u8], route: Route) {
@@ -391,7 +580,20 @@ impl State {
             slot,
             len: data.len(),
             route,
+            proxied: None,
         });
+    }
+}
+
+/// The drop reason for a proxy's drop.
+fn proxy_drop(d: ProxyDrop) -> Drop {
+    match d {
+        ProxyDrop::NoSession => Drop::NoRoute,
+        ProxyDrop::Unprotect(e) => why(e),
+        ProxyDrop::SsrcChanged => Drop::SsrcChanged,
+        ProxyDrop::NotFloorControl => Drop::NotFloorControl,
+        ProxyDrop::Protect(_) => Drop::Protect,
+        _ => Drop::Malformed,
     }
 }
 
