@@ -371,3 +371,116 @@ fn c_abi_packet_calls_do_not_allocate() {
         mcx_engine_free(e);
     }
 }
+
+/// A store holding the raw SRTP keys `ids` (material derived from each ID).
+fn store_with(ids: &[u32]) -> std::sync::Arc<mcx_engine::store::KeyStore> {
+    use mcx_engine::store::{KeyStore, SrtpInstall, StoreConfig};
+    let s = std::sync::Arc::new(KeyStore::new(StoreConfig::default()));
+    for &id in ids {
+        let key = [id as u8 ^ 0x5a; 16];
+        let salt = [id as u8 ^ 0xa5; 12];
+        s.install_srtp(
+            &SrtpInstall::new(
+                &key,
+                &salt,
+                KeyId::new(id).unwrap(),
+                mcx_engine::keys::Service::Mcptt,
+            ),
+            mcx_engine::time::Timestamp::now(),
+        )
+        .unwrap();
+    }
+    s
+}
+
+#[test]
+fn the_proxy_hop_does_not_allocate_in_steady_state() {
+    use mcx_engine::floor::{Builder, FieldId, MessageType};
+    use mcx_engine::proxy::{IdentityMap, Proxy, Role, SessionSpec, SideSpec, Verdict};
+    use mcx_engine::{Engine, EngineConfig};
+    let (csk, spk, musik) = (0x2a00_0001, 0x3000_0001, 0x6000_0001);
+    let ids = [csk, spk, musik];
+    let key = |id| KeyId::new(id).unwrap();
+    let proxy = Proxy::new(
+        Role::CsProxy {
+            trusted_core: false,
+        },
+        IdentityMap::new()
+            .pair("sip:a@x.internal", "sip:a@x.example")
+            .unwrap()
+            .hide_domain("x.internal")
+            .external("sip:p@x.example")
+            .unwrap(),
+    );
+    let client: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    let core: std::net::SocketAddr = "127.0.0.1:9000".parse().unwrap();
+    let core2: std::net::SocketAddr = "127.0.0.1:9001".parse().unwrap();
+    proxy
+        .add(&SessionSpec {
+            inside: SideSpec::new(1, core, &[key(spk)]),
+            outside: vec![SideSpec::new(0, client, &[key(csk)])],
+            alias: None,
+        })
+        .unwrap();
+    let fan = proxy
+        .add(&SessionSpec {
+            inside: SideSpec::new(1, core2, &[key(spk)]),
+            outside: vec![
+                SideSpec::new(0, "239.1.1.1:5000".parse().unwrap(), &[key(musik)]),
+                SideSpec::new(0, client, &[key(csk)]),
+            ],
+            alias: None,
+        })
+        .unwrap();
+    let mut engine = Engine::new(store_with(&ids), EngineConfig::default()).unwrap();
+    let peers = Engine::new(store_with(&ids), EngineConfig::default()).unwrap();
+    let now = mcx_engine::time::Timestamp::now();
+    let up = Builder::floor(MessageType::FloorRequest, false, 0xc1)
+        .u8(FieldId::FloorPriority, 5)
+        .text(FieldId::UserId, "sip:a@x.example")
+        .finish()
+        .unwrap();
+    let down = Builder::floor(MessageType::FloorTaken, false, 0x5e)
+        .text(FieldId::GrantedPartyIdentity, "sip:b@x.internal")
+        .text(FieldId::UserId, "sip:a@x.internal")
+        .ssrc(0x1234)
+        .finish()
+        .unwrap();
+    let mut wire = [0u8; 2048];
+    let mut out_a = [0u8; 2048];
+    let mut out_b = [0u8; 2048];
+    let mut step = |engine: &mut Engine| -> usize {
+        let mut n = 0;
+        for (k, leg, from, plain) in [
+            (csk, 0, client, &up),
+            (spk, 1, core, &down),
+            (spk, 1, core2, &down),
+        ] {
+            wire[..plain.len()].copy_from_slice(plain);
+            let p = peers
+                .srtcp_protect(key(k), &mut wire, plain.len(), now)
+                .unwrap();
+            match proxy.handle_datagram(engine, now, leg, from, &mut wire, p.len) {
+                Verdict::Forward { .. } => n += 1,
+                Verdict::FanOut { session, len } => {
+                    let plain = &wire[..len];
+                    let mut outs = [&mut out_a[..], &mut out_b[..]];
+                    let mut v = [None, None];
+                    proxy.fan_out(engine, now, &session, plain, &mut outs, &mut v);
+                    n += v
+                        .iter()
+                        .filter(|v| matches!(v, Some(Verdict::Forward { .. })))
+                        .count();
+                }
+                Verdict::Drop(d) => panic!("{d}"),
+            }
+        }
+        n
+    };
+    // Warm-up: the replay windows and the learned SSRCs of the three streams.
+    assert_eq!(step(&mut engine), 4);
+    let (n, allocs) = counted(|| (0..50).map(|_| step(&mut engine)).sum::<usize>());
+    assert_eq!(n, 200);
+    assert_eq!(allocs, 0, "the proxy hop allocated");
+    let _ = fan;
+}
