@@ -23,7 +23,7 @@
 mod build;
 mod field;
 mod parse;
-mod rewrite;
+pub(crate) mod rewrite;
 
 use core::fmt;
 

@@ -237,6 +237,25 @@ impl<'a> Message<'a> {
 /// Reads one APP packet: exactly `pkt`, no compound, no padding, a known name; for floor
 /// control a known message type; every field checked against its layout.
 pub fn parse(pkt: &[u8], options: Options) -> Result<Message<'_>, Error> {
+    let (app, subtype, ssrc) = header_of(pkt)?;
+    let body = &pkt[HEADER_LEN..];
+    let mut rest = body;
+    let interpret = app == App::FloorControl;
+    while !rest.is_empty() {
+        rest = next_field(rest, options, interpret)?.1;
+    }
+    Ok(Message {
+        app,
+        subtype,
+        ssrc,
+        body,
+        options,
+    })
+}
+
+/// Checks the APP header of `pkt` (which must be exactly one packet): application, subtype
+/// and sender SSRC.
+pub(crate) fn header_of(pkt: &[u8]) -> Result<(App, u8, u32), Error> {
     if pkt.len() < HEADER_LEN {
         return Err(Error::Truncated);
     }
@@ -261,24 +280,20 @@ pub fn parse(pkt: &[u8], options: Options) -> Result<Message<'_>, Error> {
             return Err(Error::UnknownMessage(subtype));
         }
     }
-    let body = &pkt[HEADER_LEN..];
-    let mut rest = body;
-    let interpret = app == App::FloorControl;
-    while !rest.is_empty() {
-        rest = next_field(rest, options, interpret)?.1;
-    }
-    Ok(Message {
+    Ok((
         app,
         subtype,
-        ssrc: u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]),
-        body,
-        options,
-    })
+        u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]),
+    ))
 }
 
 /// The field at the front of `b` and what follows it (after its padding); with `interpret`
 /// false the field is kept raw (another application's field IDs).
-fn next_field(b: &[u8], options: Options, interpret: bool) -> Result<(Field<'_>, &[u8]), Error> {
+pub(crate) fn next_field(
+    b: &[u8],
+    options: Options,
+    interpret: bool,
+) -> Result<(Field<'_>, &[u8]), Error> {
     let wire_id = b[0];
     let (len, head) = if wire_id >= 192 {
         if b.len() < 3 {

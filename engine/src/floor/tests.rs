@@ -233,10 +233,10 @@ fn ids_from_192_have_a_two_octet_length() {
 struct Map;
 
 impl Rewrite for Map {
-    fn identity(&self, id: &str) -> Option<&str> {
+    fn identity(&self, id: &[u8]) -> Option<&[u8]> {
         match id {
-            "sip:alice@a.example" => Some("sip:p1@proxy.example"),
-            "sip:d@a" => Some("sip:a-much-longer-external-identity@proxy.example"),
+            b"sip:alice@a.example" => Some(b"sip:p1@proxy.example"),
+            b"sip:d@a" => Some(b"sip:a-much-longer-external-identity@proxy.example"),
             _ => None,
         }
     }
@@ -321,11 +321,68 @@ fn rewrite_converts_profiles_and_refuses_without_change() {
 struct NoMap;
 
 impl Rewrite for NoMap {
-    fn identity(&self, _: &str) -> Option<&str> {
+    fn identity(&self, _: &[u8]) -> Option<&[u8]> {
         None
     }
     fn ssrc(&self, _: u32) -> Option<u32> {
         None
+    }
+}
+
+/// Maps the identities of [`single_fields`] to forms longer, shorter and as long.
+struct Lengths;
+
+impl Rewrite for Lengths {
+    fn identity(&self, id: &[u8]) -> Option<&[u8]> {
+        match id {
+            b"sip:a@x" => Some(b"sip:a-longer@x.example"),
+            b"sip:b@x.example.org" => Some(b"sip:b@x"),
+            b"sip:c@x" => Some(b"sip:C@x"),
+            b"fa@x" => Some(b"fa-1@x"),
+            _ => None,
+        }
+    }
+    fn ssrc(&self, ssrc: u32) -> Option<u32> {
+        (ssrc & 1 == 1).then_some(ssrc.rotate_left(7))
+    }
+}
+
+/// Packets with single identities and SSRCs (the fast path's), in several orders.
+fn single_fields(seed: u32) -> Vec<u8> {
+    let ids = ["sip:a@x", "sip:b@x.example.org", "sip:c@x", "sip:other@y"];
+    let mut b = Builder::floor(MessageType::FloorTaken, seed & 2 == 0, seed);
+    for k in 0..(seed % 5 + 1) {
+        b = match (seed >> k) % 6 {
+            0 => b.text(FieldId::UserId, ids[(seed as usize + k as usize) % 4]),
+            1 => b.ssrc(seed.wrapping_mul(k + 3)),
+            2 => b.text(FieldId::GrantedPartyIdentity, ids[k as usize % 4]),
+            3 => b.text(FieldId::FunctionalAlias, "fa@x"),
+            4 => b.reject_cause(2, "r"),
+            _ => b.u16(FieldId::SequenceNumber, k as u16),
+        };
+    }
+    b.finish().unwrap()
+}
+
+#[test]
+fn the_fast_path_writes_what_the_general_path_writes() {
+    for seed in 0..2000u32 {
+        let p = single_fields(seed.wrapping_mul(0x9e37_79b9) ^ seed);
+        for room in [0usize, 8, 256] {
+            let mut a = p.clone();
+            a.resize(p.len() + room, 0xee);
+            let mut b = a.clone();
+            let o = Options::default();
+            let ra = rewrite(&mut a, p.len(), 9, o, Profile::Current, &Lengths);
+            let rb = rewrite::general(&mut b, p.len(), 9, o, Profile::Current, &Lengths);
+            assert_eq!(ra, rb, "seed {seed}, room {room}");
+            if let Ok(r) = ra {
+                assert_eq!(a[..r.len], b[..r.len], "seed {seed}, room {room}");
+                parse(&a[..r.len], o).unwrap();
+            } else {
+                assert_eq!(a[..p.len()], p[..], "unchanged on error");
+            }
+        }
     }
 }
 
@@ -342,6 +399,24 @@ mod prop {
             let copy = b.clone();
             if rewrite(&mut b, n, 1, Options::default(), Profile::Current, &Map).is_err() {
                 prop_assert_eq!(b, copy);
+            }
+        }
+
+        #[test]
+        fn both_paths_agree_on_mutated_packets(seed in any::<u32>(), i in 0usize..200, x in any::<u8>(), room in 0usize..64) {
+            let mut p = single_fields(seed);
+            let i = i % p.len();
+            p[i] = x;
+            let mut a = p.clone();
+            a.resize(p.len() + room, 0);
+            let mut b = a.clone();
+            let o = Options::default();
+            let ra = rewrite(&mut a, p.len(), 9, o, Profile::Current, &Lengths);
+            let rb = rewrite::general(&mut b, p.len(), 9, o, Profile::Current, &Lengths);
+            prop_assert_eq!(ra, rb);
+            match ra {
+                Ok(r) => prop_assert_eq!(&a[..r.len], &b[..r.len]),
+                Err(_) => prop_assert_eq!(&a[..p.len()], &p[..]),
             }
         }
 

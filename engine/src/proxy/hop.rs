@@ -407,12 +407,11 @@ fn rewrite(
     };
     match App::from_name(&pkt[8..12]) {
         Some(App::FloorControl) => {
-            let map = proxy.map();
             let r = HopRewrite {
                 dir,
                 session: s,
                 proxy,
-                map: &map,
+                map: proxy.map(),
                 own_out,
             };
             let options = Options {

@@ -11,7 +11,7 @@ use core::fmt;
 
 use crate::floor::Profile;
 use crate::keys::{KeyId, Purpose};
-use crate::sync::{EMPTY_KEY, Rcu, Table};
+use crate::sync::{EMPTY_KEY, Table};
 
 use super::role::{GatewayMode, Role};
 use super::topology::IdentityMap;
@@ -262,7 +262,8 @@ pub(crate) fn lookup_key(leg: u16, peer: &SocketAddr, key: Option<KeyId>) -> u64
 /// windows) to the packet calls ([`Proxy::handle_datagram`]).
 pub struct Proxy {
     role: Role,
-    map: Rcu<IdentityMap>,
+    /// Fixed for the proxy's life: every packet reads it without a guard.
+    map: IdentityMap,
     lookup: Table<Entry>,
     /// Sessions by the proxy's inside SSRC.
     by_inside_ssrc: Table<Session>,
@@ -291,7 +292,7 @@ impl Proxy {
     pub fn new(role: Role, map: IdentityMap) -> Proxy {
         Proxy {
             role,
-            map: Rcu::new(map),
+            map,
             lookup: Table::new(),
             by_inside_ssrc: Table::new(),
             control: Mutex::new(Control {
@@ -306,13 +307,9 @@ impl Proxy {
         &self.role
     }
 
-    /// Replaces the identity map (packets already in a rewrite finish with the old one).
-    pub fn set_map(&self, map: IdentityMap) {
-        drop(self.map.replace(Box::new(map)));
-    }
-
-    pub(crate) fn map(&self) -> crate::sync::RcuGuard<'_, IdentityMap> {
-        self.map.read()
+    /// The identity map (set when the proxy is made).
+    pub fn map(&self) -> &IdentityMap {
+        &self.map
     }
 
     fn control(&self) -> impl core::ops::DerefMut<Target = Control> + '_ {

@@ -17,12 +17,16 @@ fn identity_map_is_one_to_one_and_hides_domains() {
         .hide_domain("x.internal")
         .external("sip:proxy@x.example")
         .unwrap();
+    let map = |id: &str, dir| {
+        m.map(id.as_bytes(), dir)
+            .map(|v| std::str::from_utf8(v).unwrap())
+    };
     assert_eq!(
-        m.map("sip:a@x.internal", Direction::Outward),
+        map("sip:a@x.internal", Direction::Outward),
         Some("sip:a@x.example")
     );
     assert_eq!(
-        m.map("sip:a@x.example", Direction::Inward),
+        map("sip:a@x.example", Direction::Inward),
         Some("sip:a@x.internal")
     );
     // Not in the map but in a hidden domain (or a subdomain): the proxy's identity.
@@ -32,16 +36,16 @@ fn identity_map_is_one_to_one_and_hides_domains() {
         "d@x.internal",
     ] {
         assert_eq!(
-            m.map(id, Direction::Outward),
+            map(id, Direction::Outward),
             Some("sip:proxy@x.example"),
             "{id}"
         );
     }
     // Other domains, or a domain that merely ends the same way, pass.
     for id in ["sip:b@y.example", "sip:b@notx.internal", "tel:+4930123"] {
-        assert_eq!(m.map(id, Direction::Outward), None, "{id}");
+        assert_eq!(map(id, Direction::Outward), None, "{id}");
     }
-    assert_eq!(m.map("sip:b@x.internal", Direction::Inward), None);
+    assert_eq!(map("sip:b@x.internal", Direction::Inward), None);
     // One to one.
     assert!(
         m.clone()

@@ -1,11 +1,10 @@
 //! Topology hiding (TR 33.880 §7.2.5.3.3.2): which identities a proxy replaces on the way
 //! out of its domain and back, and the floor-control rewrite of one hop.
 
-use std::collections::HashMap;
-
 use core::fmt;
 
 use crate::floor::Rewrite;
+use crate::idhash::BytesMap;
 
 use super::session::{Proxy, Session};
 
@@ -51,8 +50,8 @@ impl core::error::Error for MapError {}
 /// internal identity again. Anything else passes unchanged.
 #[derive(Clone, Debug, Default)]
 pub struct IdentityMap {
-    outward: HashMap<String, String>,
-    inward: HashMap<String, String>,
+    outward: BytesMap,
+    inward: BytesMap,
     hidden_domains: Vec<String>,
     external: Option<String>,
 }
@@ -74,15 +73,16 @@ impl IdentityMap {
     pub fn pair(mut self, internal: &str, external: &str) -> Result<IdentityMap, MapError> {
         check(internal)?;
         check(external)?;
-        if self.outward.contains_key(internal) {
+        if self.outward.contains_key(internal.as_bytes()) {
             return Err(MapError::NotOneToOne(internal.to_owned()));
         }
-        if self.inward.contains_key(external) {
+        if self.inward.contains_key(external.as_bytes()) {
             return Err(MapError::NotOneToOne(external.to_owned()));
         }
-        self.outward
-            .insert(internal.to_owned(), external.to_owned());
-        self.inward.insert(external.to_owned(), internal.to_owned());
+        let i: Box<[u8]> = internal.as_bytes().into();
+        let e: Box<[u8]> = external.as_bytes().into();
+        self.outward.insert(i.clone(), e.clone());
+        self.inward.insert(e, i);
         Ok(self)
     }
 
@@ -115,32 +115,37 @@ impl IdentityMap {
         self.outward.is_empty()
     }
 
-    /// What `id` becomes crossing the proxy in `dir`; `None` keeps it.
-    pub fn map(&self, id: &str, dir: Direction) -> Option<&str> {
+    /// What `id` (as a packet carries it) becomes crossing the proxy in `dir`; `None`
+    /// keeps it.
+    pub fn map(&self, id: &[u8], dir: Direction) -> Option<&[u8]> {
         match dir {
-            Direction::Outward => self.outward.get(id).map(String::as_str).or_else(|| {
+            Direction::Outward => self.outward.get(id).map(|v| &v[..]).or_else(|| {
                 self.in_hidden_domain(id)
-                    .then_some(self.external.as_deref()?)
+                    .then_some(self.external.as_deref()?.as_bytes())
             }),
-            Direction::Inward => self.inward.get(id).map(String::as_str),
+            Direction::Inward => self.inward.get(id).map(|v| &v[..]),
         }
     }
 
     /// Whether `id` (a SIP or tel URI, or a bare `user@host`) names a host in a hidden
     /// domain.
-    fn in_hidden_domain(&self, id: &str) -> bool {
+    fn in_hidden_domain(&self, id: &[u8]) -> bool {
         if self.hidden_domains.is_empty() {
             return false;
         }
-        let Some(at) = id.rfind('@') else {
+        let Some(at) = id.iter().rposition(|&b| b == b'@') else {
             return false;
         };
         let host = &id[at + 1..];
-        let host = host.split([';', '>', ':', '?']).next().unwrap_or(host);
+        let host = host
+            .split(|b| matches!(b, b';' | b'>' | b':' | b'?'))
+            .next()
+            .unwrap_or(host);
         self.hidden_domains.iter().any(|d| {
+            let d = d.as_bytes();
             host.len() >= d.len()
                 && host[host.len() - d.len()..].eq_ignore_ascii_case(d)
-                && (host.len() == d.len() || host.as_bytes()[host.len() - d.len() - 1] == b'.')
+                && (host.len() == d.len() || host[host.len() - d.len() - 1] == b'.')
         })
     }
 }
@@ -156,11 +161,11 @@ pub(crate) struct HopRewrite<'a> {
 }
 
 impl Rewrite for HopRewrite<'_> {
-    fn identity(&self, id: &str) -> Option<&str> {
+    fn identity(&self, id: &[u8]) -> Option<&[u8]> {
         if let Some((inside, outside)) = &self.session.alias {
             match self.dir {
-                Direction::Outward if id == inside => return Some(outside),
-                Direction::Inward if id == outside => return Some(inside),
+                Direction::Outward if id == inside.as_bytes() => return Some(outside.as_bytes()),
+                Direction::Inward if id == outside.as_bytes() => return Some(inside.as_bytes()),
                 _ => {}
             }
         }
