@@ -248,6 +248,7 @@ pub unsafe extern "C" fn mcx_engine_new(
                 0 => d.retired_keys,
                 n => n as usize,
             },
+            purpose_tags: d.purpose_tags,
         };
         if c.tx_ssrcs_per_key > ::mcx_engine::store::MAX_TX_SSRCS
             || c.index_soft_limit > ::mcx_engine::srtcp::MAX_INDEX

@@ -120,6 +120,13 @@ fn session(inside: SideSpec, outside: SideSpec) -> SessionSpec {
     }
 }
 
+/// A session whose proxy SSRCs are given (the README's walk-through uses these).
+fn fixed(mut s: SessionSpec, inside: u32, outside: u32) -> SessionSpec {
+    s.inside.ssrc = Some(inside);
+    s.outside[0].ssrc = Some(outside);
+    s
+}
+
 fn text(m: &[u8], id: FieldId) -> Option<String> {
     match parse(m, Options::default()).unwrap().field(id) {
         Some(Value::Text(t)) => Some(t.to_owned()),
@@ -191,25 +198,37 @@ fn two_domains() -> TwoDomains {
     );
     let s_cs_a = cs_a
         .proxy
-        .add(&session(
-            side(CORE, IS_A_CORE, &[&spk_a]),
-            side(CLIENTS, CLIENT, &[&csk]),
+        .add(&fixed(
+            session(
+                side(CORE, IS_A_CORE, &[&spk_a]),
+                side(CLIENTS, CLIENT, &[&csk]),
+            ),
+            0xc5a0_0001,
+            0xc5a0_0002,
         ))
         .unwrap();
     let s_is_a = is_a
         .proxy
-        .add(&session(
-            side(CORE, CS_A_CORE, &[&spk_a]),
-            side(CLIENTS, IS_B_OUT, &[&spk_ab1, &spk_ab2]),
+        .add(&fixed(
+            session(
+                side(CORE, CS_A_CORE, &[&spk_a]),
+                side(CLIENTS, IS_B_OUT, &[&spk_ab1, &spk_ab2]),
+            ),
+            0x15a0_0001,
+            0x15a0_0002,
         ))
         .unwrap();
     // Domain B's core is trusted: the server is reached in clear. The interconnection
     // accepts both SPKs, listed the other way round: it answers under the one A used.
     let s_is_b = is_b
         .proxy
-        .add(&session(
-            side(CORE, SERVER_B, &[]),
-            side(CLIENTS, IS_A_OUT, &[&spk_ab2, &spk_ab1]),
+        .add(&fixed(
+            session(
+                side(CORE, SERVER_B, &[]),
+                side(CLIENTS, IS_A_OUT, &[&spk_ab2, &spk_ab1]),
+            ),
+            0x15b0_0001,
+            0x15b0_0002,
         ))
         .unwrap();
     TwoDomains {
@@ -314,6 +333,52 @@ fn floor_request_to_a_remote_domain_and_the_grant_back() {
         DISPATCH_OUT,
     );
     assert_eq!(open(&d.csk, &hop6), want6);
+
+    // The README's walk-through, value for value.
+    let walk = |p: &[u8]| -> (u32, Option<String>, Option<u32>, Option<String>) {
+        let m = parse(p, Options::default()).unwrap();
+        let ssrc = match m.field(FieldId::Ssrc) {
+            Some(Value::Ssrc(s)) => Some(s),
+            _ => None,
+        };
+        (
+            m.ssrc,
+            text(p, FieldId::UserId),
+            ssrc,
+            text(p, FieldId::FunctionalAlias),
+        )
+    };
+    let s = |x: &str| Some(x.to_owned());
+    assert_eq!(walk(&sent), (0xa11c_e000, s(ALICE_OUT), None, None));
+    assert_eq!(walk(&want1), (0xc5a0_0001, s(ALICE_IN), None, None));
+    assert_eq!(walk(&want2), (0x15a0_0002, s(ALICE_OUT), None, None));
+    assert_eq!(walk(&want3), (0x15b0_0001, s(ALICE_OUT), None, None));
+    assert_eq!(
+        walk(&grant),
+        (0x5e4b_0001, s(ALICE_OUT), Some(0x15b0_0001), s(DISPATCH_IN))
+    );
+    assert_eq!(
+        walk(&want4),
+        (
+            0x15b0_0002,
+            s(ALICE_OUT),
+            Some(0x15a0_0002),
+            s(DISPATCH_OUT)
+        )
+    );
+    assert_eq!(
+        walk(&want5),
+        (0x15a0_0001, s(ALICE_IN), Some(0xc5a0_0001), s(DISPATCH_OUT))
+    );
+    assert_eq!(
+        walk(&want6),
+        (
+            0xc5a0_0002,
+            s(ALICE_OUT),
+            Some(0xa11c_e000),
+            s(DISPATCH_OUT)
+        )
+    );
 
     // What each edge hides. Domain A's internal names never leave A, B's never leave B.
     for p in [&want2, &want3, &want4, &want6] {

@@ -235,7 +235,9 @@ fn check_rx(ctx: &RxCtx, entry: &KeyEntry) -> Result<(), Error> {
 }
 
 fn check_use(entry: &KeyEntry, use_: SrtcpUse, off_network: bool) -> Result<(), Error> {
-    if !use_.allows(entry.purpose) {
+    // The early numbering's MSK protects multicast signalling and MBMS subchannel control.
+    let msk = entry.msk && matches!(use_, SrtcpUse::Multicast | SrtcpUse::MbmsSubchannel);
+    if !use_.allows(entry.purpose) && !msk {
         return Err(Error::WrongPurpose(entry.purpose));
     }
     if use_ == SrtcpUse::OffNetwork && !off_network {

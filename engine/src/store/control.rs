@@ -35,6 +35,11 @@ pub(super) struct Control {
     /// store remembers of them.
     pub(super) retired_order: VecDeque<(u64, u64)>,
     pub(super) next_serial: u64,
+    /// The algorithms recorded with a key (CSK upload, key download), by ID lookup key.
+    pub(super) algorithms: IdMap<u64, super::Algorithms>,
+    /// The CSK each client (MC Service user ID, IMPU) uploaded last, through whichever of
+    /// the proxy's URIs: how a second connection of the same client is recognised.
+    pub(super) clients: HashMap<(String, String), KeyId>,
 }
 
 impl Control {
@@ -64,6 +69,13 @@ impl Control {
     /// Takes an entry out of the maps (not out of the index).
     pub(super) fn take(&mut self, by_id: u64) -> Option<Arc<KeyEntry>> {
         let e = self.entries.remove(&by_id)?;
+        self.algorithms.remove(&by_id);
+        if let Some(impu) = &e.owner.impu {
+            let k = (e.owner.user_id.clone(), impu.clone());
+            if self.clients.get(&k) == Some(&e.id) {
+                self.clients.remove(&k);
+            }
+        }
         for b in self.bound.remove(&by_id).unwrap_or_default() {
             if self.bindings.get(&b) == Some(&e.id) {
                 self.bindings.remove(&b);

@@ -51,6 +51,9 @@ const REVOKED: u8 = 2;
 pub(crate) struct KeyEntry {
     state: AtomicU8,
     pub(crate) purpose: Purpose,
+    /// Tag 4 read as the MSK of the early numbering: it also serves MBMS subchannel
+    /// control.
+    pub(crate) msk: bool,
     pub(crate) id: KeyId,
     /// The lookup key a packet's MKI names (`keys::addressing`).
     pub(crate) lookup: u64,
@@ -87,6 +90,7 @@ pub(crate) struct EntryParts {
     pub(crate) service: Service,
     pub(crate) owner: Owner,
     pub(crate) peer: String,
+    pub(crate) msk: bool,
 }
 
 impl fmt::Debug for KeyEntry {
@@ -105,6 +109,7 @@ impl KeyEntry {
         KeyEntry {
             state: AtomicU8::new(ACTIVE),
             purpose: p.id.purpose(),
+            msk: p.msk,
             id: p.id,
             lookup: p.lookup,
             serial: p.serial,
@@ -200,6 +205,7 @@ impl KeyEntry {
             key_len: self.keys.key_len(),
             tx_ssrcs: self.tx.ssrcs(),
             rx_streams: self.rx_streams.load(Ordering::Relaxed),
+            msk: self.msk,
         }
     }
 }
@@ -241,4 +247,7 @@ pub struct KeyInfo {
     pub tx_ssrcs: u32,
     /// Receive streams (replay windows) held for it, over every handle.
     pub rx_streams: u32,
+    /// Tag 4 read as the MSK (`PurposeTags::EarlyMsk`): multicast signalling and MBMS
+    /// subchannel control.
+    pub msk: bool,
 }

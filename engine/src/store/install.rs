@@ -5,7 +5,10 @@
 use core::fmt;
 
 use crate::keys::addressing::{Address, AddressError, address};
-use crate::keys::{CsId, DeriveError, KeyId, Purpose, Service, derive_srtp_master, srtcp_cs_id};
+use crate::keys::{
+    CsId, DeriveError, KeyId, Purpose, Service, derive_srtp_master, derive_srtp_master_with_len,
+    srtcp_cs_id,
+};
 use crate::secret::{KeyLen, LengthError, MasterKey, MasterSalt, McKey};
 use crate::srtcp::{Protection, SrtcpKeys};
 use crate::time::Timestamp;
@@ -39,6 +42,53 @@ pub struct KeyInstall<'a> {
     pub cs_id: Option<CsId>,
     /// For a GMK: the GUK-ID of the member (the CSB ID, and the second half of the MKI).
     pub guk_id: Option<u32>,
+    /// What a CSK upload said of the client's algorithms, or the one a key download forces
+    /// (TS 33.180 §4.3.4.1, §5.4, §5.8). The SRTCP keys follow the selected algorithm;
+    /// without it, the key's own length decides (AES-128 for 16 octets, AES-256 for 32).
+    pub algorithms: Option<Algorithms>,
+}
+
+/// The SRTCP AEAD an MC key is used with (RFC 7714).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SrtcpAlgorithm {
+    /// AEAD_AES_128_GCM: a 16-octet master key.
+    Aes128Gcm,
+    /// AEAD_AES_256_GCM: a 32-octet master key.
+    Aes256Gcm,
+}
+
+impl SrtcpAlgorithm {
+    /// The master key length it needs.
+    pub const fn key_len(self) -> KeyLen {
+        match self {
+            SrtcpAlgorithm::Aes128Gcm => KeyLen::Aes128,
+            SrtcpAlgorithm::Aes256Gcm => KeyLen::Aes256,
+        }
+    }
+}
+
+/// A client's algorithms as a CSK upload carries them: those it supports and the one it
+/// selected (TS 33.180 §4.3.4.1). A key download may select another of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Algorithms {
+    /// What the client supports (empty: only `selected`).
+    pub supported: Vec<SrtcpAlgorithm>,
+    /// What the key is used with.
+    pub selected: SrtcpAlgorithm,
+}
+
+/// What a CSK upload did ([`super::KeyStore::csk_upload`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upload {
+    /// The CSK was installed.
+    Installed(Installed),
+    /// The same client (MC Service user ID and IMPU) already has a CSK through another of
+    /// the proxy's URIs: the upload's identity is bound to that CSK instead, and the proxy
+    /// sends a key download that sets the uploaded CSK to it (TR 33.880 §7.2.5.3.3.5).
+    Aliased {
+        /// The CSK the client keeps using, whichever URI it comes through.
+        csk: KeyId,
+    },
 }
 
 impl fmt::Debug for KeyInstall<'_> {
@@ -57,6 +107,7 @@ impl fmt::Debug for KeyInstall<'_> {
             .field("protection", &self.protection)
             .field("cs_id", &self.cs_id)
             .field("guk_id", &self.guk_id)
+            .field("algorithms", &self.algorithms)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +134,7 @@ impl<'a> KeyInstall<'a> {
             protection: Protection::Encrypted,
             cs_id: None,
             guk_id: None,
+            algorithms: None,
         }
     }
 }
@@ -107,6 +159,10 @@ pub struct SrtpInstall<'a> {
     pub protection: Protection,
     /// For a GMK: the GUK-ID (second half of the MKI).
     pub guk_id: Option<u32>,
+    /// The interconnection end-point an SPK serves (or the peer of any raw key): the key
+    /// binds to it, so that a later key for the same end-point replaces it, and
+    /// `KeyStore::key_for(purpose, "", peer)` finds it. `None`: no binding.
+    pub peer: Option<String>,
 }
 
 impl<'a> SrtpInstall<'a> {
@@ -126,6 +182,7 @@ impl<'a> SrtpInstall<'a> {
             valid_until: None,
             protection: Protection::Encrypted,
             guk_id: None,
+            peer: None,
         }
     }
 }
@@ -138,6 +195,7 @@ impl fmt::Debug for SrtpInstall<'_> {
             .field("valid_from", &self.valid_from)
             .field("valid_until", &self.valid_until)
             .field("protection", &self.protection)
+            .field("peer", &self.peer)
             .finish_non_exhaustive()
     }
 }
@@ -174,6 +232,10 @@ pub enum StoreError {
     /// This key ID left the store recently with the same master key and salt: installing it
     /// again would let its old packets be replayed (install fresh material).
     ReusedKey(KeyId),
+    /// The purpose tag is void or undefined in the store's numbering (`PurposeTags`).
+    UndefinedPurpose(u8),
+    /// The selected algorithm is not among those the client supports.
+    AlgorithmNotOffered(SrtcpAlgorithm),
 }
 
 impl fmt::Display for StoreError {
@@ -205,6 +267,12 @@ impl fmt::Display for StoreError {
                 f,
                 "key {k} was installed before with the same material; install a fresh key"
             ),
+            StoreError::UndefinedPurpose(t) => {
+                write!(f, "purpose tag {t} is void or undefined in this numbering")
+            }
+            StoreError::AlgorithmNotOffered(a) => {
+                write!(f, "{a:?} is not among the client's algorithms")
+            }
         }
     }
 }
@@ -253,6 +321,10 @@ pub(crate) struct Prepared {
     pub(crate) fingerprint: [u8; 16],
     /// Whether it binds to (purpose, owner, peer) and so replaces the key bound there.
     pub(crate) binds: bool,
+    /// Tag 4 read as the MSK (`PurposeTags::EarlyMsk`).
+    pub(crate) msk: bool,
+    /// The algorithms recorded with it.
+    pub(crate) algorithms: Option<Algorithms>,
 }
 
 /// A hash of a master key and salt, to recognise the same material under the same key ID
@@ -281,6 +353,11 @@ fn check(
     let purpose = key_id.purpose();
     if matches!(purpose, Purpose::Gmk | Purpose::Pck) && !config.off_network {
         return Err(StoreError::OffNetworkDisabled(purpose));
+    }
+    if config.purpose_tags == super::PurposeTags::EarlyMsk
+        && matches!(purpose, Purpose::Mscck | Purpose::Musik)
+    {
+        return Err(StoreError::UndefinedPurpose(purpose.tag()));
     }
     let address = address(key_id, guk_id)?;
     match valid {
@@ -315,8 +392,16 @@ pub(crate) fn prepare(
         .cs_id
         .or(srtcp_cs_id(purpose, k.service))
         .ok_or(StoreError::NoCsId(purpose, k.service))?;
-    let (mk, ms) =
-        derive_srtp_master(k.key, cs_id, address.csb_id, k.rand).map_err(StoreError::Derive)?;
+    let (mk, ms) = match &k.algorithms {
+        None => derive_srtp_master(k.key, cs_id, address.csb_id, k.rand),
+        Some(a) => {
+            if !a.supported.is_empty() && !a.supported.contains(&a.selected) {
+                return Err(StoreError::AlgorithmNotOffered(a.selected));
+            }
+            derive_srtp_master_with_len(k.key, a.selected.key_len(), cs_id, address.csb_id, k.rand)
+        }
+    }
+    .map_err(StoreError::Derive)?;
     Ok(Prepared {
         address,
         service: k.service,
@@ -328,6 +413,8 @@ pub(crate) fn prepare(
         keys: SrtcpKeys::from_master(&mk, &ms, config.provider),
         fingerprint: fingerprint(&mk, &ms),
         binds: true,
+        msk: msk(config, purpose),
+        algorithms: k.algorithms.clone(),
     })
 }
 
@@ -350,12 +437,19 @@ pub(crate) fn prepare_srtp(
         address,
         service: k.service,
         owner: Owner::new(""),
-        peer: String::new(),
+        peer: k.peer.clone().unwrap_or_default(),
         valid_from: k.valid_from,
         valid_until: k.valid_until,
         protection: k.protection,
         keys: SrtcpKeys::from_master(&mk, &ms, config.provider),
         fingerprint: fingerprint(&mk, &ms),
-        binds: false,
+        binds: k.peer.is_some(),
+        msk: msk(config, k.key_id.purpose()),
+        algorithms: None,
     })
+}
+
+/// Whether a key of `purpose` is the MSK of the early numbering.
+fn msk(config: &StoreConfig, purpose: Purpose) -> bool {
+    config.purpose_tags == super::PurposeTags::EarlyMsk && purpose == Purpose::Mkfc
 }

@@ -66,12 +66,30 @@ use control::{Binding, Control};
 use install::{Prepared, prepare, prepare_srtp};
 
 pub use entry::{KeyInfo, KeyStatus, Owner};
-pub use install::{GeneratedKey, Installed, KeyInstall, SrtpInstall, StoreError};
+pub use install::{
+    Algorithms, GeneratedKey, Installed, KeyInstall, SrtcpAlgorithm, SrtpInstall, StoreError,
+    Upload,
+};
 pub use tx::MAX_TX_SSRCS;
 
 pub(crate) use entry::{KeyEntry, TimeError};
 pub(crate) use snapshot::Snapshot;
 pub(crate) use tx::TakeError;
+
+/// Which numbering of the purpose tags (the 4 top bits of a key ID) the store follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PurposeTags {
+    /// TS 33.180 Annex G as the digest tabulates it (§1.2): 4 MKFC, 5 MSCCK, 6 MuSiK. The
+    /// default: it is the numbering the implementations checked against use, and the one
+    /// with a key for each of the uses Rel-17 names (floor control over MBMS, MBMS
+    /// subchannel control, multicast signalling).
+    #[default]
+    AnnexG,
+    /// The earlier numbering of a TS 33.180 draft (seed `003`, Annex G): tag 4 is the MSK,
+    /// which protects multicast signalling and MBMS subchannel control; tag 5 is void and
+    /// 6 undefined (refused at install).
+    EarlyMsk,
+}
 
 /// Store-wide settings.
 #[derive(Clone, Copy, Debug)]
@@ -93,6 +111,8 @@ pub struct StoreConfig {
     /// How many retired key IDs the store remembers (with their last index) to refuse index
     /// reuse on a reinstall. Default 100,000 (about 80 octets each).
     pub retired_keys: usize,
+    /// The purpose-tag numbering. Default [`PurposeTags::AnnexG`].
+    pub purpose_tags: PurposeTags,
 }
 
 impl Default for StoreConfig {
@@ -104,6 +124,7 @@ impl Default for StoreConfig {
             tx_ssrcs_per_key: 4096,
             index_soft_limit: MAX_INDEX - (1 << 24) + 1,
             retired_keys: 100_000,
+            purpose_tags: PurposeTags::AnnexG,
         }
     }
 }
@@ -342,8 +363,9 @@ impl KeyStore {
             tx,
             fingerprint: p.fingerprint,
             service: p.service,
-            owner: p.owner,
+            owner: p.owner.clone(),
             peer: p.peer,
+            msk: p.msk,
         }));
         // The maps say the ID is free, and the index holds what the maps hold.
         let published = self.index.insert(lookup, Arc::clone(&entry)).is_ok()
@@ -366,6 +388,15 @@ impl KeyStore {
                 });
             }
         });
+        if let Some(a) = p.algorithms {
+            c.algorithms.insert(by_id, a);
+        }
+        if key_id.purpose() == Purpose::Csk
+            && let Some(impu) = &p.owner.impu
+        {
+            c.clients
+                .insert((p.owner.user_id.clone(), impu.clone()), key_id);
+        }
         c.entries.insert(by_id, entry);
         self.keys.fetch_add(1, Ordering::Relaxed);
         if let Some(b) = binding {
@@ -478,6 +509,23 @@ impl KeyStore {
         now: Timestamp,
     ) -> Result<Installed, StoreError> {
         let mut c = self.control();
+        let peer = c
+            .entries
+            .get(&lookup_of_id(key_id))
+            .map(|e| e.peer.clone())
+            .ok_or(StoreError::UnknownKey(key_id))?;
+        self.alias_locked(&mut c, key_id, owner, &peer, now)
+    }
+
+    /// Binds (`owner`, `peer`) to the installed key `key_id`.
+    fn alias_locked(
+        &self,
+        c: &mut Control,
+        key_id: KeyId,
+        owner: &Owner,
+        peer: &str,
+        now: Timestamp,
+    ) -> Result<Installed, StoreError> {
         let by_id = lookup_of_id(key_id);
         let entry = c
             .entries
@@ -488,7 +536,7 @@ impl KeyStore {
         let binding = Binding {
             purpose: entry.purpose,
             user_id: owner.user_id.clone(),
-            peer: entry.peer.clone(),
+            peer: peer.to_owned(),
         };
         let previous = c
             .bindings
@@ -505,10 +553,79 @@ impl KeyStore {
             );
         }
         c.bind(binding, key_id, by_id);
-        self.purge_locked(&mut c, now);
+        self.purge_locked(c, now);
         Ok(Installed {
             superseded: previous.map(|e| e.id),
         })
+    }
+
+    /// A CSK upload (TS 33.180 §5.4) received by a proxy that presents several URIs (the
+    /// upload's `peer`). When the same client — the same MC Service user ID and IMPU — already
+    /// has an active CSK through another URI, the uploaded CSK is not installed: the upload's
+    /// (owner, URI) is bound to the existing CSK, which the proxy then sends back in a key
+    /// download that sets the uploaded CSK to it (TR 33.880 §7.2.5.3.3.5: CSK_B := CSK_A), so
+    /// that one CSK protects the client's signalling whichever URI it uses. Otherwise the CSK
+    /// is installed as by [`KeyStore::install`]. An upload without an IMPU is never matched.
+    pub fn csk_upload(&self, k: &KeyInstall<'_>, now: Timestamp) -> Result<Upload, StoreError> {
+        if k.key_id.purpose() != Purpose::Csk {
+            return Err(StoreError::WrongPurpose(k.key_id.purpose()));
+        }
+        let p = prepare(&self.config, k, now)?;
+        let mut c = self.control();
+        let existing = k.owner.impu.as_ref().and_then(|impu| {
+            let id = *c.clients.get(&(k.owner.user_id.clone(), impu.clone()))?;
+            let e = c.entries.get(&lookup_of_id(id))?;
+            (e.status() == KeyStatus::Active && e.peer != k.peer).then_some(id)
+        });
+        match existing {
+            Some(csk) => {
+                self.alias_locked(&mut c, csk, &k.owner, &k.peer, now)?;
+                Ok(Upload::Aliased { csk })
+            }
+            None => self.insert_locked(&mut c, p, now).map(Upload::Installed),
+        }
+    }
+
+    /// A key delivered by key download (TS 33.180 §5.8): installed as by
+    /// [`KeyStore::install`], except that the key it replaces for the same (purpose, owner,
+    /// peer) — the previous CSK toward that server URI — is discarded at once, with no grace
+    /// period (seed `003` §5.2.X.1: the client "shall discard any previous CSKs associated
+    /// with the MC Server URI"). A download that selects an algorithm keeps the client's list
+    /// from the replaced key's upload and is refused if the list does not have it; one that
+    /// selects none keeps the replaced key's selection.
+    pub fn key_download(
+        &self,
+        k: &KeyInstall<'_>,
+        now: Timestamp,
+    ) -> Result<Installed, StoreError> {
+        let previous = self.key_for(k.key_id.purpose(), &k.owner.user_id, &k.peer);
+        let before = previous.and_then(|id| self.algorithms(id));
+        let mut k = k.clone();
+        k.algorithms = match (k.algorithms.take(), before) {
+            (Some(mut forced), Some(was)) => {
+                if forced.supported.is_empty() {
+                    forced.supported = was.supported;
+                }
+                Some(forced)
+            }
+            (None, Some(was)) => Some(was),
+            (forced, None) => forced,
+        };
+        let p = prepare(&self.config, &k, now)?;
+        let mut c = self.control();
+        let done = self.insert_locked(&mut c, p, now)?;
+        if let Some(old) = done.superseded {
+            self.remove_locked(&mut c, &[lookup_of_id(old)], Retired::Superseded);
+        }
+        Ok(done)
+    }
+
+    /// The algorithms recorded with a key (its CSK upload or key download).
+    pub fn algorithms(&self, key_id: KeyId) -> Option<Algorithms> {
+        self.control()
+            .algorithms
+            .get(&lookup_of_id(key_id))
+            .cloned()
     }
 
     /// The key currently bound to (purpose, owner, peer): e.g. the CSK toward a client.

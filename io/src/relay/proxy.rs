@@ -238,6 +238,30 @@ mod tests {
         assert_eq!(again.proxy, c.proxy);
     }
 
+    /// The first TOML block after `heading` in the README.
+    fn readme_toml(heading: &str) -> String {
+        let readme = include_str!("../../../README.md");
+        let at = readme.find(heading).expect("the README has the section");
+        let start = readme[at..].find("```toml\n").expect("a TOML block") + at + 8;
+        let end = readme[start..].find("```").expect("closed") + start;
+        readme[start..end].to_owned()
+    }
+
+    #[test]
+    fn the_readme_s_proxy_configurations_build() {
+        let cs = RelayConfig::from_toml(&readme_toml("### A CS proxy")).unwrap();
+        let legs: Vec<String> = cs.legs.iter().map(|l| l.name.clone()).collect();
+        let p = cs.proxy.as_ref().unwrap().build(&legs).unwrap();
+        assert_eq!((p.role().name(), p.len()), ("cs-proxy", 2));
+        let head = "[relay]\n[[leg]]\nname = \"clients\"\nlisten = \"127.0.0.1:0\"\n\
+                    [[leg]]\nname = \"core\"\nlisten = \"127.0.0.1:0\"\n";
+        let is =
+            RelayConfig::from_toml(&format!("{head}{}", readme_toml("### An IS proxy"))).unwrap();
+        let p = is.proxy.as_ref().unwrap().build(&legs).unwrap();
+        assert_eq!((p.role().name(), p.len()), ("is-proxy", 1));
+        assert_eq!(p.list()[0].outside[0].ssrc, 0x15b0_0002);
+    }
+
     #[test]
     fn bad_proxy_tables_are_refused_with_a_reason() {
         for (from, to, says) in [
