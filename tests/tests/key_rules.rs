@@ -371,3 +371,124 @@ fn algorithm_negotiation_follows_the_selected_algorithm() {
         Some(id(0x2000_0020))
     );
 }
+
+#[test]
+fn xml_bodies_move_from_the_client_hop_to_the_server_hop_in_one_call() {
+    use mcx_engine::proxy::{Direction, IdentityMap, Proxy, Role};
+    use mcx_engine::store::XmlError;
+    use mcx_engine::xml::{Elements, Limits, XmlKey, protect, unprotect};
+    let s = store(PurposeTags::AnnexG);
+    let (csk_key, spk_key) = ([0x21; 16], [0x31; 16]);
+    let server = "sip:mcptt-server@ptt.a.internal";
+    s.install(&csk(&csk_key, 0x2000_0042, alice(None), URI_A), T0)
+        .unwrap();
+    let mut spk = KeyInstall::new(
+        &spk_key,
+        id(0x3000_0042),
+        &[9; 16],
+        Service::Mcptt,
+        Owner::new(server),
+        "core.a.internal",
+    );
+    spk.cs_id = Some(CsId::CskSrtcpMcptt);
+    s.install(&spk, T0).unwrap();
+    let proxy = Proxy::new(
+        Role::CsProxy {
+            trusted_core: false,
+        },
+        IdentityMap::new()
+            .pair("sip:alice@ptt.a.internal", ALICE)
+            .unwrap(),
+    );
+    // The client protects its body under its CSK's XML keys (TS 33.180 F.1.4, P0 = its MC
+    // Service user ID), derived here on its own.
+    let body = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><mcpttinfo xmlns="urn:3gpp:ns:mcpttInfo:1.0"><mcptt-Params><mcptt-calling-user-id type="Normal"><mcpttURI>{ALICE}</mcpttURI></mcptt-calling-user-id><mcptt-request-uri type="Normal"><mcpttURI>sip:group-1@a.example</mcpttURI></mcptt-request-uri></mcptt-Params></mcpttinfo>"#
+    );
+    let client_key = XmlKey::derive(&csk_key, id(0x2000_0042), ALICE.as_bytes()).unwrap();
+    let (els, lim) = (Elements::default(), Limits::default());
+    let mut from_client = Vec::new();
+    protect(&client_key, body.as_bytes(), &els, &lim, &mut from_client).unwrap();
+    assert!(!String::from_utf8_lossy(&from_client).contains("alice"));
+    // The proxy: CSK hop in, SPK hop out, alice's internal identity inside.
+    let mut to_server = Vec::new();
+    proxy
+        .reprotect_xml(
+            &s,
+            &from_client,
+            id(0x2000_0042),
+            id(0x3000_0042),
+            Direction::Inward,
+            &els,
+            &lim,
+            T0,
+            &mut to_server,
+        )
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&to_server).contains("alice"));
+    // The server opens it under the SPK's XML keys (P0 = the SPK owner's identity).
+    let server_key = XmlKey::derive(&spk_key, id(0x3000_0042), server.as_bytes()).unwrap();
+    let mut opened = Vec::new();
+    unprotect(&server_key, &to_server, &lim, &mut opened).unwrap();
+    assert_eq!(
+        String::from_utf8(opened).unwrap(),
+        body.replace(ALICE, "sip:alice@ptt.a.internal")
+    );
+    // Under the client's keys it does not open.
+    assert!(unprotect(&client_key, &to_server, &lim, &mut Vec::new()).is_err());
+    // The XML keys die with their CSK; a MuSiK has none; raw SPK material has none.
+    let mut out = b"kept".to_vec();
+    let musik = [0x61; 16];
+    s.install(
+        &KeyInstall::new(
+            &musik,
+            id(0x6000_0042),
+            &[1; 16],
+            Service::Mcptt,
+            Owner::new("g"),
+            URI_A,
+        ),
+        T0,
+    )
+    .unwrap();
+    let r = proxy.reprotect_xml(
+        &s,
+        &from_client,
+        id(0x6000_0042),
+        id(0x3000_0042),
+        Direction::Inward,
+        &els,
+        &lim,
+        T0,
+        &mut out,
+    );
+    assert_eq!(r, Err(XmlError::Key(Error::WrongPurpose(Purpose::Musik))));
+    let raw = SrtpInstall::new(&[0x71; 16], &[0x72; 12], id(0x3000_0043), Service::Mcptt);
+    s.install_srtp(&raw, T0).unwrap();
+    let r = proxy.reprotect_xml(
+        &s,
+        &from_client,
+        id(0x2000_0042),
+        id(0x3000_0043),
+        Direction::Inward,
+        &els,
+        &lim,
+        T0,
+        &mut out,
+    );
+    assert_eq!(r, Err(XmlError::NoXmlKey(id(0x3000_0043))));
+    s.revoke(id(0x2000_0042)).unwrap();
+    let r = proxy.reprotect_xml(
+        &s,
+        &from_client,
+        id(0x2000_0042),
+        id(0x3000_0042),
+        Direction::Inward,
+        &els,
+        &lim,
+        T0,
+        &mut out,
+    );
+    assert_eq!(r, Err(XmlError::Key(Error::Revoked)));
+    assert_eq!(out, b"kept", "nothing written on a refusal");
+}

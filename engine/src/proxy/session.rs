@@ -567,3 +567,32 @@ fn spec_of(s: &Session, from: KeyId, to: KeyId) -> SessionSpec {
 pub(crate) fn purposes(s: &SideSpec) -> impl Iterator<Item = Purpose> + '_ {
     s.keys.iter().map(|k| k.purpose())
 }
+
+impl Proxy {
+    /// Re-protects an XML body of a SIP message crossing the proxy, in one call: opens it
+    /// under the XML keys of store key `from` (the client hop's CSK, or an SPK), rewrites its
+    /// identities (`mcpttURI` / `mcdataURI` contents) through the identity map for `dir`, and
+    /// protects the elements `elements` under the XML keys of `to` (the server hop's SPK, or
+    /// a CSK). The keys are looked up on every call, so a revoked CSK or SPK stops its XML
+    /// keys at once. On an error `out` is as it was; the plaintext in between is zeroized.
+    #[allow(clippy::too_many_arguments)]
+    pub fn reprotect_xml(
+        &self,
+        store: &crate::store::KeyStore,
+        doc: &[u8],
+        from: KeyId,
+        to: KeyId,
+        dir: super::Direction,
+        elements: &crate::xml::Elements,
+        limits: &crate::xml::Limits,
+        now: crate::time::Timestamp,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, crate::store::XmlError> {
+        let mut plain = zeroize::Zeroizing::new(Vec::new());
+        store.xml_unprotect(from, doc, limits, now, &mut plain)?;
+        let mut moved = zeroize::Zeroizing::new(Vec::new());
+        crate::xml::rewrite_identities(&plain, limits, |id| self.map.map(id, dir), &mut moved)
+            .map_err(crate::store::XmlError::Xml)?;
+        store.xml_protect(to, &moved, elements, limits, now, out)
+    }
+}

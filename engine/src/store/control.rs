@@ -40,6 +40,8 @@ pub(super) struct Control {
     /// The CSK each client (MC Service user ID, IMPU) uploaded last, through whichever of
     /// the proxy's URIs: how a second connection of the same client is recognised.
     pub(super) clients: HashMap<(String, String), KeyId>,
+    /// The XML keys of CSKs and SPKs, by ID lookup key: they leave with their key.
+    pub(super) xml: IdMap<u64, Arc<crate::xml::XmlKey>>,
 }
 
 impl Control {
@@ -70,6 +72,7 @@ impl Control {
     pub(super) fn take(&mut self, by_id: u64) -> Option<Arc<KeyEntry>> {
         let e = self.entries.remove(&by_id)?;
         self.algorithms.remove(&by_id);
+        self.xml.remove(&by_id);
         if let Some(impu) = &e.owner.impu {
             let k = (e.owner.user_id.clone(), impu.clone());
             if self.clients.get(&k) == Some(&e.id) {

@@ -325,6 +325,9 @@ pub(crate) struct Prepared {
     pub(crate) msk: bool,
     /// The algorithms recorded with it.
     pub(crate) algorithms: Option<Algorithms>,
+    /// For a CSK or SPK delivered as an MC key: the XML keys F.1.4 derives from it for its
+    /// owner.
+    pub(crate) xml: Option<crate::xml::XmlKey>,
 }
 
 /// A hash of a master key and salt, to recognise the same material under the same key ID
@@ -415,6 +418,13 @@ pub(crate) fn prepare(
         binds: true,
         msk: msk(config, purpose),
         algorithms: k.algorithms.clone(),
+        xml: match purpose {
+            Purpose::Csk | Purpose::Spk => Some(
+                crate::xml::XmlKey::derive(k.key, k.key_id, k.owner.user_id.as_bytes())
+                    .map_err(StoreError::Derive)?,
+            ),
+            _ => None,
+        },
     })
 }
 
@@ -446,6 +456,7 @@ pub(crate) fn prepare_srtp(
         binds: k.peer.is_some(),
         msk: msk(config, k.key_id.purpose()),
         algorithms: None,
+        xml: None,
     })
 }
 

@@ -145,6 +145,30 @@ pub enum StoreEvent {
     },
 }
 
+/// Why an XML call under a store key failed. Nothing was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum XmlError {
+    /// The key: unknown, not a CSK or SPK, revoked, superseded, expired or not yet valid.
+    Key(crate::Error),
+    /// The key was installed as raw SRTP material: there is no XPK to derive XML keys from.
+    NoXmlKey(KeyId),
+    /// The document or its protection.
+    Xml(crate::xml::Error),
+}
+
+impl fmt::Display for XmlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            XmlError::Key(e) => write!(f, "XML key: {e}"),
+            XmlError::NoXmlKey(k) => write!(f, "key {k} has no XML keys (raw SRTP material)"),
+            XmlError::Xml(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for XmlError {}
+
 /// Events waiting to be polled; beyond this many the oldest are dropped (and counted).
 const MAX_EVENTS: usize = 4096;
 
@@ -391,6 +415,9 @@ impl KeyStore {
         if let Some(a) = p.algorithms {
             c.algorithms.insert(by_id, a);
         }
+        if let Some(x) = p.xml {
+            c.xml.insert(by_id, Arc::new(x));
+        }
         if key_id.purpose() == Purpose::Csk
             && let Some(impu) = &p.owner.impu
         {
@@ -618,6 +645,74 @@ impl KeyStore {
             self.remove_locked(&mut c, &[lookup_of_id(old)], Retired::Superseded);
         }
         Ok(done)
+    }
+
+    /// The XML keys of a CSK or SPK (TS 33.180 F.1.4, derived at install for the key's
+    /// owner), if the key may be used now: active (`protect`), or superseded within its grace
+    /// period (`!protect`: a body protected just before the replacement still opens).
+    fn xml_key(
+        &self,
+        key_id: KeyId,
+        protect: bool,
+        now: Timestamp,
+    ) -> Result<Arc<crate::xml::XmlKey>, XmlError> {
+        let c = self.control();
+        let by_id = lookup_of_id(key_id);
+        let Some(e) = c.entries.get(&by_id) else {
+            return Err(XmlError::Key(match self.retired(by_id) {
+                Some(Retired::Revoked) => crate::Error::Revoked,
+                Some(Retired::Expired) => crate::Error::Expired,
+                Some(Retired::Superseded) => crate::Error::Superseded,
+                None => crate::Error::UnknownKey,
+            }));
+        };
+        if !matches!(e.purpose, Purpose::Csk | Purpose::Spk) {
+            return Err(XmlError::Key(crate::Error::WrongPurpose(e.purpose)));
+        }
+        match e.status() {
+            KeyStatus::Active => {}
+            KeyStatus::Superseded(at)
+                if !protect && now < at.plus_ms(self.config.grace_period_ms) => {}
+            KeyStatus::Superseded(_) => return Err(XmlError::Key(crate::Error::Superseded)),
+            KeyStatus::Revoked => return Err(XmlError::Key(crate::Error::Revoked)),
+        }
+        e.time_check(now).map_err(|t| {
+            XmlError::Key(match t {
+                TimeError::NotYetValid => crate::Error::NotYetValid,
+                TimeError::Expired => crate::Error::Expired,
+            })
+        })?;
+        c.xml.get(&by_id).cloned().ok_or(XmlError::NoXmlKey(key_id))
+    }
+
+    /// Protects an XML body of a SIP message under the XML keys of CSK or SPK `key_id`
+    /// ([`crate::xml::protect`]); refused for another purpose, a key not usable now, or a
+    /// key installed as raw SRTP material (it has no XPK).
+    pub fn xml_protect(
+        &self,
+        key_id: KeyId,
+        doc: &[u8],
+        elements: &crate::xml::Elements,
+        limits: &crate::xml::Limits,
+        now: Timestamp,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, XmlError> {
+        let k = self.xml_key(key_id, true, now)?;
+        crate::xml::protect(&k, doc, elements, limits, out).map_err(XmlError::Xml)
+    }
+
+    /// Unprotects an XML body under the XML keys of CSK or SPK `key_id`
+    /// ([`crate::xml::unprotect`]).
+    pub fn xml_unprotect(
+        &self,
+        key_id: KeyId,
+        doc: &[u8],
+        limits: &crate::xml::Limits,
+        now: Timestamp,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, XmlError> {
+        let k = self.xml_key(key_id, false, now)?;
+        crate::xml::unprotect(&k, doc, limits, out).map_err(XmlError::Xml)
     }
 
     /// The algorithms recorded with a key (its CSK upload or key download).

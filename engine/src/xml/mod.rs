@@ -18,6 +18,7 @@
 mod base64;
 pub mod c14n;
 mod enc;
+mod identities;
 mod iv;
 pub mod multipart;
 mod scan;
@@ -30,6 +31,7 @@ use crate::keys::{DeriveError, KeyId, kdf};
 use crate::secret::DerivedKey;
 
 pub use enc::{DEFAULT_ELEMENTS, Elements, protect, unprotect};
+pub use identities::rewrite_identities;
 pub use sig::{SIGNED_CONTENT_TYPE, Signed, sign, sign_bodies, verify};
 
 /// Checks that `doc` is a document the engine accepts (well-formed, UTF-8, no DTD, within
