@@ -4,8 +4,12 @@
 //! Operations:
 //! - `{"op":"key.install","key":HEX,"key_id":HEX8,"rand":HEX,"service":"mcptt|mcvideo|mcdata","owner":URI,"peer":URI}`
 //!   (optional `"cs_id":N` for keys the CS-ID table has no entry for, such as an SPK)
+//!   (optional `"impu"`; `"algorithms":{"supported":[…],"selected":"aes128-gcm|aes256-gcm"}`;
+//!   `"via":"upload"` for a CSK upload — the reply says `"aliased"` with the client's first
+//!   CSK when the same client came through another URI — or `"via":"download"` for a key
+//!   download, which discards the key it replaces at once)
 //! - `{"op":"key.install_srtp","key_id":HEX8,"master_key":HEX,"master_salt":HEX}` (optional
-//!   `"service"`, default mcptt)
+//!   `"service"`, default mcptt; `"peer"` binds the key to an interconnection end-point)
 //! - `{"op":"key.revoke","key_id":HEX8}`
 //! - `{"op":"route.add","from_leg":NAME,"key_id":HEX8,"to_leg":NAME,"to":"IP:PORT","key_id_out":HEX8}`;
 //!   without the two key IDs, a plain route (the leg's packets leave unchanged)
@@ -32,7 +36,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use mcx_engine::keys::{CsId, KeyId, Service};
-use mcx_engine::store::{KeyInstall, Owner, SrtpInstall};
+use mcx_engine::store::{Algorithms, KeyInstall, Owner, SrtcpAlgorithm, SrtpInstall, Upload};
 use mcx_engine::time::Timestamp;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -116,6 +120,34 @@ fn zeroize_value(v: Value) {
     }
 }
 
+/// `"algorithms": {"supported": ["aes128-gcm", …], "selected": "aes256-gcm"}`.
+fn algorithms(v: &Value) -> Result<Option<Algorithms>, String> {
+    let Some(a) = v.get("algorithms") else {
+        return Ok(None);
+    };
+    let one = |x: &Value| match x.as_str() {
+        Some("aes128-gcm") => Ok(SrtcpAlgorithm::Aes128Gcm),
+        Some("aes256-gcm") => Ok(SrtcpAlgorithm::Aes256Gcm),
+        _ => Err("\"algorithms\": aes128-gcm or aes256-gcm expected".to_owned()),
+    };
+    let selected = one(a
+        .get("selected")
+        .ok_or("\"algorithms\": \"selected\" missing")?)?;
+    let supported = match a.get("supported") {
+        None => Vec::new(),
+        Some(l) => l
+            .as_array()
+            .ok_or("\"algorithms\": \"supported\" is a list")?
+            .iter()
+            .map(one)
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(Some(Algorithms {
+        supported,
+        selected,
+    }))
+}
+
 fn op(c: &Control, v: &Value) -> Result<Value, String> {
     let op = field(v, "op")?;
     let now = Timestamp::now();
@@ -125,9 +157,14 @@ fn op(c: &Control, v: &Value) -> Result<Value, String> {
             let key = hex_field(v, "key")?;
             let id = key_id(v, "key_id")?;
             let rand = hex_field(v, "rand")?;
-            let owner = Owner::new(field(v, "owner")?);
+            let mut owner = Owner::new(field(v, "owner")?);
+            owner.impu = match v.get("impu") {
+                None => None,
+                Some(i) => Some(i.as_str().ok_or("\"impu\": a string expected")?.to_owned()),
+            };
             let peer = field(v, "peer")?;
             let mut k = KeyInstall::new(&key, id, &rand, service(v)?, owner, peer);
+            k.algorithms = algorithms(v)?;
             if let Some(n) = v.get("cs_id") {
                 let n = n
                     .as_u64()
@@ -135,15 +172,36 @@ fn op(c: &Control, v: &Value) -> Result<Value, String> {
                     .ok_or("\"cs_id\": a number 0..=9 expected")?;
                 k.cs_id = Some(CsId::try_from(n).map_err(|e| format!("\"cs_id\": {e}"))?);
             }
-            let got = c.store().install(&k, now).map_err(|e| e.to_string())?;
-            let _ = got;
-            Ok(json!({"ok": true, "key_id": format!("{:08x}", id.get())}))
+            let hex = |k: KeyId| format!("{:08x}", k.get());
+            match v.get("via").and_then(Value::as_str).unwrap_or("install") {
+                "install" => {
+                    c.store().install(&k, now).map_err(|e| e.to_string())?;
+                    Ok(json!({"ok": true, "key_id": hex(id)}))
+                }
+                // TR 33.880 §7.2.5.3.3.5: the same client through another of the proxy's URIs
+                // keeps its first CSK, which the reply names for the key download.
+                "upload" => match c.store().csk_upload(&k, now).map_err(|e| e.to_string())? {
+                    Upload::Installed(_) => Ok(json!({"ok": true, "key_id": hex(id)})),
+                    Upload::Aliased { csk } => {
+                        Ok(json!({"ok": true, "key_id": hex(csk), "aliased": true}))
+                    }
+                },
+                "download" => {
+                    let d = c.store().key_download(&k, now).map_err(|e| e.to_string())?;
+                    Ok(json!({"ok": true, "key_id": hex(id), "discarded": d.superseded.map(hex)}))
+                }
+                other => Err(format!("\"via\": {other:?}: install, upload or download")),
+            }
         }
         "key.install_srtp" => {
             let id = key_id(v, "key_id")?;
             let mk = hex_field(v, "master_key")?;
             let ms = hex_field(v, "master_salt")?;
-            let k = SrtpInstall::new(&mk, &ms, id, service(v)?);
+            let mut k = SrtpInstall::new(&mk, &ms, id, service(v)?);
+            k.peer = match v.get("peer") {
+                None => None,
+                Some(p) => Some(p.as_str().ok_or("\"peer\": a string expected")?.to_owned()),
+            };
             c.store().install_srtp(&k, now).map_err(|e| e.to_string())?;
             Ok(json!({"ok": true, "key_id": format!("{:08x}", id.get())}))
         }

@@ -290,3 +290,74 @@ fn fan_out_over_the_relay() {
         "one packet to the group"
     );
 }
+
+#[test]
+fn key_rules_over_the_control_socket() {
+    let r = proxy_relay(IoChoice::Mmsg, "cs-proxy", false, &[], "a.internal");
+    let c = r.control();
+    let line = |s: String| -> Value { serde_json::from_str(&c.handle_line(&s)).unwrap() };
+    let upload = |id: &str, key: &str, peer: &str| {
+        format!(
+            r#"{{"op":"key.install","via":"upload","key":"{key}","key_id":"{id}","rand":"{r}","service":"mcptt","owner":"sip:alice@a.example","impu":"sip:+4930@ims.a.example","peer":"{peer}","algorithms":{{"supported":["aes128-gcm","aes256-gcm"],"selected":"aes128-gcm"}}}}"#,
+            r = "77".repeat(16)
+        )
+    };
+    let a = line(upload("2a00000a", &"a1".repeat(16), "sip:cs-a@a.example"));
+    assert_eq!(
+        (a["ok"].clone(), a["key_id"].clone()),
+        (true.into(), "2a00000a".into()),
+        "{a}"
+    );
+    // The same client through URI B: it keeps CSK_A.
+    let b = line(upload("2b00000b", &"b2".repeat(16), "sip:cs-b@a.example"));
+    assert_eq!(b["aliased"], true, "{b}");
+    assert_eq!(b["key_id"], "2a00000a");
+    // A key download toward URI A discards CSK_A at once.
+    let d = line(
+        upload("2c00000c", &"c3".repeat(16), "sip:cs-a@a.example")
+            .replace("\"via\":\"upload\"", "\"via\":\"download\""),
+    );
+    assert_eq!(d["discarded"], "2a00000a", "{d}");
+    assert!(
+        c.store()
+            .info(mcx_engine::keys::KeyId::new(0x2a00_000a).unwrap())
+            .is_none()
+    );
+    // Refusals change nothing.
+    for (bad, says) in [
+        (
+            upload("2d00000d", &"d4".repeat(16), "x").replace("upload", "sideways"),
+            "via",
+        ),
+        (
+            upload("2d00000d", &"d4".repeat(16), "x").replace("aes128-gcm\"}", "des\"}"),
+            "algorithms",
+        ),
+        (
+            upload("2d00000d", &"d4".repeat(16), "x").replace("\"sip:+4930@ims.a.example\"", "7"),
+            "impu",
+        ),
+    ] {
+        let r = line(bad);
+        assert_eq!(r["ok"], false, "{r}");
+        assert!(r["error"].as_str().unwrap().contains(says), "{r}");
+    }
+    assert!(
+        c.store()
+            .info(mcx_engine::keys::KeyId::new(0x2d00_000d).unwrap())
+            .is_none()
+    );
+    // A raw SPK bound to its interconnection end-point.
+    let s = line(format!(
+        r#"{{"op":"key.install_srtp","key_id":"3000ab01","master_key":"{}","master_salt":"{}","peer":"is-b.example:7000"}}"#,
+        "31".repeat(16),
+        "32".repeat(12)
+    ));
+    assert_eq!(s["ok"], true, "{s}");
+    assert_eq!(
+        c.store()
+            .key_for(mcx_engine::keys::Purpose::Spk, "", "is-b.example:7000")
+            .map(|k| k.get()),
+        Some(0x3000_ab01)
+    );
+}
