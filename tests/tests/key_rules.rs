@@ -375,7 +375,7 @@ fn algorithm_negotiation_follows_the_selected_algorithm() {
 #[test]
 fn xml_bodies_move_from_the_client_hop_to_the_server_hop_in_one_call() {
     use mcx_engine::proxy::{Direction, IdentityMap, Proxy, Role};
-    use mcx_engine::store::XmlError;
+    use mcx_engine::store::BodyError;
     use mcx_engine::xml::{Elements, Limits, XmlKey, protect, unprotect};
     let s = store(PurposeTags::AnnexG);
     let (csk_key, spk_key) = ([0x21; 16], [0x31; 16]);
@@ -462,7 +462,7 @@ fn xml_bodies_move_from_the_client_hop_to_the_server_hop_in_one_call() {
         T0,
         &mut out,
     );
-    assert_eq!(r, Err(XmlError::Key(Error::WrongPurpose(Purpose::Musik))));
+    assert_eq!(r, Err(BodyError::Key(Error::WrongPurpose(Purpose::Musik))));
     let raw = SrtpInstall::new(&[0x71; 16], &[0x72; 12], id(0x3000_0043), Service::Mcptt);
     s.install_srtp(&raw, T0).unwrap();
     let r = proxy.reprotect_xml(
@@ -476,7 +476,7 @@ fn xml_bodies_move_from_the_client_hop_to_the_server_hop_in_one_call() {
         T0,
         &mut out,
     );
-    assert_eq!(r, Err(XmlError::NoXmlKey(id(0x3000_0043))));
+    assert_eq!(r, Err(BodyError::NoBodyKeys(id(0x3000_0043))));
     s.revoke(id(0x2000_0042)).unwrap();
     let r = proxy.reprotect_xml(
         &s,
@@ -489,6 +489,74 @@ fn xml_bodies_move_from_the_client_hop_to_the_server_hop_in_one_call() {
         T0,
         &mut out,
     );
-    assert_eq!(r, Err(XmlError::Key(Error::Revoked)));
+    assert_eq!(r, Err(BodyError::Key(Error::Revoked)));
     assert_eq!(out, b"kept", "nothing written on a refusal");
+}
+
+#[test]
+fn mcdata_signalling_payloads_move_from_the_client_hop_to_the_server_hop() {
+    use mcx_engine::keys::kdf;
+    use mcx_engine::mcdata::{Header, PayloadKey, protect, protected_len, unprotect};
+    use mcx_engine::proxy::{IdentityMap, Proxy, Role};
+    use mcx_engine::store::BodyError;
+    let s = store(PurposeTags::AnnexG);
+    let (csk_key, spk_key) = ([0x23; 16], [0x33; 16]);
+    s.install(&csk(&csk_key, 0x2000_0052, alice(None), URI_A), T0)
+        .unwrap();
+    let mut spk = KeyInstall::new(
+        &spk_key,
+        id(0x3000_0052),
+        &[9; 16],
+        Service::Mcdata,
+        Owner::new("sip:mcdata-server@a.example"),
+        "core.a.internal",
+    );
+    spk.cs_id = Some(CsId::CskSrtcpMcptt);
+    s.install(&spk, T0).unwrap();
+    let proxy = Proxy::new(
+        Role::CsProxy {
+            trusted_core: false,
+        },
+        IdentityMap::new(),
+    );
+    // Each end derives its key on its own: F.1.5 with the hop key in the DPPK's place.
+    let end = |k: &[u8], key_id: u32| {
+        let d = kdf::dpck(k, id(key_id)).unwrap();
+        PayloadKey::from_dpck(d.expose(), key_id).unwrap()
+    };
+    let (client, server) = (end(&csk_key, 0x2000_0052), end(&spk_key, 0x3000_0052));
+    let payload = b"SDS signalling payload: conversation 42";
+    let h = Header::new(0x01, 0x01_0203_0405, 77, 3, 0x7a).unwrap();
+    let mut up = vec![0u8; protected_len(payload.len())];
+    protect(&client, &h, payload, &mut up).unwrap();
+    let mut out = vec![0u8; up.len()];
+    let n = proxy
+        .reprotect_mcdata(&s, &up, id(0x2000_0052), id(0x3000_0052), T0, &mut out)
+        .unwrap();
+    let mut back = vec![0u8; payload.len()];
+    let o = unprotect(&server, &out[..n], &mut back).unwrap();
+    assert_eq!(&back[..o.len], payload);
+    assert_eq!(
+        (
+            o.header.message_type,
+            o.header.date_time,
+            o.header.payload_id,
+            o.header.sequence
+        ),
+        (0x01, 0x01_0203_0405, 77, 3)
+    );
+    assert_ne!(o.header.iv, h.iv, "a fresh IV on the server hop");
+    assert!(unprotect(&client, &out[..n], &mut back).is_err());
+    // Tampered on the client hop: refused. The SPK revoked: refused.
+    let mut bad = up.clone();
+    bad[40] ^= 1;
+    assert!(matches!(
+        proxy.reprotect_mcdata(&s, &bad, id(0x2000_0052), id(0x3000_0052), T0, &mut out),
+        Err(BodyError::Mcdata(_))
+    ));
+    s.revoke(id(0x3000_0052)).unwrap();
+    assert_eq!(
+        proxy.reprotect_mcdata(&s, &up, id(0x2000_0052), id(0x3000_0052), T0, &mut out),
+        Err(BodyError::Key(Error::Revoked))
+    );
 }

@@ -587,12 +587,41 @@ impl Proxy {
         limits: &crate::xml::Limits,
         now: crate::time::Timestamp,
         out: &mut Vec<u8>,
-    ) -> Result<usize, crate::store::XmlError> {
+    ) -> Result<usize, crate::store::BodyError> {
         let mut plain = zeroize::Zeroizing::new(Vec::new());
         store.xml_unprotect(from, doc, limits, now, &mut plain)?;
         let mut moved = zeroize::Zeroizing::new(Vec::new());
         crate::xml::rewrite_identities(&plain, limits, |id| self.map.map(id, dir), &mut moved)
-            .map_err(crate::store::XmlError::Xml)?;
+            .map_err(crate::store::BodyError::Xml)?;
         store.xml_protect(to, &moved, elements, limits, now, out)
+    }
+
+    /// Re-protects an MCData signalling payload crossing the proxy, in one call: opened under
+    /// the payload key of store key `from` (the client hop's CSK), protected under `to`'s (the
+    /// server hop's SPK) with a fresh IV and the same message type, date and time, payload ID,
+    /// sequence number and IEI. Returns the length written to `out`. The payload's content is
+    /// not interpreted, so identities inside it are not rewritten. On an error nothing
+    /// useful is in `out`; the plaintext in between is zeroized.
+    pub fn reprotect_mcdata(
+        &self,
+        store: &crate::store::KeyStore,
+        msg: &[u8],
+        from: KeyId,
+        to: KeyId,
+        now: crate::time::Timestamp,
+        out: &mut [u8],
+    ) -> Result<usize, crate::store::BodyError> {
+        use crate::store::BodyError;
+        let mut plain = zeroize::Zeroizing::new(vec![0u8; msg.len()]);
+        let o = store.mcdata_unprotect(from, msg, now, &mut plain)?;
+        let h = crate::mcdata::Header::new(
+            o.header.message_type,
+            o.header.date_time,
+            o.header.payload_id,
+            o.header.sequence,
+            o.header.iei,
+        )
+        .map_err(BodyError::Mcdata)?;
+        store.mcdata_protect(to, &h, &plain[..o.len], now, out)
     }
 }

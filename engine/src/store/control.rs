@@ -42,6 +42,8 @@ pub(super) struct Control {
     pub(super) clients: HashMap<(String, String), KeyId>,
     /// The XML keys of CSKs and SPKs, by ID lookup key: they leave with their key.
     pub(super) xml: IdMap<u64, Arc<crate::xml::XmlKey>>,
+    /// The MCData signalling payload keys of CSKs and SPKs, likewise.
+    pub(super) mcdata: IdMap<u64, Arc<crate::mcdata::PayloadKey>>,
 }
 
 impl Control {
@@ -73,6 +75,7 @@ impl Control {
         let e = self.entries.remove(&by_id)?;
         self.algorithms.remove(&by_id);
         self.xml.remove(&by_id);
+        self.mcdata.remove(&by_id);
         if let Some(impu) = &e.owner.impu {
             let k = (e.owner.user_id.clone(), impu.clone());
             if self.clients.get(&k) == Some(&e.id) {

@@ -328,6 +328,9 @@ pub(crate) struct Prepared {
     /// For a CSK or SPK delivered as an MC key: the XML keys F.1.4 derives from it for its
     /// owner.
     pub(crate) xml: Option<crate::xml::XmlKey>,
+    /// For a CSK or SPK delivered as an MC key: the key of MCData signalling payloads on its
+    /// hop (F.1.5 with the CSK or SPK in the DPPK's place).
+    pub(crate) mcdata: Option<crate::mcdata::PayloadKey>,
 }
 
 /// A hash of a master key and salt, to recognise the same material under the same key ID
@@ -425,6 +428,16 @@ pub(crate) fn prepare(
             ),
             _ => None,
         },
+        mcdata: match purpose {
+            Purpose::Csk | Purpose::Spk => {
+                let dpck = crate::keys::kdf::dpck(k.key, k.key_id).map_err(StoreError::Derive)?;
+                Some(
+                    crate::mcdata::PayloadKey::from_dpck(dpck.expose(), k.key_id.get())
+                        .map_err(StoreError::Derive)?,
+                )
+            }
+            _ => None,
+        },
     })
 }
 
@@ -457,6 +470,7 @@ pub(crate) fn prepare_srtp(
         msk: msk(config, k.key_id.purpose()),
         algorithms: None,
         xml: None,
+        mcdata: None,
     })
 }
 

@@ -145,29 +145,34 @@ pub enum StoreEvent {
     },
 }
 
-/// Why an XML call under a store key failed. Nothing was written.
+/// Why an XML or MCData call under a store key failed. Nothing was written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum XmlError {
+pub enum BodyError {
     /// The key: unknown, not a CSK or SPK, revoked, superseded, expired or not yet valid.
     Key(crate::Error),
-    /// The key was installed as raw SRTP material: there is no XPK to derive XML keys from.
-    NoXmlKey(KeyId),
-    /// The document or its protection.
+    /// The key was installed as raw SRTP material: there is no XPK to derive body keys from.
+    NoBodyKeys(KeyId),
+    /// The XML document or its protection.
     Xml(crate::xml::Error),
+    /// The MCData payload or its protection.
+    Mcdata(crate::mcdata::Error),
 }
 
-impl fmt::Display for XmlError {
+impl fmt::Display for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            XmlError::Key(e) => write!(f, "XML key: {e}"),
-            XmlError::NoXmlKey(k) => write!(f, "key {k} has no XML keys (raw SRTP material)"),
-            XmlError::Xml(e) => write!(f, "{e}"),
+            BodyError::Key(e) => write!(f, "body key: {e}"),
+            BodyError::NoBodyKeys(k) => {
+                write!(f, "key {k} has no XML or MCData keys (raw SRTP material)")
+            }
+            BodyError::Xml(e) => write!(f, "{e}"),
+            BodyError::Mcdata(e) => write!(f, "{e}"),
         }
     }
 }
 
-impl core::error::Error for XmlError {}
+impl core::error::Error for BodyError {}
 
 /// Events waiting to be polled; beyond this many the oldest are dropped (and counted).
 const MAX_EVENTS: usize = 4096;
@@ -418,6 +423,9 @@ impl KeyStore {
         if let Some(x) = p.xml {
             c.xml.insert(by_id, Arc::new(x));
         }
+        if let Some(m) = p.mcdata {
+            c.mcdata.insert(by_id, Arc::new(m));
+        }
         if key_id.purpose() == Purpose::Csk
             && let Some(impu) = &p.owner.impu
         {
@@ -647,19 +655,20 @@ impl KeyStore {
         Ok(done)
     }
 
-    /// The XML keys of a CSK or SPK (TS 33.180 F.1.4, derived at install for the key's
-    /// owner), if the key may be used now: active (`protect`), or superseded within its grace
-    /// period (`!protect`: a body protected just before the replacement still opens).
-    fn xml_key(
+    /// Checks that CSK or SPK `key_id` may be used now for a body: active (`protect`), or
+    /// superseded within its grace period (`!protect`: a body protected just before the
+    /// replacement still opens); then `pick` takes its body key from the control maps.
+    fn body_key<T>(
         &self,
         key_id: KeyId,
         protect: bool,
         now: Timestamp,
-    ) -> Result<Arc<crate::xml::XmlKey>, XmlError> {
+        pick: impl FnOnce(&Control, u64) -> Option<Arc<T>>,
+    ) -> Result<Arc<T>, BodyError> {
         let c = self.control();
         let by_id = lookup_of_id(key_id);
         let Some(e) = c.entries.get(&by_id) else {
-            return Err(XmlError::Key(match self.retired(by_id) {
+            return Err(BodyError::Key(match self.retired(by_id) {
                 Some(Retired::Revoked) => crate::Error::Revoked,
                 Some(Retired::Expired) => crate::Error::Expired,
                 Some(Retired::Superseded) => crate::Error::Superseded,
@@ -667,22 +676,59 @@ impl KeyStore {
             }));
         };
         if !matches!(e.purpose, Purpose::Csk | Purpose::Spk) {
-            return Err(XmlError::Key(crate::Error::WrongPurpose(e.purpose)));
+            return Err(BodyError::Key(crate::Error::WrongPurpose(e.purpose)));
         }
         match e.status() {
             KeyStatus::Active => {}
             KeyStatus::Superseded(at)
                 if !protect && now < at.plus_ms(self.config.grace_period_ms) => {}
-            KeyStatus::Superseded(_) => return Err(XmlError::Key(crate::Error::Superseded)),
-            KeyStatus::Revoked => return Err(XmlError::Key(crate::Error::Revoked)),
+            KeyStatus::Superseded(_) => return Err(BodyError::Key(crate::Error::Superseded)),
+            KeyStatus::Revoked => return Err(BodyError::Key(crate::Error::Revoked)),
         }
         e.time_check(now).map_err(|t| {
-            XmlError::Key(match t {
+            BodyError::Key(match t {
                 TimeError::NotYetValid => crate::Error::NotYetValid,
                 TimeError::Expired => crate::Error::Expired,
             })
         })?;
-        c.xml.get(&by_id).cloned().ok_or(XmlError::NoXmlKey(key_id))
+        pick(&c, by_id).ok_or(BodyError::NoBodyKeys(key_id))
+    }
+
+    fn xml_key(
+        &self,
+        key_id: KeyId,
+        protect: bool,
+        now: Timestamp,
+    ) -> Result<Arc<crate::xml::XmlKey>, BodyError> {
+        self.body_key(key_id, protect, now, |c, by_id| c.xml.get(&by_id).cloned())
+    }
+
+    /// Protects an MCData signalling payload (TS 33.180 §8.5.4 layout) under the payload key
+    /// of CSK or SPK `key_id`: F.1.5 with the CSK or SPK in the DPPK's place (digest §12.9
+    /// leaves open which key protects MCData signalling; this is the engine's choice), the
+    /// key ID in the DPPK-ID field.
+    pub fn mcdata_protect(
+        &self,
+        key_id: KeyId,
+        header: &crate::mcdata::Header,
+        plaintext: &[u8],
+        now: Timestamp,
+        out: &mut [u8],
+    ) -> Result<usize, BodyError> {
+        let k = self.body_key(key_id, true, now, |c, by_id| c.mcdata.get(&by_id).cloned())?;
+        crate::mcdata::protect(&k, header, plaintext, out).map_err(BodyError::Mcdata)
+    }
+
+    /// Unprotects an MCData signalling payload under the payload key of CSK or SPK `key_id`.
+    pub fn mcdata_unprotect(
+        &self,
+        key_id: KeyId,
+        msg: &[u8],
+        now: Timestamp,
+        out: &mut [u8],
+    ) -> Result<crate::mcdata::Opened, BodyError> {
+        let k = self.body_key(key_id, false, now, |c, by_id| c.mcdata.get(&by_id).cloned())?;
+        crate::mcdata::unprotect(&k, msg, out).map_err(BodyError::Mcdata)
     }
 
     /// Protects an XML body of a SIP message under the XML keys of CSK or SPK `key_id`
@@ -696,9 +742,9 @@ impl KeyStore {
         limits: &crate::xml::Limits,
         now: Timestamp,
         out: &mut Vec<u8>,
-    ) -> Result<usize, XmlError> {
+    ) -> Result<usize, BodyError> {
         let k = self.xml_key(key_id, true, now)?;
-        crate::xml::protect(&k, doc, elements, limits, out).map_err(XmlError::Xml)
+        crate::xml::protect(&k, doc, elements, limits, out).map_err(BodyError::Xml)
     }
 
     /// Unprotects an XML body under the XML keys of CSK or SPK `key_id`
@@ -710,9 +756,9 @@ impl KeyStore {
         limits: &crate::xml::Limits,
         now: Timestamp,
         out: &mut Vec<u8>,
-    ) -> Result<usize, XmlError> {
+    ) -> Result<usize, BodyError> {
         let k = self.xml_key(key_id, false, now)?;
-        crate::xml::unprotect(&k, doc, limits, out).map_err(XmlError::Xml)
+        crate::xml::unprotect(&k, doc, limits, out).map_err(BodyError::Xml)
     }
 
     /// The algorithms recorded with a key (its CSK upload or key download).
