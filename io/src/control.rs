@@ -173,7 +173,11 @@ fn op(c: &Control, v: &Value) -> Result<Value, String> {
                 k.cs_id = Some(CsId::try_from(n).map_err(|e| format!("\"cs_id\": {e}"))?);
             }
             let hex = |k: KeyId| format!("{:08x}", k.get());
-            match v.get("via").and_then(Value::as_str).unwrap_or("install") {
+            let via = match v.get("via") {
+                None => "install",
+                Some(x) => x.as_str().ok_or("\"via\": install, upload or download")?,
+            };
+            match via {
                 "install" => {
                     c.store().install(&k, now).map_err(|e| e.to_string())?;
                     Ok(json!({"ok": true, "key_id": hex(id)}))

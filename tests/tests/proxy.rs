@@ -482,6 +482,36 @@ fn each_hop_drops_what_is_not_its_sessions() {
         d.cs_a.verdict(CLIENTS, addr(CLIENT), &b[..n]),
         Verdict::Drop(Drop::NotFloorControl)
     );
+    // A refused packet teaches a session nothing: a fresh session whose first packet is an
+    // SDES still learns its peer's SSRC from the first floor packet.
+    let csk2 = HopKey::new(0x2a11_ce02);
+    install(d.cs_a.engine.keys(), &csk2);
+    let s2 = d
+        .cs_a
+        .proxy
+        .add(&session(
+            side(CORE, "127.0.0.31:7001", &[&d.spk_a]),
+            side(CLIENTS, "127.0.0.13:5000", &[&csk2]),
+        ))
+        .unwrap();
+    let mut sdes2 = sdes;
+    sdes2[4..8].copy_from_slice(&0x0bad_0002u32.to_be_bytes());
+    assert_eq!(
+        d.cs_a
+            .verdict(CLIENTS, addr("127.0.0.13:5000"), &seal(&csk2, &sdes2)),
+        Verdict::Drop(Drop::NotFloorControl)
+    );
+    assert_eq!(s2.outside[0].peer_ssrc(), None);
+    let mut tx2 = csk2.sender();
+    let r2 = request(0x600d_0001, ALICE_OUT);
+    let mut b2 = r2.clone();
+    b2.resize(r2.len() + 64, 0);
+    let n2 = tx2.protect(&mut b2, r2.len()).unwrap();
+    assert!(matches!(
+        d.cs_a.verdict(CLIENTS, addr("127.0.0.13:5000"), &b2[..n2]),
+        Verdict::Forward { .. }
+    ));
+    assert_eq!(s2.outside[0].peer_ssrc(), Some(0x600d_0001));
     // A packet in clear on the trusted core of B from the wrong address.
     assert_eq!(
         d.is_b

@@ -417,7 +417,7 @@ impl<'a> Value<'a> {
         };
         core::iter::from_fn(move || {
             let (&l, tail) = rest.split_first()?;
-            let (t, r) = tail.split_at(l as usize);
+            let (t, r) = tail.split_at_checked(l as usize)?;
             rest = r;
             // Checked when the value was parsed.
             core::str::from_utf8(t).ok()

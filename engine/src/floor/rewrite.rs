@@ -348,6 +348,11 @@ fn into(
         rest = r;
         let (wire_id, value) = match (f.id, f.value) {
             (Some(id), Some(v)) => (id.wire(to), Some((id, v))),
+            // An unknown field that the other numbering would read as a known one cannot
+            // cross unchanged.
+            _ if from.profile != to && FieldId::from_wire(f.wire_id, to).is_some() => {
+                return Err(Error::UnknownField(f.wire_id));
+            }
             _ => (f.wire_id, None),
         };
         let start = w.n;

@@ -318,6 +318,28 @@ fn rewrite_converts_profiles_and_refuses_without_change() {
     assert_eq!(bad, copy);
 }
 
+#[test]
+fn an_unknown_field_that_the_other_numbering_knows_does_not_cross() {
+    // Current ID 109 is unknown; in the legacy numbering it is the User ID.
+    let p = Builder::floor(MessageType::FloorIdle, false, 1)
+        .raw(109, b"opaque")
+        .finish()
+        .unwrap();
+    let keep = Options {
+        unknown: Unknown::Keep,
+        ..Options::default()
+    };
+    let mut b = p.clone();
+    b.resize(p.len() + 64, 0);
+    assert_eq!(
+        rewrite(&mut b, p.len(), 1, keep, Profile::Legacy, &NoMap),
+        Err(Error::UnknownField(109))
+    );
+    // Kept within one numbering, it passes as it is.
+    let r = rewrite(&mut b, p.len(), 1, keep, Profile::Current, &NoMap).unwrap();
+    assert_eq!(&b[12..r.len], &p[12..]);
+}
+
 struct NoMap;
 
 impl Rewrite for NoMap {

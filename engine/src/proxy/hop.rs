@@ -11,7 +11,7 @@ use crate::srtcp::{MAX_SRTCP_TRAILER, check_rtcp_compound};
 use crate::time::Timestamp;
 use crate::{Engine, RxPacket, StreamId, TxPacket};
 
-use super::session::{Entry, Proxy, Session, Side};
+use super::session::{Entry, Learn, Proxy, Session, Side};
 use super::topology::{Direction, HopRewrite};
 use super::{Drop, Verdict};
 
@@ -293,13 +293,33 @@ impl Proxy {
         } else {
             (&s.inside, &s.outside[0], Direction::Outward)
         };
+        if n < 8 {
+            return Err(Drop::NotFloorControl);
+        }
         let ssrc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
-        if !from.saw(ssrc, e.key) {
+        let learn = from.learn(ssrc);
+        if learn == Learn::Mismatch {
             return Err(Drop::SsrcChanged);
         }
         let room = buf.len().saturating_sub(MAX_SRTCP_TRAILER);
-        let n = rewrite(self, s, dir, from, to, &mut buf[..room], n)?;
-        Ok((to, n))
+        let r = if n > room {
+            Err(Drop::TooLong)
+        } else {
+            rewrite(self, s, dir, from, to, &mut buf[..room], n)
+        };
+        match r {
+            Ok(n) => {
+                from.answer_under(e.key);
+                Ok((to, n))
+            }
+            Err(d) => {
+                // A refused packet teaches the session nothing.
+                if learn == Learn::New {
+                    from.forget(ssrc);
+                }
+                Err(d)
+            }
+        }
     }
 
     /// Protects the plaintext `plain` (what a [`Verdict::FanOut`] left in the buffer) once

@@ -123,26 +123,67 @@ impl Side {
         (v & KNOWN != 0).then_some(v as u32)
     }
 
-    /// Records that the peer sent `ssrc` under `key`: its first SSRC is learned, a later
-    /// different one refused (`false`); the key becomes the one answered with.
-    pub(crate) fn saw(&self, ssrc: u32, key: Option<KeyId>) -> bool {
+    /// Whether `ssrc` is the peer's: learned now if the peer has none yet
+    /// ([`Learn::New`], to be [`Side::forget`]ed if the packet is refused after all).
+    pub(crate) fn learn(&self, ssrc: u32) -> Learn {
         let want = KNOWN | u64::from(ssrc);
-        let ok =
-            match self
-                .peer_ssrc
-                .compare_exchange(0, want, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => true,
-                Err(v) => v == want,
-            };
-        if ok
+        match self.peer_ssrc.load(Ordering::Relaxed) {
+            v if v == want => Learn::Known,
+            0 => {
+                match self
+                    .peer_ssrc
+                    .compare_exchange(0, want, Ordering::Relaxed, Ordering::Relaxed)
+                {
+                    Ok(_) => Learn::New,
+                    Err(v) if v == want => Learn::Known,
+                    Err(_) => Learn::Mismatch,
+                }
+            }
+            _ => Learn::Mismatch,
+        }
+    }
+
+    /// Undoes a [`Learn::New`] of `ssrc`.
+    pub(crate) fn forget(&self, ssrc: u32) {
+        let _ = self.peer_ssrc.compare_exchange(
+            KNOWN | u64::from(ssrc),
+            0,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The peer's packet under `key` went through: the proxy answers under that key.
+    pub(crate) fn answer_under(&self, key: Option<KeyId>) {
+        if self.keys.len() > 1
             && let Some(k) = key
             && let Some(i) = self.keys.iter().position(|x| *x == k)
+            && self.current.load(Ordering::Relaxed) != i as u32
         {
             self.current.store(i as u32, Ordering::Relaxed);
         }
+    }
+
+    /// [`Side::learn`] and, when it holds, [`Side::answer_under`].
+    #[cfg(test)]
+    pub(crate) fn saw(&self, ssrc: u32, key: Option<KeyId>) -> bool {
+        let ok = self.learn(ssrc) != Learn::Mismatch;
+        if ok {
+            self.answer_under(key);
+        }
         ok
     }
+}
+
+/// What [`Side::learn`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Learn {
+    /// The peer's SSRC, known before.
+    Known,
+    /// The peer had none: this one is learned.
+    New,
+    /// The peer's SSRC is another.
+    Mismatch,
 }
 
 /// A running session.
@@ -319,20 +360,58 @@ impl Proxy {
     /// Adds a session after checking it against the role; returns it (with the SSRCs the
     /// proxy chose).
     pub fn add(&self, spec: &SessionSpec) -> Result<Arc<Session>, SessionError> {
+        let mut c = self.control();
+        self.check_locked(&c, spec, None)?;
+        let inside_ssrc = self.pick_ssrc(&c, spec.inside.ssrc)?;
+        let outside_ssrc = self.pick_ssrc(&c, spec.outside[0].ssrc)?;
+        if inside_ssrc == outside_ssrc {
+            return Err(SessionError::SsrcTaken(inside_ssrc));
+        }
+        let id = c.next_id;
+        c.next_id += 1;
+        Ok(self.insert_locked(&mut c, spec, id, inside_ssrc, outside_ssrc))
+    }
+
+    /// Everything [`Proxy::add`] checks before it changes anything; `replacing` names a
+    /// session whose triples and SSRCs the spec may reuse (a rekey).
+    fn check_locked(
+        &self,
+        c: &Control,
+        spec: &SessionSpec,
+        replacing: Option<u64>,
+    ) -> Result<(), SessionError> {
         if spec.outside.is_empty() {
             return Err(SessionError::Shape("a session needs an outside side"));
         }
-        if spec.outside.len() > 1 && spec.outside.iter().any(|s| s.keys.len() != 1) {
+        if spec.outside.len() > 1 {
+            let first = &spec.outside[0];
+            for t in &spec.outside {
+                if t.keys.len() != 1 {
+                    return Err(SessionError::Shape(
+                        "each fan-out target needs exactly one key",
+                    ));
+                }
+                if t.profile != first.profile || (t.ssrc.is_some() && t.ssrc != first.ssrc) {
+                    return Err(SessionError::Shape(
+                        "a fan-out's targets share one SSRC and one field numbering: the \
+                         packet is rewritten once",
+                    ));
+                }
+            }
+        }
+        if let Some((a, b)) = &spec.alias
+            && [a, b].iter().any(|x| x.is_empty() || x.len() > 255)
+        {
             return Err(SessionError::Shape(
-                "each fan-out target needs exactly one key",
+                "an alias is two identities of 1 to 255 octets",
             ));
         }
         self.role.check(spec)?;
-        let mut c = self.control();
         if let (Role::SecurityGateway(GatewayMode::ClientPerUser), Some((mc, ext))) =
             (&self.role, &spec.alias)
             && c.sessions
                 .values()
+                .filter(|s| Some(s.id) != replacing)
                 .filter_map(|s| s.alias.as_ref())
                 .any(|(m, e)| m == mc && e != ext)
         {
@@ -342,44 +421,48 @@ impl Proxy {
         }
         let triples = receive_triples(spec);
         let snap = self.lookup.read();
-        for (leg, peer, key, _) in &triples {
-            if let Some(e) = snap.get(lookup_key(*leg, peer, *key))
-                && e.leg == *leg
-                && e.peer == *peer
-                && e.key == *key
+        for (k, (leg, peer, key, _)) in triples.iter().enumerate() {
+            let taken = SessionError::Taken {
+                leg: *leg,
+                peer: *peer,
+            };
+            if triples[..k]
+                .iter()
+                .any(|(l, p, y, _)| l == leg && p == peer && y == key)
             {
-                return Err(SessionError::Taken {
-                    leg: *leg,
-                    peer: *peer,
-                });
+                return Err(taken);
             }
-            if snap.get(lookup_key(*leg, peer, *key)).is_some() {
-                // Another triple mixed to the same 64 bits: astronomically rare, refused.
-                return Err(SessionError::Taken {
-                    leg: *leg,
-                    peer: *peer,
-                });
+            // Another session's triple, or another triple mixed to the same 64 bits
+            // (astronomically rare): refused either way.
+            if let Some(e) = snap.get(lookup_key(*leg, peer, *key))
+                && Some(e.session.id) != replacing
+            {
+                return Err(taken);
             }
         }
-        drop(snap);
-        let inside_ssrc = self.pick_ssrc(&c, spec.inside.ssrc)?;
-        let outside_ssrc = self.pick_ssrc(&c, spec.outside[0].ssrc)?;
-        if inside_ssrc == outside_ssrc {
-            return Err(SessionError::SsrcTaken(inside_ssrc));
-        }
-        let id = c.next_id;
-        c.next_id += 1;
+        Ok(())
+    }
+
+    /// Publishes a checked session.
+    fn insert_locked(
+        &self,
+        c: &mut Control,
+        spec: &SessionSpec,
+        id: u64,
+        inside_ssrc: u32,
+        outside_ssrc: u32,
+    ) -> Arc<Session> {
         let session = Arc::new(Session {
             id,
             inside: Side::new(&spec.inside, inside_ssrc),
             outside: spec
                 .outside
                 .iter()
-                .map(|s| Side::new(s, s.ssrc.unwrap_or(outside_ssrc)))
+                .map(|s| Side::new(s, outside_ssrc))
                 .collect(),
             alias: spec.alias.clone(),
         });
-        for (leg, peer, key, from_outside) in triples {
+        for (leg, peer, key, from_outside) in receive_triples(spec) {
             let e = Arc::new(Entry {
                 session: Arc::clone(&session),
                 from_outside,
@@ -388,15 +471,15 @@ impl Proxy {
                 key,
             });
             let inserted = self.lookup.insert(lookup_key(leg, &peer, key), e);
-            debug_assert!(inserted.is_ok(), "checked above under the writer lock");
+            debug_assert!(inserted.is_ok(), "checked under the writer lock");
         }
         let _ = self
             .by_inside_ssrc
             .insert(u64::from(inside_ssrc), Arc::clone(&session));
-        c.ssrcs.insert(session.inside.ssrc);
-        c.ssrcs.extend(session.outside.iter().map(|o| o.ssrc));
+        c.ssrcs.insert(inside_ssrc);
+        c.ssrcs.insert(outside_ssrc);
         c.sessions.insert(id, Arc::clone(&session));
-        Ok(session)
+        session
     }
 
     /// An SSRC for the proxy's side of a new session: `wanted`, or a random one no session
@@ -423,40 +506,62 @@ impl Proxy {
     /// Removes session `id`: once this returns, no packet is matched to it.
     pub fn remove(&self, id: u64) -> Result<(), SessionError> {
         let mut c = self.control();
-        let s = c.sessions.remove(&id).ok_or(SessionError::Unknown(id))?;
+        self.remove_locked(&mut c, id)
+            .map(drop)
+            .ok_or(SessionError::Unknown(id))
+    }
+
+    fn remove_locked(&self, c: &mut Control, id: u64) -> Option<Arc<Session>> {
+        let s = c.sessions.remove(&id)?;
         c.ssrcs.remove(&s.inside.ssrc);
-        for o in &s.outside {
-            c.ssrcs.remove(&o.ssrc);
-        }
+        c.ssrcs.remove(&s.outside_ssrc());
         let keys: Vec<u64> = receive_triples_of(&s)
             .into_iter()
             .map(|(leg, peer, key)| lookup_key(leg, &peer, key))
             .collect();
         drop(self.lookup.remove_many(&keys));
         drop(self.by_inside_ssrc.remove(u64::from(s.inside.ssrc)));
-        Ok(())
+        Some(s)
     }
 
     /// Moves every session side that accepts `from` to `to` (a key replaced by key download:
-    /// the sessions follow it). Returns how many sessions changed.
+    /// the sessions follow it, keeping their numbers, their SSRCs, the peer SSRCs they
+    /// learned and the key each side answers under). Every session is checked first; a
+    /// refusal changes nothing. Returns how many sessions changed.
     pub fn rekey(&self, from: KeyId, to: KeyId) -> Result<usize, SessionError> {
-        let specs: Vec<(u64, SessionSpec)> = {
-            let c = self.control();
-            c.sessions
-                .values()
-                .filter(|s| {
-                    s.inside.keys.contains(&from)
-                        || s.outside.iter().any(|o| o.keys.contains(&from))
-                })
-                .map(|s| (s.id, spec_of(s, from, to)))
-                .collect()
-        };
-        let n = specs.len();
-        for (id, spec) in specs {
-            self.remove(id)?;
-            self.add(&spec)?;
+        let mut c = self.control();
+        let changed: Vec<(Arc<Session>, SessionSpec)> = c
+            .sessions
+            .values()
+            .filter(|s| {
+                s.inside.keys.contains(&from) || s.outside.iter().any(|o| o.keys.contains(&from))
+            })
+            .map(|s| (Arc::clone(s), spec_of(s, from, to)))
+            .collect();
+        let mut all = Vec::new();
+        for (s, spec) in &changed {
+            self.check_locked(&c, spec, Some(s.id))?;
+            for t in receive_triples(spec) {
+                if all.contains(&t) {
+                    return Err(SessionError::Taken {
+                        leg: t.0,
+                        peer: t.1,
+                    });
+                }
+                all.push(t);
+            }
         }
-        Ok(n)
+        for (old, spec) in &changed {
+            self.remove_locked(&mut c, old.id);
+            let new = self.insert_locked(&mut c, spec, old.id, old.inside.ssrc, old.outside_ssrc());
+            for (n, o) in core::iter::once((&new.inside, &old.inside))
+                .chain(new.outside.iter().zip(&old.outside))
+            {
+                n.current
+                    .store(o.current.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+        Ok(changed.len())
     }
 
     /// The running sessions.
@@ -588,9 +693,11 @@ impl Proxy {
         now: crate::time::Timestamp,
         out: &mut Vec<u8>,
     ) -> Result<usize, crate::store::BodyError> {
-        let mut plain = zeroize::Zeroizing::new(Vec::new());
+        // Sized so that they do not grow (a grown Vec would leave plaintext behind in the
+        // memory it left).
+        let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(doc.len()));
         store.xml_unprotect(from, doc, limits, now, &mut plain)?;
-        let mut moved = zeroize::Zeroizing::new(Vec::new());
+        let mut moved = zeroize::Zeroizing::new(Vec::with_capacity(plain.len() + 4096));
         crate::xml::rewrite_identities(&plain, limits, |id| self.map.map(id, dir), &mut moved)
             .map_err(crate::store::BodyError::Xml)?;
         store.xml_protect(to, &moved, elements, limits, now, out)
@@ -601,7 +708,7 @@ impl Proxy {
     /// server hop's SPK) with a fresh IV and the same message type, date and time, payload ID,
     /// sequence number and IEI. Returns the length written to `out`. The payload's content is
     /// not interpreted, so identities inside it are not rewritten. On an error nothing
-    /// useful is in `out`; the plaintext in between is zeroized.
+    /// useful is in `out`; the plaintext in between is wiped.
     pub fn reprotect_mcdata(
         &self,
         store: &crate::store::KeyStore,

@@ -105,7 +105,19 @@ fn sessions_add_remove_and_follow_a_rekey() {
             .is_none()
     );
     drop(g);
-    // A CSK replaced by key download: the session follows it, keeping its SSRCs.
+    // A rekey the role refuses (an SPK toward a client) changes nothing.
+    assert!(matches!(
+        p.rekey(key(0x2000_0001), key(0x3000_0009)),
+        Err(SessionError::Role(_))
+    ));
+    let g = p.read();
+    assert!(
+        p.find(&g, 0, &addr("10.0.0.1:1"), Some(key(0x2000_0001)))
+            .is_some()
+    );
+    drop(g);
+    assert_eq!(p.len(), 2);
+    // A CSK replaced by key download: the session follows it, keeping its number and SSRCs.
     assert_eq!(p.rekey(key(0x2000_0001), key(0x2000_0011)).unwrap(), 1);
     let g = p.read();
     assert!(
@@ -118,6 +130,7 @@ fn sessions_add_remove_and_follow_a_rekey() {
     assert_eq!(e.session.inside.ssrc, a.inside.ssrc);
     assert_eq!(e.session.outside[0].ssrc, a.outside[0].ssrc);
     let id = e.session.id;
+    assert_eq!(id, a.id);
     drop(g);
     p.remove(id).unwrap();
     assert_eq!(p.remove(id), Err(SessionError::Unknown(id)));
@@ -172,4 +185,35 @@ fn gateway_7_2_gives_each_external_user_its_own_identity() {
     ));
     p.add(&spec("lmr:2", "10.0.0.2:1", 0x2000_0002, "sip:g2@a"))
         .unwrap();
+}
+
+#[test]
+fn sessions_of_the_wrong_shape_are_refused() {
+    let p = Proxy::new(
+        Role::CsProxy {
+            trusted_core: false,
+        },
+        IdentityMap::new(),
+    );
+    // The same key twice on a side.
+    let mut twice = cs_session("10.0.0.1:1", 0x2000_0001, "10.0.1.1:1", 0x3000_0001);
+    twice.outside[0].keys.push(key(0x2000_0001));
+    assert!(matches!(p.add(&twice), Err(SessionError::Taken { .. })));
+    // Fan-out targets with their own SSRCs or numberings: the packet is rewritten once.
+    let mut fan = cs_session("239.1.1.1:1", 0x6000_0001, "10.0.1.1:2", 0x3000_0001);
+    fan.outside
+        .push(SideSpec::new(0, addr("10.0.0.2:1"), &[key(0x2000_0002)]));
+    let mut own = fan.clone();
+    own.outside[1].ssrc = Some(7);
+    assert!(matches!(p.add(&own), Err(SessionError::Shape(_))));
+    let mut legacy = fan.clone();
+    legacy.outside[1].profile = crate::floor::Profile::Legacy;
+    assert!(matches!(p.add(&legacy), Err(SessionError::Shape(_))));
+    // An empty alias.
+    let mut alias = cs_session("10.0.0.3:1", 0x2000_0003, "10.0.1.1:3", 0x3000_0001);
+    alias.alias = Some((String::new(), "x".into()));
+    assert!(matches!(p.add(&alias), Err(SessionError::Shape(_))));
+    assert!(p.is_empty());
+    let f = p.add(&fan).unwrap();
+    assert_eq!(f.outside[0].ssrc, f.outside[1].ssrc);
 }

@@ -194,7 +194,7 @@ impl Rewrite for HopRewrite<'_> {
                     return Some(self.own_out);
                 }
                 // Another session's inside SSRC (a Floor Taken naming who holds the floor):
-                // the SSRC that session shows outside.
+                // the SSRC of that session's outside peer, as the outside knows it.
                 self.proxy.outside_view_of(ssrc)
             }
         }

@@ -627,7 +627,9 @@ impl KeyStore {
     /// period (seed `003` §5.2.X.1: the client "shall discard any previous CSKs associated
     /// with the MC Server URI"). A download that selects an algorithm keeps the client's list
     /// from the replaced key's upload and is refused if the list does not have it; one that
-    /// selects none keeps the replaced key's selection.
+    /// selects none keeps the replaced key's selection. A replaced key that another binding
+    /// still uses (the same client through another URI, after [`KeyStore::csk_upload`]) is
+    /// superseded as by an install instead.
     pub fn key_download(
         &self,
         k: &KeyInstall<'_>,
@@ -637,10 +639,9 @@ impl KeyStore {
         let before = previous.and_then(|id| self.algorithms(id));
         let mut k = k.clone();
         k.algorithms = match (k.algorithms.take(), before) {
+            // The client's list stands: a download selects from it.
             (Some(mut forced), Some(was)) => {
-                if forced.supported.is_empty() {
-                    forced.supported = was.supported;
-                }
+                forced.supported = was.supported;
                 Some(forced)
             }
             (None, Some(was)) => Some(was),
@@ -650,7 +651,11 @@ impl KeyStore {
         let mut c = self.control();
         let done = self.insert_locked(&mut c, p, now)?;
         if let Some(old) = done.superseded {
-            self.remove_locked(&mut c, &[lookup_of_id(old)], Retired::Superseded);
+            // Discarded unless another binding (an alias through another URI) still uses it.
+            let by_id = lookup_of_id(old);
+            if c.bound.get(&by_id).is_none_or(Vec::is_empty) {
+                self.remove_locked(&mut c, &[by_id], Retired::Superseded);
+            }
         }
         Ok(done)
     }

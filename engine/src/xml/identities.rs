@@ -40,7 +40,8 @@ fn inner<'m>(
     // The content start of the URI element being read, whether it held only text, and how
     // many elements deep inside it the reader is.
     let mut inside: Option<(usize, bool, usize)> = None;
-    let mut value = Vec::new();
+    // Decrypted identities pass through here: wiped when done.
+    let mut value = zeroize::Zeroizing::new(Vec::new());
     while let Some(ev) = r.next()? {
         match ev {
             Event::Start { span, name, empty } => {

@@ -193,7 +193,7 @@ impl SessionConfig {
 
 /// A key ID written as 8 hex digits.
 pub(crate) fn key_id(s: &str) -> Result<KeyId, String> {
-    if s.len() != 8 {
+    if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!("key ID {s:?}: 8 hex digits expected"));
     }
     let n = u32::from_str_radix(s, 16).map_err(|_| format!("key ID {s:?}: not hex"))?;

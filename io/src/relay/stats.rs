@@ -30,7 +30,7 @@ pub enum Drop {
     TooManyStreams,
     /// The owning worker's hand-off ring was full.
     HandoffFull,
-    /// No packet slot was free.
+    /// No packet slot was free (or no room in the turn for more fan-out targets).
     SlabFull,
     /// Re-protecting under the egress key failed (the key left, or its index ran out).
     Protect,

@@ -391,6 +391,11 @@ impl Worker {
         for t in 0..session.outside.len() {
             let slot = if t == 0 {
                 src
+            } else if self.st.work.len() == self.st.work.capacity() {
+                // The turn's work list is sized for a receive batch; it does not grow on the
+                // data path.
+                self.st.local.drop(Drop::SlabFull, 1);
+                continue;
             } else {
                 match self.st.slab.alloc() {
                     Some(s) => s,
