@@ -7,7 +7,8 @@
 //!   (optional `"impu"`; `"algorithms":{"supported":[…],"selected":"aes128-gcm|aes256-gcm"}`;
 //!   `"via":"upload"` for a CSK upload — the reply says `"aliased"` with the client's first
 //!   CSK when the same client came through another URI — or `"via":"download"` for a key
-//!   download, which discards the key it replaces at once)
+//!   download, which discards the key it replaces at once unless another URI still uses it;
+//!   the reply names it as `"replaced"`)
 //! - `{"op":"key.install_srtp","key_id":HEX8,"master_key":HEX,"master_salt":HEX}` (optional
 //!   `"service"`, default mcptt; `"peer"` binds the key to an interconnection end-point)
 //! - `{"op":"key.revoke","key_id":HEX8}`
@@ -192,7 +193,7 @@ fn op(c: &Control, v: &Value) -> Result<Value, String> {
                 },
                 "download" => {
                     let d = c.store().key_download(&k, now).map_err(|e| e.to_string())?;
-                    Ok(json!({"ok": true, "key_id": hex(id), "discarded": d.superseded.map(hex)}))
+                    Ok(json!({"ok": true, "key_id": hex(id), "replaced": d.superseded.map(hex)}))
                 }
                 other => Err(format!("\"via\": {other:?}: install, upload or download")),
             }

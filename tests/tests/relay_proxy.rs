@@ -312,17 +312,18 @@ fn key_rules_over_the_control_socket() {
     let b = line(upload("2b00000b", &"b2".repeat(16), "sip:cs-b@a.example"));
     assert_eq!(b["aliased"], true, "{b}");
     assert_eq!(b["key_id"], "2a00000a");
-    // A key download toward URI A discards CSK_A at once.
-    let d = line(
-        upload("2c00000c", &"c3".repeat(16), "sip:cs-a@a.example")
-            .replace("\"via\":\"upload\"", "\"via\":\"download\""),
-    );
-    assert_eq!(d["discarded"], "2a00000a", "{d}");
-    assert!(
-        c.store()
-            .info(mcx_engine::keys::KeyId::new(0x2a00_000a).unwrap())
-            .is_none()
-    );
+    // A key download toward URI A replaces CSK_A there; URI B still uses it, so it stays.
+    let download = |id: &str, key: &str, peer: &str| {
+        upload(id, key, peer).replace("\"via\":\"upload\"", "\"via\":\"download\"")
+    };
+    let d = line(download("2c00000c", &"c3".repeat(16), "sip:cs-a@a.example"));
+    assert_eq!(d["replaced"], "2a00000a", "{d}");
+    let csk_a = mcx_engine::keys::KeyId::new(0x2a00_000a).unwrap();
+    assert!(c.store().info(csk_a).is_some());
+    // Once URI B gets its own by download too, nothing uses CSK_A: it is discarded.
+    let d = line(download("2e00000e", &"e5".repeat(16), "sip:cs-b@a.example"));
+    assert_eq!(d["replaced"], "2a00000a", "{d}");
+    assert!(c.store().info(csk_a).is_none());
     // Refusals change nothing.
     for (bad, says) in [
         (
