@@ -29,7 +29,8 @@ pub struct SideSpec {
     pub keys: Vec<KeyId>,
     /// The SSRC the proxy sends with toward this side; `None`: a random one.
     pub ssrc: Option<u32>,
-    /// The peer's SSRC, if known; otherwise learned from its first authenticated packet.
+    /// The peer's SSRC, if known; otherwise learned from its first packet that goes through
+    /// (authenticated, and rewritten without error).
     pub peer_ssrc: Option<u32>,
     /// The peer's floor-control field numbering.
     pub profile: Profile,
@@ -172,6 +173,17 @@ impl Side {
             self.answer_under(key);
         }
         ok
+    }
+}
+
+/// See [`Proxy::pin`].
+pub struct Pinned<'a> {
+    _guard: crate::sync::TableGuard<'a, Entry>,
+}
+
+impl fmt::Debug for Pinned<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pinned")
     }
 }
 
@@ -594,6 +606,15 @@ impl Proxy {
 
     pub(crate) fn read(&self) -> crate::sync::TableGuard<'_, Entry> {
         self.lookup.read()
+    }
+
+    /// Holds the session table as it is now: while a `Pinned` lives, [`Proxy::remove`] (and
+    /// a rekey) does not return. A relay holds one from before a turn's packets are matched
+    /// until they are sent, so that once `remove` returns no packet of the session goes out.
+    pub fn pin(&self) -> Pinned<'_> {
+        Pinned {
+            _guard: self.lookup.read(),
+        }
     }
 
     /// Whether any session receives on `leg` from `peer` in clear.

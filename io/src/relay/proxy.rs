@@ -35,7 +35,7 @@ pub struct SideConfig {
     /// The SSRC the proxy sends with toward this side (default: random).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssrc: Option<u32>,
-    /// The peer's SSRC (default: learned from its first authenticated packet).
+    /// The peer's SSRC (default: learned from its first packet that goes through).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_ssrc: Option<u32>,
     /// The peer's floor-control field numbering: `current` (default) or `legacy`.

@@ -154,6 +154,9 @@ impl Worker {
         // idle worker, and held until this turn's sends are queued: once `remove_route`
         // returns, no packet goes out on the route.
         let routes = shared.routes.read();
+        // Likewise the proxy's sessions: once `session.remove` returns, none of its packets
+        // goes out.
+        let pinned = shared.proxy.as_ref().map(|p| p.pin());
         let now = Timestamp::now();
 
         // Hand-offs first: they waited longest. Their route is looked up here, by the owner.
@@ -216,6 +219,7 @@ impl Worker {
         }
         self.free_failed();
         self.send();
+        drop(pinned);
         drop(routes);
         self.publish();
         got + taken
