@@ -239,13 +239,7 @@ fn fast(
         let v = &pkt[it.value()];
         if it.ssrc {
             let s = u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
-            ssrcs[j] = match map.ssrc(s) {
-                Some(new) => {
-                    done.ssrcs += 1;
-                    new
-                }
-                None => s,
-            };
+            ssrcs[j] = counted(&mut done.ssrcs, map.ssrc(s), s);
         } else if let Some(new) = map.identity(v) {
             if new.len() > 255 {
                 return Some(Err(Error::TooLong));
@@ -361,13 +355,11 @@ fn into(
         w.skip(head)?;
         match value {
             Some((id, Value::Text(t))) if id.is_identity() => {
-                let t = match map.identity(t.as_bytes()) {
-                    Some(new) => {
-                        done.identities += 1;
-                        new
-                    }
-                    None => t.as_bytes(),
-                };
+                let t = counted(
+                    &mut done.identities,
+                    map.identity(t.as_bytes()),
+                    t.as_bytes(),
+                );
                 if t.len() > 255 {
                     return Err(Error::TooLong);
                 }
@@ -376,13 +368,11 @@ fn into(
             Some((id, v @ Value::Texts { count, .. })) if id.is_identity() => {
                 w.byte(count)?;
                 for t in v.texts() {
-                    let t = match map.identity(t.as_bytes()) {
-                        Some(new) => {
-                            done.identities += 1;
-                            new
-                        }
-                        None => t.as_bytes(),
-                    };
+                    let t = counted(
+                        &mut done.identities,
+                        map.identity(t.as_bytes()),
+                        t.as_bytes(),
+                    );
                     if t.len() > 255 {
                         return Err(Error::TooLong);
                     }
@@ -391,26 +381,14 @@ fn into(
                 }
             }
             Some((_, Value::Ssrc(s))) => {
-                let s = match map.ssrc(s) {
-                    Some(new) => {
-                        done.ssrcs += 1;
-                        new
-                    }
-                    None => s,
-                };
+                let s = counted(&mut done.ssrcs, map.ssrc(s), s);
                 w.put(&s.to_be_bytes())?;
                 w.put(&[0, 0])?;
             }
             Some((_, v @ Value::Ssrcs(_))) => {
                 w.put(&f.raw[..3])?;
                 for s in v.words() {
-                    let s = match map.ssrc(s) {
-                        Some(new) => {
-                            done.ssrcs += 1;
-                            new
-                        }
-                        None => s,
-                    };
+                    let s = counted(&mut done.ssrcs, map.ssrc(s), s);
                     w.put(&s.to_be_bytes())?;
                 }
             }
@@ -436,6 +414,18 @@ fn into(
     w.out[..HEADER_LEN].copy_from_slice(&header(app, subtype, sender, n - HEADER_LEN));
     done.len = n;
     Ok(done)
+}
+
+/// `new` if the map gave one (counted), else `old`.
+#[inline]
+fn counted<T>(count: &mut u32, new: Option<T>, old: T) -> T {
+    match new {
+        Some(v) => {
+            *count += 1;
+            v
+        }
+        None => old,
+    }
 }
 
 /// `dst.copy_from_slice(src)`, without a library call for the few octets of most fields.

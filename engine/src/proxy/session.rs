@@ -59,7 +59,7 @@ pub struct SessionSpec {
     pub inside: SideSpec,
     /// Toward the outside.
     pub outside: Vec<SideSpec>,
-    /// An identity this session alone replaces: (inside form, outside form). A security
+    /// A per-session identity pair, (inside form, outside form), applied before the map. A security
     /// gateway's MC identity for one external user, for instance.
     pub alias: Option<(String, String)>,
 }
@@ -207,7 +207,7 @@ pub struct Session {
     pub inside: Side,
     /// Toward the outside: one side, or a fan-out's targets.
     pub outside: Vec<Side>,
-    /// The identity this session alone replaces: (inside form, outside form).
+    /// The per-session identity pair (inside form, outside form), applied before the map.
     pub alias: Option<(String, String)>,
 }
 

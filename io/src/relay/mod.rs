@@ -52,6 +52,17 @@ pub(crate) struct Route {
     pub(crate) key_out: Option<KeyId>,
 }
 
+impl Route {
+    /// Out of leg `sock` to `to`, as it is (no egress key).
+    pub(crate) fn plain(sock: u16, to: SocketAddr) -> Route {
+        Route {
+            sock,
+            dst: crate::backend::Dest::new(to),
+            key_out: None,
+        }
+    }
+}
+
 /// A packet handed to the worker that owns its stream.
 pub(crate) struct Handoff {
     /// The route's key in the table: the owner looks the route up itself. 0: a packet of a

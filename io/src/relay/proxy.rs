@@ -51,7 +51,7 @@ pub struct SessionConfig {
     pub inside: SideConfig,
     /// Toward the outside: one side, or a fan-out's targets.
     pub outside: Vec<SideConfig>,
-    /// `[inside form, outside form]` of an identity only this session replaces.
+    /// `[inside form, outside form]`: a per-session identity pair, applied before the map.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<[String; 2]>,
 }

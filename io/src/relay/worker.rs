@@ -26,7 +26,7 @@ use super::stats::{
 use super::{Handoff, Route, Shared, forward_key, route_key};
 use mcx_engine::proxy::{Datagram, Drop as ProxyDrop, Match, Proxy, Session, Verdict};
 
-use crate::backend::{Backend, Dest, Outgoing, Received};
+use crate::backend::{Backend, Outgoing, Received};
 use crate::bufs::{SLOT_SIZE, Slab, SlotRef};
 use crate::sock::MAX_GSO_SEGMENTS;
 
@@ -363,11 +363,7 @@ impl Worker {
                 match verdicts[j].take() {
                     Some(Verdict::Forward { leg, to, len }) => {
                         let w = &mut self.st.work[at];
-                        w.route = Route {
-                            sock: leg,
-                            dst: Dest::new(to),
-                            key_out: None,
-                        };
+                        w.route = Route::plain(leg, to);
                         w.len = len;
                     }
                     Some(Verdict::FanOut { session, len }) => {
@@ -412,14 +408,7 @@ impl Worker {
             let out = self.st.slab.get_mut(slot.index);
             let v = proxy.protect_target(&self.engine, now, session, t, &plain[..len], out);
             let (route, n) = match v {
-                Verdict::Forward { leg, to, len } => (
-                    Route {
-                        sock: leg,
-                        dst: Dest::new(to),
-                        key_out: None,
-                    },
-                    len,
-                ),
+                Verdict::Forward { leg, to, len } => (Route::plain(leg, to), len),
                 Verdict::Drop(d) => {
                     self.st.local.drop(proxy_drop(d), 1);
                     (self.st.work[at].route, 0)
@@ -570,11 +559,7 @@ impl State {
         self.work.push(Work {
             slot,
             len: data.len(),
-            route: Route {
-                sock,
-                dst: Dest::new(src),
-                key_out: None,
-            },
+            route: Route::plain(sock, src),
             proxied: Some(src),
         });
     }
