@@ -494,12 +494,15 @@ fn xml_bodies_move_from_the_client_hop_to_the_server_hop_in_one_call() {
     assert_eq!(out, b"kept", "nothing written on a refusal");
 }
 
-#[test]
-fn mcdata_signalling_payloads_move_from_the_client_hop_to_the_server_hop() {
+/// A store with a CSK (the client hop) and an SPK (the server hop) for MCData, and the
+/// payload keys each end derives on its own: F.1.5 with the hop key in the DPPK's place.
+fn mcdata_hop() -> (
+    Arc<KeyStore>,
+    mcx_engine::mcdata::PayloadKey,
+    mcx_engine::mcdata::PayloadKey,
+) {
     use mcx_engine::keys::kdf;
-    use mcx_engine::mcdata::{Header, PayloadKey, protect, protected_len, unprotect};
-    use mcx_engine::proxy::{IdentityMap, Proxy, Role};
-    use mcx_engine::store::BodyError;
+    use mcx_engine::mcdata::PayloadKey;
     let s = store(PurposeTags::AnnexG);
     let (csk_key, spk_key) = ([0x23; 16], [0x33; 16]);
     s.install(&csk(&csk_key, 0x2000_0052, alice(None), URI_A), T0)
@@ -514,25 +517,41 @@ fn mcdata_signalling_payloads_move_from_the_client_hop_to_the_server_hop() {
     );
     spk.cs_id = Some(CsId::CskSrtcpMcptt);
     s.install(&spk, T0).unwrap();
+    let end = |k: &[u8], key_id: u32| {
+        let d = kdf::dpck(k, id(key_id)).unwrap();
+        PayloadKey::from_dpck(d.expose(), key_id).unwrap()
+    };
+    let (client, server) = (end(&csk_key, 0x2000_0052), end(&spk_key, 0x3000_0052));
+    (s, client, server)
+}
+
+#[test]
+fn mcdata_signalling_payloads_move_from_the_client_hop_to_the_server_hop() {
+    use mcx_engine::mcdata::{Header, protect, protected_len, unprotect};
+    use mcx_engine::proxy::{IdentityMap, McdataContent, Proxy, Role};
+    use mcx_engine::store::BodyError;
+    let (s, client, server) = mcdata_hop();
     let proxy = Proxy::new(
         Role::CsProxy {
             trusted_core: false,
         },
         IdentityMap::new(),
     );
-    // Each end derives its key on its own: F.1.5 with the hop key in the DPPK's place.
-    let end = |k: &[u8], key_id: u32| {
-        let d = kdf::dpck(k, id(key_id)).unwrap();
-        PayloadKey::from_dpck(d.expose(), key_id).unwrap()
-    };
-    let (client, server) = (end(&csk_key, 0x2000_0052), end(&spk_key, 0x3000_0052));
     let payload = b"SDS signalling payload: conversation 42";
     let h = Header::new(0x01, 0x01_0203_0405, 77, 3, 0x7a).unwrap();
     let mut up = vec![0u8; protected_len(payload.len())];
     protect(&client, &h, payload, &mut up).unwrap();
     let mut out = vec![0u8; up.len()];
     let n = proxy
-        .reprotect_mcdata(&s, &up, id(0x2000_0052), id(0x3000_0052), T0, &mut out)
+        .reprotect_mcdata(
+            &s,
+            &up,
+            id(0x2000_0052),
+            id(0x3000_0052),
+            McdataContent::Opaque,
+            T0,
+            &mut out,
+        )
         .unwrap();
     let mut back = vec![0u8; payload.len()];
     let o = unprotect(&server, &out[..n], &mut back).unwrap();
@@ -552,12 +571,96 @@ fn mcdata_signalling_payloads_move_from_the_client_hop_to_the_server_hop() {
     let mut bad = up.clone();
     bad[40] ^= 1;
     assert!(matches!(
-        proxy.reprotect_mcdata(&s, &bad, id(0x2000_0052), id(0x3000_0052), T0, &mut out),
+        proxy.reprotect_mcdata(
+            &s,
+            &bad,
+            id(0x2000_0052),
+            id(0x3000_0052),
+            McdataContent::Opaque,
+            T0,
+            &mut out
+        ),
         Err(BodyError::Mcdata(_))
     ));
     s.revoke(id(0x3000_0052)).unwrap();
     assert_eq!(
-        proxy.reprotect_mcdata(&s, &up, id(0x2000_0052), id(0x3000_0052), T0, &mut out),
+        proxy.reprotect_mcdata(
+            &s,
+            &up,
+            id(0x2000_0052),
+            id(0x3000_0052),
+            McdataContent::Opaque,
+            T0,
+            &mut out
+        ),
         Err(BodyError::Key(Error::Revoked))
     );
+}
+
+#[test]
+fn mcdata_messages_cross_with_their_identities_rewritten() {
+    use mcx_engine::mcdata::signalling::{self, Error as MsgError};
+    use mcx_engine::mcdata::{Header, protect, protected_len, unprotect};
+    use mcx_engine::proxy::{Direction, IdentityMap, McdataContent, Proxy, Role};
+    use mcx_engine::store::BodyError;
+    let (s, client, server) = mcdata_hop();
+    let proxy = Proxy::new(
+        Role::CsProxy {
+            trusted_core: false,
+        },
+        IdentityMap::new()
+            .pair("sip:alice@a.internal", "sip:alice@a.example")
+            .unwrap(),
+    );
+    // An SDS SIGNALLING PAYLOAD (TS 24.282 Table 15.1.2.1-1): type, date and time,
+    // conversation ID, message ID, then the Sender MCData user ID (TLV-E).
+    let sds = |sender: &[u8]| {
+        let mut m = vec![0x01, 0, 0x69, 0x2e, 0x8c, 0x40];
+        m.extend_from_slice(&[0xc0; 16]);
+        m.extend_from_slice(&[0x3d; 16]);
+        m.push(0x51);
+        m.extend_from_slice(&(sender.len() as u16).to_be_bytes());
+        m.extend_from_slice(sender);
+        m
+    };
+    let from_client = sds(b"sip:alice@a.example");
+    let h = Header::new(0x01, 0x692e_8c40, 78, 4, 0x7a).unwrap();
+    let mut up = vec![0u8; protected_len(from_client.len())];
+    protect(&client, &h, &from_client, &mut up).unwrap();
+    let mut out = vec![0u8; up.len() + 64];
+    let reprotect = |msg: &[u8], content, out: &mut [u8]| {
+        proxy.reprotect_mcdata(&s, msg, id(0x2000_0052), id(0x3000_0052), content, T0, out)
+    };
+    let n = reprotect(&up, McdataContent::Message(Direction::Inward), &mut out).unwrap();
+    let mut back = vec![0u8; n];
+    let o = unprotect(&server, &out[..n], &mut back).unwrap();
+    assert_eq!(&back[..o.len], &sds(b"sip:alice@a.internal")[..]);
+    // Opaque: the same bytes cross unchanged.
+    let n = reprotect(&up, McdataContent::Opaque, &mut out).unwrap();
+    let o = unprotect(&server, &out[..n], &mut back).unwrap();
+    assert_eq!(&back[..o.len], &from_client[..]);
+    // A plaintext that is no TS 24.282 message is refused when it must be read.
+    let mut bad = vec![0u8; protected_len(5)];
+    protect(&client, &h, b"\x04junk", &mut bad).unwrap();
+    assert_eq!(
+        reprotect(&bad, McdataContent::Message(Direction::Inward), &mut out),
+        Err(BodyError::Signalling(MsgError::UnknownMessage(4)))
+    );
+    // In clear, toward a trusted core: the same rewrite.
+    let mut clear = Vec::new();
+    assert_eq!(
+        proxy.rewrite_mcdata(&from_client, Direction::Inward, &mut clear),
+        Ok(1)
+    );
+    assert_eq!(clear, sds(b"sip:alice@a.internal"));
+    assert_eq!(
+        signalling::parse(&clear).unwrap().kind,
+        signalling::Kind::SdsSignalling
+    );
+    // Outward, the internal identity becomes the external one again.
+    let mut again = Vec::new();
+    proxy
+        .rewrite_mcdata(&clear, Direction::Outward, &mut again)
+        .unwrap();
+    assert_eq!(again, from_client);
 }

@@ -360,5 +360,7 @@ pub fn unprotect(key: &PayloadKey, msg: &[u8], out: &mut [u8]) -> Result<Opened,
     })
 }
 
+pub mod signalling;
+
 #[cfg(test)]
 mod tests;

@@ -29,7 +29,9 @@ use std::sync::Arc;
 
 pub use hop::{Datagram, Match};
 pub use role::{GatewayMode, Role};
-pub use session::{Pinned, Proxy, Session, SessionError, SessionSpec, Side, SideSpec};
+pub use session::{
+    McdataContent, Pinned, Proxy, Session, SessionError, SessionSpec, Side, SideSpec,
+};
 pub use topology::{Direction, IdentityMap, MapError};
 
 /// What to do with a datagram.

@@ -694,6 +694,15 @@ pub(crate) fn purposes(s: &SideSpec) -> impl Iterator<Item = Purpose> + '_ {
     s.keys.iter().map(|k| k.purpose())
 }
 
+/// What the plaintext of an MCData protected payload is, for [`Proxy::reprotect_mcdata`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum McdataContent {
+    /// Not interpreted: it crosses as it is.
+    Opaque,
+    /// A TS 24.282 message: its identities are rewritten for the direction it crosses in.
+    Message(super::Direction),
+}
+
 impl Proxy {
     /// Re-protects an XML body of a SIP message crossing the proxy, in one call: opens it
     /// under the XML keys of store key `from` (the client hop's CSK, or an SPK), rewrites its
@@ -727,15 +736,19 @@ impl Proxy {
     /// Re-protects an MCData signalling payload crossing the proxy, in one call: opened under
     /// the payload key of store key `from` (the client hop's CSK), protected under `to`'s (the
     /// server hop's SPK) with a fresh IV and the same message type, date and time, payload ID,
-    /// sequence number and IEI. Returns the length written to `out`. The payload's content is
-    /// not interpreted, so identities inside it are not rewritten. On an error nothing
-    /// useful is in `out`; the plaintext in between is wiped.
+    /// sequence number and IEI. With [`McdataContent::Message`] the plaintext is a TS 24.282
+    /// message, checked element by element and its sender, recipient and group identities
+    /// rewritten through the identity map ([`crate::mcdata::signalling`]); with
+    /// [`McdataContent::Opaque`] it crosses as it is. Returns the length written to `out`. On
+    /// an error nothing useful is in `out`; the plaintext in between is wiped.
+    #[allow(clippy::too_many_arguments)]
     pub fn reprotect_mcdata(
         &self,
         store: &crate::store::KeyStore,
         msg: &[u8],
         from: KeyId,
         to: KeyId,
+        content: McdataContent,
         now: crate::time::Timestamp,
         out: &mut [u8],
     ) -> Result<usize, crate::store::BodyError> {
@@ -750,6 +763,31 @@ impl Proxy {
             o.header.iei,
         )
         .map_err(BodyError::Mcdata)?;
-        store.mcdata_protect(to, &h, &plain[..o.len], now, out)
+        let McdataContent::Message(dir) = content else {
+            return store.mcdata_protect(to, &h, &plain[..o.len], now, out);
+        };
+        let mut moved = zeroize::Zeroizing::new(Vec::new());
+        self.rewrite_mcdata(&plain[..o.len], dir, &mut moved)
+            .map_err(BodyError::Signalling)?;
+        store.mcdata_protect(to, &h, &moved, now, out)
+    }
+
+    /// Rewrites the identities of a TS 24.282 MCData message in clear (toward a trusted core,
+    /// or once opened) through the identity map for `dir`, into `out` (its contents replaced;
+    /// memory it gives up is not wiped, so pass an empty one for plaintext). Returns the
+    /// number of identities replaced.
+    pub fn rewrite_mcdata(
+        &self,
+        msg: &[u8],
+        dir: super::Direction,
+        out: &mut Vec<u8>,
+    ) -> Result<u32, crate::mcdata::signalling::Error> {
+        use crate::mcdata::signalling;
+        let n = signalling::rewritten_len(msg, |id| self.map.map(id, dir))?;
+        out.clear();
+        out.resize(n, 0);
+        let r = signalling::rewrite(msg, |id| self.map.map(id, dir), out)?;
+        out.truncate(r.len);
+        Ok(r.identities)
     }
 }

@@ -157,6 +157,8 @@ pub enum BodyError {
     Xml(crate::xml::Error),
     /// The MCData payload or its protection.
     Mcdata(crate::mcdata::Error),
+    /// The MCData message inside the payload (its elements, or an identity too long).
+    Signalling(crate::mcdata::signalling::Error),
 }
 
 impl fmt::Display for BodyError {
@@ -168,6 +170,7 @@ impl fmt::Display for BodyError {
             }
             BodyError::Xml(e) => write!(f, "{e}"),
             BodyError::Mcdata(e) => write!(f, "{e}"),
+            BodyError::Signalling(e) => write!(f, "{e}"),
         }
     }
 }
