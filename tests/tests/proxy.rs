@@ -9,8 +9,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use mcx_engine::floor::video::{self, VideoBuilder, VideoField, VideoMessage};
 use mcx_engine::floor::{
-    Builder, FieldId, INDICATOR_EMERGENCY, INDICATOR_NORMAL, MessageType, Options, Value, parse,
+    Builder, FieldId, INDICATOR_EMERGENCY, INDICATOR_NORMAL, MessageType, Options, Unknown, Value,
+    parse,
 };
 use mcx_engine::keys::Service;
 use mcx_engine::proxy::{
@@ -850,4 +852,98 @@ fn batch_and_single_agree() {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// An MCVideo Transmission Request (TS 24.581, `MCV0`) with the requester's identity.
+fn video_request(ssrc: u32, user: &str) -> Vec<u8> {
+    VideoBuilder::new(VideoMessage::TransmissionRequest, true, ssrc)
+        .u8(VideoField::TransmissionPriority, 5)
+        .text(VideoField::UserId, user)
+        .u16(VideoField::TransmissionIndicator, INDICATOR_NORMAL)
+        .u16(VideoField::SequenceNumber, 1)
+        .finish()
+        .unwrap()
+}
+
+/// An MCVideo Transmission Granted (`MCV1`): the transmitter by identity and audio SSRC,
+/// the group it sends to.
+fn video_granted(ssrc: u32, user: &str, audio: u32, group: &str) -> Vec<u8> {
+    VideoBuilder::new(VideoMessage::TransmissionGranted, false, ssrc)
+        .u16(VideoField::Duration, 60)
+        .text(VideoField::TransmittingUserId, user)
+        .ssrc(VideoField::AudioSsrc, audio)
+        .text(VideoField::GroupIdentity, group)
+        .finish()
+        .unwrap()
+}
+
+#[test]
+fn video_transmission_control_crosses_both_domains_rewritten() {
+    let mut d = two_domains();
+    let alice_ssrc = 0xa11c_e0f0;
+    let server_ssrc = 0x5e4b_0002;
+    const FLEET_IN: &str = "sip:fleet@video.b.internal";
+
+    // The request, client to server: each hop's SSRC, alice internal only inside A.
+    let wire = seal(&d.csk, &video_request(alice_ssrc, ALICE_OUT));
+    let (leg, to, hop1) = d.cs_a.pass(CLIENTS, addr(CLIENT), &wire);
+    assert_eq!((leg, to), (CORE, addr(IS_A_CORE)));
+    assert_eq!(
+        open(&d.spk_a, &hop1),
+        video_request(d.s_cs_a.inside.ssrc, ALICE_IN)
+    );
+    let (_, to, hop2) = d.is_a.pass(CORE, addr(CS_A_CORE), &hop1);
+    assert_eq!(to, addr(IS_B_OUT));
+    assert_eq!(
+        open(&d.spk_ab1, &hop2),
+        video_request(d.s_is_a.outside[0].ssrc, ALICE_OUT)
+    );
+    let (_, to, hop3) = d.is_b.pass(CLIENTS, addr(IS_A_OUT), &hop2);
+    assert_eq!(to, addr(SERVER_B));
+    assert_eq!(hop3, video_request(d.s_is_b.inside.ssrc, ALICE_OUT));
+
+    // The grant back: the audio SSRC names alice as each side knows her, the group of
+    // domain B's hidden domain leaves B as B's external identity.
+    let grant = video_granted(server_ssrc, ALICE_OUT, d.s_is_b.inside.ssrc, FLEET_IN);
+    let (_, to, hop4) = d.is_b.pass(CORE, addr(SERVER_B), &grant);
+    assert_eq!(to, addr(IS_A_OUT));
+    assert_eq!(
+        open(&d.spk_ab1, &hop4),
+        video_granted(
+            d.s_is_b.outside[0].ssrc,
+            ALICE_OUT,
+            d.s_is_a.outside[0].ssrc,
+            "sip:proxy@b.example"
+        )
+    );
+    let (_, to, hop5) = d.is_a.pass(CLIENTS, addr(IS_B_OUT), &hop4);
+    assert_eq!(to, addr(CS_A_CORE));
+    assert_eq!(
+        open(&d.spk_a, &hop5),
+        video_granted(
+            d.s_is_a.inside.ssrc,
+            ALICE_IN,
+            d.s_cs_a.inside.ssrc,
+            "sip:proxy@b.example"
+        )
+    );
+    let (_, to, hop6) = d.cs_a.pass(CORE, addr(IS_A_CORE), &hop5);
+    assert_eq!(to, addr(CLIENT));
+    let got = open(&d.csk, &hop6);
+    assert_eq!(
+        got,
+        video_granted(
+            d.s_cs_a.outside[0].ssrc,
+            ALICE_OUT,
+            alice_ssrc,
+            "sip:proxy@b.example"
+        )
+    );
+    let v = video::parse(&got, Unknown::Reject).unwrap();
+    assert_eq!(v.message, VideoMessage::TransmissionGranted);
+    // Nothing internal on any hop outside its domain.
+    for p in [&hop2, &hop4] {
+        let plain = open(&d.spk_ab1, p);
+        assert!(!contains(&plain, b"internal"), "{plain:02x?}");
+    }
 }

@@ -1,11 +1,13 @@
-//! `mcx floor parse` and `mcx floor build`: TS 24.380 floor-control packets to and from one
-//! JSON object `{"message", "subtype", "ssrc", "fields": [{"id", "name", "value"}]}`.
+//! `mcx floor parse` and `mcx floor build`: TS 24.380 floor-control packets (and TS 24.581
+//! MCVideo transmission control, names `MCV0`–`MCV2`) to and from one JSON object
+//! `{"message", "subtype", "ssrc", "fields": [{"id", "name", "value"}]}`.
 
 use serde_json::{Map, Value as Json, json};
 
+use mcx_engine::floor::video::{self, Video, VideoApp, VideoBuilder, VideoField, VideoMessage};
 use mcx_engine::floor::{
-    ACK_REQUIRED, App, Builder, FieldId, Location, Message, MessageType, Options, Profile, Value,
-    parse,
+    ACK_REQUIRED, App, Builder, FieldId, Location, Message, MessageType, Options, Profile, Unknown,
+    Value, parse,
 };
 
 use crate::cli::FloorCmd;
@@ -16,6 +18,34 @@ pub(crate) fn run(cmd: FloorCmd, json: bool) -> Result<(), String> {
         FloorCmd::Parse { hex, profile } => {
             let pkt = parse_hex("in", &hex)?;
             let profile = profile_of(&profile)?;
+            if pkt.len() >= 12 && VideoApp::from_name(&pkt[8..12]).is_some() {
+                let v = video::parse(&pkt, Unknown::Reject)
+                    .map_err(|e| format!("not an MCVideo transmission control packet: {e}"))?;
+                let obj = video_json(&v, &pkt[8..12]);
+                if json {
+                    println!("{obj}");
+                } else {
+                    println!(
+                        "{} {}{}, SSRC {:#010x}",
+                        String::from_utf8_lossy(&pkt[8..12]),
+                        v.message.name(),
+                        if v.ack_required {
+                            " (ack required)"
+                        } else {
+                            ""
+                        },
+                        v.ssrc
+                    );
+                    for f in v.fields() {
+                        let (name, value) = match (f.id, f.value) {
+                            (Some(id), Some(x)) => (id.name(), value_json(x).to_string()),
+                            _ => ("unknown", hex::encode(f.raw)),
+                        };
+                        println!("  {name} ({}): {value}", f.wire_id);
+                    }
+                }
+                return Ok(());
+            }
             let options = Options {
                 profile,
                 ..Options::default()
@@ -119,16 +149,111 @@ fn location_json(l: Location<'_>) -> Json {
     json!({"type": l.kind, "value": hex::encode(l.value)})
 }
 
+/// The JSON object of a parsed MCVideo message.
+fn video_json(v: &Video<'_>, name: &[u8]) -> Json {
+    let fields: Vec<Json> = v
+        .fields()
+        .map(|f| match (f.id, f.value) {
+            (Some(id), Some(x)) => {
+                json!({"id": f.wire_id, "name": id.name(), "value": value_json(x)})
+            }
+            _ => json!({"id": f.wire_id, "name": null, "value": hex::encode(f.raw)}),
+        })
+        .collect();
+    json!({
+        "app": String::from_utf8_lossy(name),
+        "message": v.message.name(),
+        "subtype": v.message.value() | if v.ack_required { ACK_REQUIRED } else { 0 },
+        "ack_required": v.ack_required,
+        "ssrc": v.ssrc,
+        "fields": fields,
+    })
+}
+
+/// Builds an MCVideo packet from its JSON object: `message` by name, fields by `id` or
+/// `name`, each value as for the floor-control field of the same layout.
+fn video_from_json(o: &Map<String, Json>, app: VideoApp) -> Result<Vec<u8>, String> {
+    let name = o
+        .get("message")
+        .and_then(Json::as_str)
+        .ok_or("give \"message\" for an MCVideo packet")?;
+    let m = VideoMessage::from_name(name)
+        .filter(|m| m.app() == app)
+        .ok_or(format!(
+            "message {name:?}: not an MCVideo message of this app"
+        ))?;
+    let ack = o
+        .get("ack_required")
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
+    let mut b = VideoBuilder::new(m, ack, num(o, "ssrc", u32::MAX.into())? as u32);
+    let fields = match o.get("fields") {
+        None => &Vec::new(),
+        Some(f) => f.as_array().ok_or("fields: expected an array")?,
+    };
+    for (i, f) in fields.iter().enumerate() {
+        b = video_field(b, f).map_err(|e| format!("fields[{i}]: {e}"))?;
+    }
+    b.finish().map_err(|e| e.to_string())
+}
+
+fn video_field(b: VideoBuilder, f: &Json) -> Result<VideoBuilder, String> {
+    let o = f.as_object().ok_or("expected an object")?;
+    let id = match (o.get("id"), o.get("name").and_then(Json::as_str)) {
+        (Some(id), _) => {
+            let id = id
+                .as_u64()
+                .filter(|x| *x <= 255)
+                .ok_or("id: expected 0..255")? as u8;
+            VideoField::from_wire(id).ok_or(format!("id {id}: no MCVideo field"))?
+        }
+        (None, Some(name)) => {
+            VideoField::from_name(name).ok_or(format!("name {name:?}: unknown field"))?
+        }
+        (None, None) => return Err("give \"id\" or \"name\"".into()),
+    };
+    let v = o.get("value").ok_or("value missing")?;
+    let Some(layout) = id.layout() else {
+        let n = text(v, id.name())?;
+        let app = VideoApp::from_name(n.as_bytes())
+            .ok_or(format!("{id}: expected MCV0, MCV1 or MCV2"))?;
+        return Ok(b.message_name(app));
+    };
+    // The value octets as the floor-control field of the same layout has them.
+    let one = field(
+        Builder::floor(MessageType::FloorRequest, false, 0),
+        &json!({"name": layout.name(), "value": v}),
+        Profile::Current,
+    )
+    .map_err(|e| e.replace(layout.name(), id.name()))?
+    .finish()
+    .map_err(|e| format!("{id}: {e}"))?;
+    let m = parse(&one, Options::default()).map_err(|e| format!("{id}: {e}"))?;
+    let raw = m
+        .fields()
+        .next()
+        .map(|f| f.raw.to_vec())
+        .unwrap_or_default();
+    Ok(b.value(id, &raw))
+}
+
 /// Builds the packet a JSON object (as [`to_json`] writes it) describes. `message` (with
 /// `ack_required`) or `subtype` gives the type; `app` defaults to MCPT, `profile` to current;
 /// each field gives `id` or `name`.
 pub(crate) fn from_json(v: &Json) -> Result<Vec<u8>, String> {
     let o = v.as_object().ok_or("expected a JSON object")?;
+    if let Some(app) = o
+        .get("app")
+        .and_then(Json::as_str)
+        .and_then(|a| VideoApp::from_name(a.as_bytes()))
+    {
+        return video_from_json(o, app);
+    }
     let app = match o.get("app").and_then(Json::as_str) {
         None => App::FloorControl,
-        Some(a) => {
-            App::from_name(a.as_bytes()).ok_or(format!("app {a:?}: expected MCPT, MCPC or MCMC"))?
-        }
+        Some(a) => App::from_name(a.as_bytes()).ok_or(format!(
+            "app {a:?}: expected MCPT, MCPC, MCMC or MCV0..MCV2"
+        ))?,
     };
     let profile = match o.get("profile").and_then(Json::as_str) {
         None => Profile::Current,

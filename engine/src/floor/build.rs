@@ -17,12 +17,17 @@ pub struct Builder {
 impl Builder {
     /// A packet of `app` with `subtype` from `ssrc`, fields numbered by `profile`.
     pub fn new(app: App, subtype: u8, ssrc: u32, profile: Profile) -> Builder {
+        Builder::named(app.name(), subtype, ssrc, profile)
+    }
+
+    /// A packet named `name` (another protocol's APP packets with the same TLV fields).
+    pub(crate) fn named(name: &[u8; 4], subtype: u8, ssrc: u32, profile: Profile) -> Builder {
         let mut bytes = Vec::with_capacity(64);
         bytes.push(0x80 | (subtype & 0x1f));
         bytes.push(PT_APP);
         bytes.extend_from_slice(&[0, 0]);
         bytes.extend_from_slice(&ssrc.to_be_bytes());
-        bytes.extend_from_slice(app.name());
+        bytes.extend_from_slice(name);
         Builder {
             bytes,
             profile,
@@ -182,7 +187,19 @@ impl Builder {
     }
 
     /// The packet, checked by the parser (unknown raw fields allowed).
-    pub fn finish(mut self) -> Result<Vec<u8>, Error> {
+    pub fn finish(self) -> Result<Vec<u8>, Error> {
+        let options = Options {
+            profile: self.profile,
+            unknown: Unknown::Keep,
+        };
+        let bytes = self.framed()?;
+        parse(&bytes, options)?;
+        Ok(bytes)
+    }
+
+    /// The packet with its length word set, not parsed: for the callers that check it with
+    /// their own parser.
+    pub(crate) fn framed(mut self) -> Result<Vec<u8>, Error> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -191,11 +208,6 @@ impl Builder {
             return Err(Error::TooLong);
         }
         self.bytes[2..4].copy_from_slice(&(words as u16).to_be_bytes());
-        let options = Options {
-            profile: self.profile,
-            unknown: Unknown::Keep,
-        };
-        parse(&self.bytes, options)?;
         Ok(self.bytes)
     }
 }

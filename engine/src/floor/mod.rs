@@ -24,6 +24,7 @@ mod build;
 mod field;
 mod parse;
 pub(crate) mod rewrite;
+pub mod video;
 
 use core::fmt;
 
@@ -72,7 +73,8 @@ pub enum Error {
     NotApp(u8),
     /// The length word does not give the packet's size (or the packet is a compound).
     Length,
-    /// The name is not MCPT, MCPC or MCMC.
+    /// The name is not one the parser reads (MCPT, MCPC, MCMC; MCV0–MCV2 for
+    /// [`video::parse`]).
     UnknownName,
     /// A subtype that names no floor-control message (or asks an acknowledgement of one
     /// that cannot have it).
@@ -84,6 +86,8 @@ pub enum Error {
     BadField(FieldId),
     /// A text field is not UTF-8.
     BadText(FieldId),
+    /// An MCVideo field's value does not have its layout (or its text is not UTF-8).
+    BadVideoField(video::VideoField),
     /// Padding after a field is not zero.
     NonZeroPadding,
     /// A value over its field's length limit, or a packet over its limit.
@@ -98,11 +102,12 @@ impl fmt::Display for Error {
             Error::Padding => f.write_str("padding bit set (floor-control APP packets have none)"),
             Error::NotApp(pt) => write!(f, "packet type {pt} is not APP (204)"),
             Error::Length => f.write_str("length word does not match the packet's size"),
-            Error::UnknownName => f.write_str("APP name is not MCPT, MCPC or MCMC"),
+            Error::UnknownName => f.write_str("APP name is not one this parser reads"),
             Error::UnknownMessage(s) => write!(f, "subtype {s} names no floor-control message"),
             Error::UnknownField(id) => write!(f, "unknown field ID {id}"),
             Error::BadField(id) => write!(f, "{id}: value does not have the field's layout"),
             Error::BadText(id) => write!(f, "{id}: text is not UTF-8"),
+            Error::BadVideoField(id) => write!(f, "{id}: value does not have the field's layout"),
             Error::NonZeroPadding => f.write_str("non-zero padding after a field"),
             Error::TooLong => f.write_str("value or packet over its length limit"),
         }

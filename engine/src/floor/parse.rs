@@ -256,6 +256,20 @@ pub fn parse(pkt: &[u8], options: Options) -> Result<Message<'_>, Error> {
 /// Checks the APP header of `pkt` (which must be exactly one packet): application, subtype
 /// and sender SSRC.
 pub(crate) fn header_of(pkt: &[u8]) -> Result<(App, u8, u32), Error> {
+    let (subtype, ssrc) = app_header(pkt)?;
+    let app = App::from_name(&pkt[8..12]).ok_or(Error::UnknownName)?;
+    if app == App::FloorControl {
+        let t = MessageType::from_value(subtype & 0x0f).ok_or(Error::UnknownMessage(subtype))?;
+        if subtype & ACK_REQUIRED != 0 && !t.may_require_ack() {
+            return Err(Error::UnknownMessage(subtype));
+        }
+    }
+    Ok((app, subtype, ssrc))
+}
+
+/// The framing of one APP packet, whatever its name: version 2, no padding, PT 204, a
+/// length word that gives exactly `pkt`'s size. Returns the subtype and the sender SSRC.
+pub(crate) fn app_header(pkt: &[u8]) -> Result<(u8, u32), Error> {
     if pkt.len() < HEADER_LEN {
         return Err(Error::Truncated);
     }
@@ -272,29 +286,17 @@ pub(crate) fn header_of(pkt: &[u8]) -> Result<(App, u8, u32), Error> {
     if words * 4 != pkt.len() {
         return Err(Error::Length);
     }
-    let app = App::from_name(&pkt[8..12]).ok_or(Error::UnknownName)?;
-    let subtype = pkt[0] & 0x1f;
-    if app == App::FloorControl {
-        let t = MessageType::from_value(subtype & 0x0f).ok_or(Error::UnknownMessage(subtype))?;
-        if subtype & ACK_REQUIRED != 0 && !t.may_require_ack() {
-            return Err(Error::UnknownMessage(subtype));
-        }
-    }
     Ok((
-        app,
-        subtype,
+        pkt[0] & 0x1f,
         u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]),
     ))
 }
 
-/// The field at the front of `b` and what follows it (after its padding); with `interpret`
-/// false the field is kept raw (another application's field IDs).
-pub(crate) fn next_field(
-    b: &[u8],
-    options: Options,
-    interpret: bool,
-) -> Result<(Field<'_>, &[u8]), Error> {
-    let wire_id = b[0];
+/// The TLV at the front of `b`: its wire ID, its value and what follows it (after its
+/// padding). Framing only: the length (one octet, two from ID 192 on), the padding to 32
+/// bits, and that the padding is zero.
+pub(crate) fn tlv(b: &[u8]) -> Result<(u8, &[u8], &[u8]), Error> {
+    let wire_id = *b.first().ok_or(Error::Truncated)?;
     let (len, head) = if wire_id >= 192 {
         if b.len() < 3 {
             return Err(Error::Truncated);
@@ -314,7 +316,17 @@ pub(crate) fn next_field(
     if b[end..padded].iter().any(|&x| x != 0) {
         return Err(Error::NonZeroPadding);
     }
-    let raw = &b[head..end];
+    Ok((wire_id, &b[head..end], &b[padded..]))
+}
+
+/// The field at the front of `b` and what follows it (after its padding); with `interpret`
+/// false the field is kept raw (another application's field IDs).
+pub(crate) fn next_field(
+    b: &[u8],
+    options: Options,
+    interpret: bool,
+) -> Result<(Field<'_>, &[u8]), Error> {
+    let (wire_id, raw, rest) = tlv(b)?;
     let id = FieldId::from_wire(wire_id, options.profile).filter(|_| interpret);
     let value = match id {
         Some(id) => Some(Value::parse(id, raw)?),
@@ -328,6 +340,6 @@ pub(crate) fn next_field(
             raw,
             value,
         },
-        &b[padded..],
+        rest,
     ))
 }

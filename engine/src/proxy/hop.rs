@@ -405,7 +405,8 @@ fn seal(engine: &Engine, now: Timestamp, to: &Side, buf: &mut [u8], n: usize) ->
 }
 
 /// The SSRC and identity rewrite of one plaintext RTCP packet crossing in `dir`: floor
-/// control fully; other TS 24.380 applications get the proxy's SSRC only; anything else
+/// control and MCVideo transmission control fully; other TS 24.380 applications get the
+/// proxy's SSRC only; anything else
 /// (SR, RR, SDES with its CNAME, compounds) would carry the other side's names across and
 /// is dropped.
 fn rewrite(
@@ -448,6 +449,18 @@ fn rewrite(
             floor::parse(pkt, Options::default()).map_err(Drop::Floor)?;
             buf[4..8].copy_from_slice(&own_out.to_be_bytes());
             Ok(n)
+        }
+        None if floor::video::VideoApp::from_name(&pkt[8..12]).is_some() => {
+            let r = HopRewrite {
+                dir,
+                session: s,
+                proxy,
+                map: proxy.map(),
+                own_out,
+            };
+            floor::video::rewrite(buf, n, own_out, Unknown::Keep, &r)
+                .map(|r| r.len)
+                .map_err(Drop::Floor)
         }
         None => Err(Drop::NotFloorControl),
     }
