@@ -638,20 +638,35 @@ impl KeyStore {
         k: &KeyInstall<'_>,
         now: Timestamp,
     ) -> Result<Installed, StoreError> {
-        let previous = self.key_for(k.key_id.purpose(), &k.owner.user_id, &k.peer);
-        let before = previous.and_then(|id| self.algorithms(id));
-        let mut k = k.clone();
-        k.algorithms = match (k.algorithms.take(), before) {
-            // The client's list stands: a download selects from it.
-            (Some(mut forced), Some(was)) => {
-                forced.supported = was.supported;
-                Some(forced)
-            }
-            (None, Some(was)) => Some(was),
-            (forced, None) => forced,
+        let binding = Binding {
+            purpose: k.key_id.purpose(),
+            user_id: k.owner.user_id.clone(),
+            peer: k.peer.to_string(),
         };
-        let p = prepare(&self.config, &k, now)?;
+        // The algorithms the download keeps come from the key it replaces; the key material
+        // (whose length follows the algorithm) is derived outside the lock, then checked:
+        // if another call replaced that key meanwhile, it is derived again under the lock.
+        let with_kept = |c: &Control| {
+            let previous = c.bindings.get(&binding).copied();
+            let before = previous.and_then(|id| c.algorithms.get(&lookup_of_id(id)).cloned());
+            let mut k = k.clone();
+            k.algorithms = match (k.algorithms.take(), before) {
+                // The client's list stands: a download selects from it.
+                (Some(mut forced), Some(was)) => {
+                    forced.supported = was.supported;
+                    Some(forced)
+                }
+                (None, Some(was)) => Some(was),
+                (forced, None) => forced,
+            };
+            (previous, k)
+        };
+        let (previous, kept) = with_kept(&self.control());
+        let mut p = prepare(&self.config, &kept, now)?;
         let mut c = self.control();
+        if c.bindings.get(&binding).copied() != previous {
+            p = prepare(&self.config, &with_kept(&c).1, now)?;
+        }
         let done = self.insert_locked(&mut c, p, now)?;
         if let Some(old) = done.superseded {
             // Discarded unless another binding (an alias through another URI) still uses it.
