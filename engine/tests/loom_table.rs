@@ -93,3 +93,46 @@ fn the_model_catches_a_missing_grace_period() {
         "loom should find the reader that sees a reclaimed entry"
     );
 }
+
+/// `replace_many` swaps key 1's entry in place while two readers look: each sees the old
+/// entry or the new one, never neither and never a reclaimed one, through a growth (two new
+/// keys) and the removal of key 2.
+#[test]
+fn a_replaced_entry_is_old_or_new_never_missing() {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(2);
+    b.check(|| {
+        let table = Arc::new(Table::new());
+        for k in 1..=3 {
+            assert!(table.insert(k, node(k)).is_ok());
+        }
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let table = Arc::clone(&table);
+                loom::thread::spawn(move || {
+                    let g = table.read();
+                    let n = g.get(1).expect("a replaced key is never missing");
+                    assert!(n.value == 1 || n.value == 11, "{}", n.value);
+                    assert!(
+                        !n.reclaimed.load(Ordering::SeqCst),
+                        "read a reclaimed entry"
+                    );
+                    assert_eq!(g.get(3).map(|n| n.value), Some(3));
+                })
+            })
+            .collect();
+        let gone = table.replace_many(vec![(1, node(11)), (4, node(4)), (5, node(5))], &[2]);
+        let mut values: Vec<u64> = gone.iter().map(|n| n.value).collect();
+        values.sort_unstable();
+        assert_eq!(values, [1, 2]);
+        for n in &gone {
+            n.reclaimed.store(true, Ordering::SeqCst);
+        }
+        for r in readers {
+            r.join().unwrap();
+        }
+        let g = table.read();
+        assert_eq!(g.get(1).map(|n| n.value), Some(11));
+        assert!(g.get(2).is_none());
+    });
+}

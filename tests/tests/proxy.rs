@@ -947,3 +947,59 @@ fn video_transmission_control_crosses_both_domains_rewritten() {
         assert!(!contains(&plain, b"internal"), "{plain:02x?}");
     }
 }
+
+#[test]
+fn a_rekey_leaves_no_moment_without_the_session() {
+    use mcx_engine::proxy::Match;
+    let (csk1, csk2, spk) = (
+        HopKey::new(0x2a11_ce11),
+        HopKey::new(0x2a11_ce12),
+        HopKey::new(0x3000_0a11),
+    );
+    let proxy = Arc::new(Proxy::new(
+        Role::CsProxy {
+            trusted_core: false,
+        },
+        IdentityMap::new(),
+    ));
+    proxy
+        .add(&session(
+            side(CORE, IS_A_CORE, &[&spk]),
+            side(CLIENTS, CLIENT, &[&csk1]),
+        ))
+        .unwrap();
+    // A packet from the core under the SPK, whose side the rekey of the CSK rebuilds.
+    let from_core = seal(&spk, &request(0x5e4b_0009, ALICE_IN));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (proxy, stop, pkt) = (Arc::clone(&proxy), Arc::clone(&stop), from_core.clone());
+        std::thread::spawn(move || {
+            let (mut seen, mut missed) = (0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match proxy.classify(CORE, &addr(IS_A_CORE), &pkt) {
+                    Match::Keyed(_) => seen += 1,
+                    _ => missed += 1,
+                }
+            }
+            (seen, missed)
+        })
+    };
+    // Bounded: 400 rekeys back and forth.
+    for i in 0..400 {
+        let (from, to) = if i % 2 == 0 {
+            (&csk1, &csk2)
+        } else {
+            (&csk2, &csk1)
+        };
+        assert_eq!(proxy.rekey(from.key_id(), to.key_id()), Ok(1));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (seen, missed) = reader.join().unwrap();
+    assert!(seen > 0);
+    assert_eq!(
+        missed,
+        0,
+        "the session was missing {missed} times of {}",
+        seen + missed
+    );
+}

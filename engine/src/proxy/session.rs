@@ -464,25 +464,9 @@ impl Proxy {
         inside_ssrc: u32,
         outside_ssrc: u32,
     ) -> Arc<Session> {
-        let session = Arc::new(Session {
-            id,
-            inside: Side::new(&spec.inside, inside_ssrc),
-            outside: spec
-                .outside
-                .iter()
-                .map(|s| Side::new(s, outside_ssrc))
-                .collect(),
-            alias: spec.alias.clone(),
-        });
-        for (leg, peer, key, from_outside) in receive_triples(spec) {
-            let e = Arc::new(Entry {
-                session: Arc::clone(&session),
-                from_outside,
-                leg,
-                peer,
-                key,
-            });
-            let inserted = self.lookup.insert(lookup_key(leg, &peer, key), e);
+        let (session, entries) = built(spec, id, inside_ssrc, outside_ssrc);
+        for (k, e) in entries {
+            let inserted = self.lookup.insert(k, e);
             debug_assert!(inserted.is_ok(), "checked under the writer lock");
         }
         let _ = self
@@ -564,14 +548,25 @@ impl Proxy {
             }
         }
         for (old, spec) in &changed {
-            self.remove_locked(&mut c, old.id);
-            let new = self.insert_locked(&mut c, spec, old.id, old.inside.ssrc, old.outside_ssrc());
+            let (new, entries) = built(spec, old.id, old.inside.ssrc, old.outside_ssrc());
             for (n, o) in core::iter::once((&new.inside, &old.inside))
                 .chain(new.outside.iter().zip(&old.outside))
             {
                 n.current
                     .store(o.current.load(Ordering::Relaxed), Ordering::Relaxed);
             }
+            // Swapped in place: a packet of the session finds the old entry or the new one,
+            // never none.
+            let gone: Vec<u64> = receive_triples_of(old)
+                .into_iter()
+                .map(|(leg, peer, key)| lookup_key(leg, &peer, key))
+                .collect();
+            drop(self.lookup.replace_many(entries, &gone));
+            drop(
+                self.by_inside_ssrc
+                    .replace_many(vec![(u64::from(new.inside.ssrc), Arc::clone(&new))], &[]),
+            );
+            c.sessions.insert(old.id, new);
         }
         Ok(changed.len())
     }
@@ -687,6 +682,39 @@ fn spec_of(s: &Session, from: KeyId, to: KeyId) -> SessionSpec {
         }
     }
     spec
+}
+
+/// A session from its checked spec, and its lookup entries (not yet published).
+fn built(
+    spec: &SessionSpec,
+    id: u64,
+    inside_ssrc: u32,
+    outside_ssrc: u32,
+) -> (Arc<Session>, Vec<(u64, Arc<Entry>)>) {
+    let session = Arc::new(Session {
+        id,
+        inside: Side::new(&spec.inside, inside_ssrc),
+        outside: spec
+            .outside
+            .iter()
+            .map(|s| Side::new(s, outside_ssrc))
+            .collect(),
+        alias: spec.alias.clone(),
+    });
+    let entries = receive_triples(spec)
+        .into_iter()
+        .map(|(leg, peer, key, from_outside)| {
+            let e = Arc::new(Entry {
+                session: Arc::clone(&session),
+                from_outside,
+                leg,
+                peer,
+                key,
+            });
+            (lookup_key(leg, &peer, key), e)
+        })
+        .collect();
+    (session, entries)
 }
 
 /// What purpose a key of this side has, for the role checks.

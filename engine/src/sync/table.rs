@@ -297,6 +297,66 @@ impl<T: Send + Sync> Table<T> {
             .collect()
     }
 
+    /// Puts each `(key, value)` of `put` in place of whatever `key` held, and removes the
+    /// entries under `remove` (a key also in `put` is kept), in one writer step: a reader
+    /// sees, for every key, either the old entry or the new one, never neither. The entries
+    /// replaced or removed are handed back once no reader can still see them.
+    pub fn replace_many(&self, put: Vec<(u64, Arc<T>)>, remove: &[u64]) -> Vec<Arc<T>> {
+        let mut c = self.counts();
+        let fresh = {
+            let cur = self.current.read();
+            put.iter()
+                .filter(|(k, _)| {
+                    assert_ne!(*k, EMPTY_KEY, "EMPTY_KEY is reserved");
+                    cur.find(*k).is_none()
+                })
+                .count()
+        };
+        self.make_room(&mut c, fresh);
+        let mut taken = Vec::new();
+        {
+            let cur = self.current.read();
+            for &k in remove {
+                if put.iter().any(|(p, _)| *p == k) {
+                    continue;
+                }
+                if let Some(s) = cur.find(k) {
+                    let p = s.value.swap(core::ptr::null_mut(), Ordering::AcqRel);
+                    if !p.is_null() {
+                        taken.push(p);
+                        c.live -= 1;
+                    }
+                }
+            }
+            for (k, v) in put {
+                let (slot, reused) = cur.slot_for(k);
+                let old = slot
+                    .value
+                    .swap(Arc::into_raw(v).cast_mut(), Ordering::AcqRel);
+                if !reused {
+                    slot.key.store(k, Ordering::Release);
+                    c.used += 1;
+                }
+                if old.is_null() {
+                    c.live += 1;
+                } else {
+                    taken.push(old);
+                }
+            }
+        }
+        drop(c);
+        if taken.is_empty() {
+            return Vec::new();
+        }
+        self.current.synchronize();
+        taken
+            .into_iter()
+            // SAFETY: each pointer was this generation's reference, unpublished above; the
+            // grace period has passed, so no reader still holds it from this table.
+            .map(|p| unsafe { Arc::from_raw(p.cast_const()) })
+            .collect()
+    }
+
     /// Waits until no reader that began before this call still holds its guard.
     pub fn synchronize(&self) {
         self.current.synchronize();
@@ -375,6 +435,73 @@ mod tests {
             "{}",
             t.read().slots.slots.len()
         );
+    }
+
+    #[test]
+    fn replace_many_swaps_in_place_and_removes_the_rest() {
+        let t: Table<u32> = Table::new();
+        for k in 0..4u64 {
+            t.insert(k, Arc::new(k as u32)).unwrap();
+        }
+        t.remove(3);
+        // 0 replaced, 3 (a tombstone) and 9 (new) put, 1 removed, 2 left alone; a key both
+        // put and removed is kept.
+        let old = t.replace_many(
+            vec![(0, Arc::new(100)), (3, Arc::new(103)), (9, Arc::new(109))],
+            &[1, 9, 77],
+        );
+        let mut back: Vec<u32> = old.iter().map(|a| **a).collect();
+        back.sort_unstable();
+        assert_eq!(back, [0, 1]);
+        assert!(old.iter().all(|a| Arc::strong_count(a) == 1));
+        let g = t.read();
+        let got: Vec<Option<u32>> = [0, 1, 2, 3, 9].iter().map(|&k| g.get(k).copied()).collect();
+        assert_eq!(got, [Some(100), None, Some(2), Some(103), Some(109)]);
+        drop(g);
+        assert_eq!(t.len(), 4);
+        // Growth on the way: many new keys at once.
+        let put: Vec<(u64, Arc<u32>)> = (100..400u64).map(|k| (k, Arc::new(k as u32))).collect();
+        assert!(t.replace_many(put, &[]).is_empty());
+        assert_eq!(t.len(), 304);
+        assert_eq!(t.read().get(399), Some(&399));
+    }
+
+    #[test]
+    fn a_replaced_key_is_never_missing_to_readers() {
+        let t = Arc::new(Table::<[u64; 4]>::new());
+        for k in 0..64u64 {
+            t.insert(k, Arc::new([k; 4])).unwrap();
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (t, stop) = (Arc::clone(&t), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let mut lookups = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let g = t.read();
+                        for k in 0..64u64 {
+                            let v = g.get(k).expect("a replaced key is always there");
+                            assert!(v.iter().all(|&x| x % 64 == k), "{v:?}");
+                            lookups += 1;
+                        }
+                    }
+                    lookups
+                })
+            })
+            .collect();
+        for round in 1..200u64 {
+            let put: Vec<(u64, Arc<[u64; 4]>)> = (0..64u64)
+                .map(|k| (k, Arc::new([k + 64 * round; 4])))
+                .collect();
+            for a in t.replace_many(put, &[]) {
+                assert_eq!(Arc::strong_count(&a), 1);
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in readers {
+            assert!(r.join().unwrap() > 0);
+        }
     }
 
     #[test]
