@@ -20,7 +20,10 @@
 //!   where SIDE is `{"leg":NAME,"peer":"IP:PORT","keys":[HEX8…]}` (optional `"ssrc"`,
 //!   `"peer_ssrc"`, `"profile"`; no keys: in clear), answered with the session's `id` and
 //!   the SSRCs the proxy shows; `{"op":"session.remove","id":N}`;
-//!   `{"op":"session.rekey","from":HEX8,"to":HEX8}`; `{"op":"sessions"}`
+//!   `{"op":"session.rekey","from":HEX8,"to":HEX8}`; `{"op":"sessions"}`;
+//!   `{"op":"identity.add","internal":URI,"external":URI}`,
+//!   `{"op":"identity.remove","internal":URI}`, `{"op":"identities"}`: the identity map's
+//!   pairs, changed while packets flow (each packet reads the map as it was when it began)
 //!
 //! A refused line changes nothing. Lines longer than [`MAX_LINE`] are refused and the
 //! connection closed; at most [`MAX_CONNECTIONS`] connections are served at once. Key
@@ -323,6 +326,46 @@ fn op(c: &Control, v: &Value) -> Result<Value, String> {
                 })
                 .collect();
             Ok(json!({"ok": true, "role": p.role().name(), "sessions": list}))
+        }
+        "identity.add" | "identity.remove" => {
+            let p = c.proxy().ok_or("this relay has no [proxy] role")?;
+            let field = |k: &str| {
+                v.get(k)
+                    .and_then(Value::as_str)
+                    .ok_or(format!("\"{k}\": an identity expected"))
+            };
+            let internal = field("internal")?;
+            let r = if op == "identity.add" {
+                let external = field("external")?;
+                p.update_map(|m| m.clone().pair(internal, external))
+            } else {
+                p.update_map(|m| m.clone().without(internal))
+            };
+            r.map_err(|e| e.to_string())?;
+            Ok(json!({"ok": true, "pairs": p.map().len()}))
+        }
+        "identities" => {
+            let p = c.proxy().ok_or("this relay has no [proxy] role")?;
+            let map = p.map();
+            let mut pairs: Vec<(String, String)> = map
+                .pairs()
+                .map(|(i, e)| {
+                    (
+                        String::from_utf8_lossy(i).into_owned(),
+                        String::from_utf8_lossy(e).into_owned(),
+                    )
+                })
+                .collect();
+            pairs.sort();
+            let pairs: Vec<Value> = pairs
+                .into_iter()
+                .map(|(i, e)| json!({"internal": i, "external": e}))
+                .collect();
+            Ok(json!({
+                "ok": true,
+                "pairs": pairs,
+                "external": map.external_identity(),
+            }))
         }
         other => Err(format!("unknown op {other:?}")),
     }

@@ -362,3 +362,72 @@ fn key_rules_over_the_control_socket() {
         Some(0x3000_ab01)
     );
 }
+
+#[test]
+fn identity_pairs_change_while_packets_flow() {
+    // A CS proxy relay with an empty map and no hidden domain: bob's identity crosses as
+    // it is until a pair for him is added over the control socket, and again once removed.
+    let csk = HopKey::new(0x2a11_ce21);
+    let spk = HopKey::new(0x3000_0a21);
+    let relay = proxy_relay(IoChoice::Auto, "cs-proxy", false, &[], "none.internal");
+    let c = relay.control();
+    install(&c, &csk);
+    install(&c, &spk);
+    let client = socket("127.0.0.1:0");
+    let core = socket("127.0.0.1:0");
+    let (inside, _) = add(
+        &c,
+        side("core", core.local_addr().unwrap(), &[&spk]),
+        side("clients", client.local_addr().unwrap(), &[&csk]),
+    );
+    let mut tx = csk.sender();
+    let mut rx = spk.receiver();
+    let mut through = |user: &str| {
+        let req = request(0xb0b0_0001, user);
+        let mut b = req.clone();
+        b.resize(req.len() + 64, 0);
+        let n = tx.protect(&mut b, req.len()).unwrap();
+        client.send_to(&b[..n], leg(&c, "clients")).unwrap();
+        let mut got = recv(&core);
+        let n = rx.unprotect(&mut got).expect("libsrtp opens the core hop");
+        got.truncate(n);
+        got
+    };
+    let ctl = |line: &str| -> Value { serde_json::from_str(&c.handle_line(line)).unwrap() };
+    let (bob_in, bob_out) = ("sip:bob@ptt.a.internal", "sip:bob@a.example");
+    assert_eq!(through(bob_out), request(inside, bob_out));
+
+    let r = ctl(&format!(
+        r#"{{"op":"identity.add","internal":"{bob_in}","external":"{bob_out}"}}"#
+    ));
+    assert_eq!(
+        (r["ok"].clone(), r["pairs"].clone()),
+        (true.into(), 1.into()),
+        "{r}"
+    );
+    assert_eq!(through(bob_out), request(inside, bob_in));
+    // Refused, and the map is as it was: a second pair for bob, an empty identity, an
+    // unknown one to remove, a missing field.
+    for bad in [
+        format!(r#"{{"op":"identity.add","internal":"{bob_in}","external":"sip:b2@a.example"}}"#),
+        r#"{"op":"identity.add","internal":"","external":"sip:x@a.example"}"#.to_owned(),
+        r#"{"op":"identity.remove","internal":"sip:nobody@ptt.a.internal"}"#.to_owned(),
+        r#"{"op":"identity.add","internal":"sip:x@ptt.a.internal"}"#.to_owned(),
+    ] {
+        let r = ctl(&bad);
+        assert_eq!(r["ok"], false, "{bad}: {r}");
+        assert!(!r["error"].as_str().unwrap().is_empty());
+    }
+    let l = ctl(r#"{"op":"identities"}"#);
+    assert_eq!(
+        l["pairs"],
+        serde_json::json!([{"internal": bob_in, "external": bob_out}])
+    );
+    assert_eq!(through(bob_out), request(inside, bob_in));
+
+    let r = ctl(&format!(
+        r#"{{"op":"identity.remove","internal":"{bob_in}"}}"#
+    ));
+    assert_eq!(r["pairs"], 0, "{r}");
+    assert_eq!(through(bob_out), request(inside, bob_out));
+}

@@ -12,7 +12,7 @@ use crate::time::Timestamp;
 use crate::{Engine, RxPacket, StreamId, TxPacket};
 
 use super::session::{Entry, Learn, Proxy, Session, Side};
-use super::topology::{Direction, HopRewrite};
+use super::topology::{Direction, HopRewrite, IdentityMap};
 use super::{Drop, Verdict};
 
 /// A datagram of a batch ([`Proxy::handle_batch`]): where it came from, its buffer (with
@@ -127,7 +127,8 @@ impl Proxy {
             Ok(n) => n,
             Err(d) => return Verdict::Drop(d),
         };
-        self.finish(engine, now, e, buf, plain)
+        let map = self.map();
+        self.finish(engine, now, e, &map, buf, plain)
     }
 
     /// Handles a batch: as [`Proxy::handle_datagram`] for each, with the unprotects and the
@@ -198,6 +199,7 @@ impl Proxy {
             }
         }
         // Rewrite, then protect the unicast ones together.
+        let map = self.map();
         let mut at = [0usize; GROUP];
         let mut m = 0;
         let placeholder = KeyId::new(0x2000_0001).unwrap_or_else(|_| unreachable!("a CSK ID"));
@@ -208,7 +210,7 @@ impl Proxy {
             let (Step::Plain(n), Some(e)) = (steps[i], entries[i]) else {
                 continue;
             };
-            let (to, n) = match self.rewrite_hop(e, d.buf, n) {
+            let (to, n) = match self.rewrite_hop(e, &map, d.buf, n) {
                 Ok(x) => x,
                 Err(drop) => {
                     d.verdict = Some(Verdict::Drop(drop));
@@ -263,10 +265,11 @@ impl Proxy {
         engine: &mut Engine,
         now: Timestamp,
         e: &Entry,
+        map: &IdentityMap,
         buf: &mut [u8],
         plain: usize,
     ) -> Verdict {
-        let (to, n) = match self.rewrite_hop(e, buf, plain) {
+        let (to, n) = match self.rewrite_hop(e, map, buf, plain) {
             Ok(x) => x,
             Err(d) => return Verdict::Drop(d),
         };
@@ -284,6 +287,7 @@ impl Proxy {
     fn rewrite_hop<'s>(
         &self,
         e: &'s Entry,
+        map: &IdentityMap,
         buf: &mut [u8],
         n: usize,
     ) -> Result<(&'s Side, usize), Drop> {
@@ -305,7 +309,7 @@ impl Proxy {
         let r = if n > room {
             Err(Drop::TooLong)
         } else {
-            rewrite(self, s, dir, from, to, &mut buf[..room], n)
+            rewrite(self, map, s, dir, from, to, &mut buf[..room], n)
         };
         match r {
             Ok(n) => {
@@ -409,8 +413,10 @@ fn seal(engine: &Engine, now: Timestamp, to: &Side, buf: &mut [u8], n: usize) ->
 /// proxy's SSRC only; anything else
 /// (SR, RR, SDES with its CNAME, compounds) would carry the other side's names across and
 /// is dropped.
+#[allow(clippy::too_many_arguments)]
 fn rewrite(
     proxy: &Proxy,
+    map: &IdentityMap,
     s: &Session,
     dir: Direction,
     from: &Side,
@@ -432,7 +438,7 @@ fn rewrite(
                 dir,
                 session: s,
                 proxy,
-                map: proxy.map(),
+                map,
                 own_out,
             };
             let options = Options {
@@ -455,7 +461,7 @@ fn rewrite(
                 dir,
                 session: s,
                 proxy,
-                map: proxy.map(),
+                map,
                 own_out,
             };
             floor::video::rewrite(buf, n, own_out, Unknown::Keep, &r)

@@ -14,7 +14,7 @@ use crate::keys::{KeyId, Purpose};
 use crate::sync::{EMPTY_KEY, Table};
 
 use super::role::{GatewayMode, Role};
-use super::topology::IdentityMap;
+use super::topology::{IdentityMap, MapError};
 
 /// One side of a session as the control plane gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -315,8 +315,9 @@ pub(crate) fn lookup_key(leg: u16, peer: &SocketAddr, key: Option<KeyId>) -> u64
 /// windows) to the packet calls ([`Proxy::handle_datagram`]).
 pub struct Proxy {
     role: Role,
-    /// Fixed for the proxy's life: every packet reads it without a guard.
-    map: IdentityMap,
+    /// Replaced whole by [`Proxy::update_map`]; a packet (or a batch) reads the version
+    /// current when it started.
+    map: crate::sync::Rcu<IdentityMap>,
     lookup: Table<Entry>,
     /// Sessions by the proxy's inside SSRC.
     by_inside_ssrc: Table<Session>,
@@ -345,7 +346,7 @@ impl Proxy {
     pub fn new(role: Role, map: IdentityMap) -> Proxy {
         Proxy {
             role,
-            map,
+            map: crate::sync::Rcu::new(map),
             lookup: Table::new(),
             by_inside_ssrc: Table::new(),
             control: Mutex::new(Control {
@@ -360,9 +361,21 @@ impl Proxy {
         &self.role
     }
 
-    /// The identity map (set when the proxy is made).
-    pub fn map(&self) -> &IdentityMap {
-        &self.map
+    /// The identity map as it is now (held while the guard lives).
+    pub fn map(&self) -> crate::sync::RcuGuard<'_, IdentityMap> {
+        self.map.read()
+    }
+
+    /// Changes the identity map: `f` gets the current one and returns its successor, which
+    /// packets read from then on; or refuses, and nothing changes. Returns once no packet
+    /// still reads the old one.
+    pub fn update_map(
+        &self,
+        f: impl FnOnce(&IdentityMap) -> Result<IdentityMap, MapError>,
+    ) -> Result<(), MapError> {
+        self.map
+            .try_update(|m| f(m).map(|next| (Box::new(next), ())))
+            .map(drop)
     }
 
     fn control(&self) -> impl core::ops::DerefMut<Target = Control> + '_ {
@@ -756,7 +769,8 @@ impl Proxy {
         let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(doc.len()));
         store.xml_unprotect(from, doc, limits, now, &mut plain)?;
         let mut moved = zeroize::Zeroizing::new(Vec::with_capacity(plain.len() + 4096));
-        crate::xml::rewrite_identities(&plain, limits, |id| self.map.map(id, dir), &mut moved)
+        let map = self.map();
+        crate::xml::rewrite_identities(&plain, limits, |id| map.map(id, dir), &mut moved)
             .map_err(crate::store::BodyError::Xml)?;
         store.xml_protect(to, &moved, elements, limits, now, out)
     }
@@ -811,10 +825,11 @@ impl Proxy {
         out: &mut Vec<u8>,
     ) -> Result<u32, crate::mcdata::signalling::Error> {
         use crate::mcdata::signalling;
-        let n = signalling::rewritten_len(msg, |id| self.map.map(id, dir))?;
+        let map = self.map();
+        let n = signalling::rewritten_len(msg, |id| map.map(id, dir))?;
         out.clear();
         out.resize(n, 0);
-        let r = signalling::rewrite(msg, |id| self.map.map(id, dir), out)?;
+        let r = signalling::rewrite(msg, |id| map.map(id, dir), out)?;
         out.truncate(r.len);
         Ok(r.identities)
     }

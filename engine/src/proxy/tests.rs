@@ -57,6 +57,18 @@ fn identity_map_is_one_to_one_and_hides_domains() {
             .pair("sip:z@x.internal", "sip:a@x.example")
             .is_err()
     );
+    // A pair removed: both ways gone, the rest kept; removing it again is refused.
+    let less = m.clone().without("sip:a@x.internal").unwrap();
+    assert_eq!(less.map(b"sip:a@x.example", Direction::Inward), None);
+    assert_eq!(less.len(), 0);
+    assert_eq!(
+        less.clone().without("sip:a@x.internal").err(),
+        Some(MapError::NotMapped("sip:a@x.internal".into()))
+    );
+    assert_eq!(
+        m.pairs().collect::<Vec<_>>(),
+        [(&b"sip:a@x.internal"[..], &b"sip:a@x.example"[..])]
+    );
     assert!(IdentityMap::new().pair("", "x").is_err());
     assert!(IdentityMap::new().pair("x", &"y".repeat(256)).is_err());
 }

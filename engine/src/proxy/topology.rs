@@ -26,6 +26,8 @@ pub enum MapError {
     NotOneToOne(String),
     /// An identity is empty or over 255 octets (a floor-control field's limit).
     BadIdentity(String),
+    /// No pair has this internal identity.
+    NotMapped(String),
 }
 
 impl fmt::Display for MapError {
@@ -35,6 +37,7 @@ impl fmt::Display for MapError {
             MapError::BadIdentity(id) => {
                 write!(f, "identity {id:?} is empty or over 255 octets")
             }
+            MapError::NotMapped(id) => write!(f, "identity {id:?} is not in the map"),
         }
     }
 }
@@ -84,6 +87,21 @@ impl IdentityMap {
         self.outward.insert(i.clone(), e.clone());
         self.inward.insert(e, i);
         Ok(self)
+    }
+
+    /// Removes the pair whose internal identity is `internal`.
+    pub fn without(mut self, internal: &str) -> Result<IdentityMap, MapError> {
+        let external = self
+            .outward
+            .remove(internal.as_bytes())
+            .ok_or_else(|| MapError::NotMapped(internal.to_owned()))?;
+        self.inward.remove(&external);
+        Ok(self)
+    }
+
+    /// The pairs (internal, external), in no particular order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.outward.iter().map(|(i, e)| (&i[..], &e[..]))
     }
 
     /// Identities whose host part is `domain` (or a subdomain of it) are internal: outward,
