@@ -97,16 +97,19 @@ fn print_human(m: &Message<'_>) {
     }
 }
 
+/// One field's JSON object: `{"id", "name", "value"}`, an unknown one's value in hex.
+fn field_json(wire_id: u8, name: Option<&str>, value: Option<Value<'_>>, raw: &[u8]) -> Json {
+    match (name, value) {
+        (Some(n), Some(v)) => json!({"id": wire_id, "name": n, "value": value_json(v)}),
+        _ => json!({"id": wire_id, "name": null, "value": hex::encode(raw)}),
+    }
+}
+
 /// The JSON object of a parsed message.
 pub(crate) fn to_json(m: &Message<'_>, profile: Profile) -> Json {
     let fields: Vec<Json> = m
         .fields()
-        .map(|f| match (f.id, f.value) {
-            (Some(id), Some(v)) => {
-                json!({"id": f.wire_id, "name": id.name(), "value": value_json(v)})
-            }
-            _ => json!({"id": f.wire_id, "name": null, "value": hex::encode(f.raw)}),
-        })
+        .map(|f| field_json(f.wire_id, f.id.map(|i| i.name()), f.value, f.raw))
         .collect();
     json!({
         "app": String::from_utf8_lossy(m.app.name()),
@@ -153,12 +156,7 @@ fn location_json(l: Location<'_>) -> Json {
 fn video_json(v: &Video<'_>, name: &[u8]) -> Json {
     let fields: Vec<Json> = v
         .fields()
-        .map(|f| match (f.id, f.value) {
-            (Some(id), Some(x)) => {
-                json!({"id": f.wire_id, "name": id.name(), "value": value_json(x)})
-            }
-            _ => json!({"id": f.wire_id, "name": null, "value": hex::encode(f.raw)}),
-        })
+        .map(|f| field_json(f.wire_id, f.id.map(|i| i.name()), f.value, f.raw))
         .collect();
     json!({
         "app": String::from_utf8_lossy(name),

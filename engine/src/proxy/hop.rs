@@ -432,15 +432,15 @@ fn rewrite(
         Direction::Inward => s.inside.ssrc,
         Direction::Outward => s.outside_ssrc(),
     };
+    let r = HopRewrite {
+        dir,
+        session: s,
+        proxy,
+        map,
+        own_out,
+    };
     match App::from_name(&pkt[8..12]) {
         Some(App::FloorControl) => {
-            let r = HopRewrite {
-                dir,
-                session: s,
-                proxy,
-                map,
-                own_out,
-            };
             let options = Options {
                 profile: from.profile,
                 unknown: Unknown::Keep,
@@ -457,13 +457,6 @@ fn rewrite(
             Ok(n)
         }
         None if floor::video::VideoApp::from_name(&pkt[8..12]).is_some() => {
-            let r = HopRewrite {
-                dir,
-                session: s,
-                proxy,
-                map,
-                own_out,
-            };
             floor::video::rewrite(buf, n, own_out, Unknown::Keep, &r)
                 .map(|r| r.len)
                 .map_err(Drop::Floor)

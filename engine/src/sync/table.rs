@@ -285,16 +285,7 @@ impl<T: Send + Sync> Table<T> {
             }
         }
         drop(c);
-        if taken.is_empty() {
-            return Vec::new();
-        }
-        self.current.synchronize();
-        taken
-            .into_iter()
-            // SAFETY: each pointer was this generation's reference, unpublished above; the
-            // grace period has passed, so no reader still holds it from this table.
-            .map(|p| unsafe { Arc::from_raw(p.cast_const()) })
-            .collect()
+        self.reclaim(taken)
     }
 
     /// Puts each `(key, value)` of `put` in place of whatever `key` held, and removes the
@@ -345,14 +336,20 @@ impl<T: Send + Sync> Table<T> {
             }
         }
         drop(c);
+        self.reclaim(taken)
+    }
+
+    /// Hands back the references `taken` (unpublished by the writer, whose lock is
+    /// released) once a grace period has passed.
+    fn reclaim(&self, taken: Vec<*mut T>) -> Vec<Arc<T>> {
         if taken.is_empty() {
             return Vec::new();
         }
         self.current.synchronize();
         taken
             .into_iter()
-            // SAFETY: each pointer was this generation's reference, unpublished above; the
-            // grace period has passed, so no reader still holds it from this table.
+            // SAFETY: each pointer was a generation's reference, unpublished by the caller;
+            // the grace period has passed, so no reader still holds it from this table.
             .map(|p| unsafe { Arc::from_raw(p.cast_const()) })
             .collect()
     }
