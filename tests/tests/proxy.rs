@@ -970,30 +970,45 @@ fn a_rekey_leaves_no_moment_without_the_session() {
         .unwrap();
     // A packet from the core under the SPK, whose side the rekey of the CSK rebuilds.
     let from_core = seal(&spk, &request(0x5e4b_0009, ALICE_IN));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let looked = Arc::new(AtomicU64::new(0));
     let reader = {
-        let (proxy, stop, pkt) = (Arc::clone(&proxy), Arc::clone(&stop), from_core.clone());
+        let (proxy, stop, looked, pkt) = (
+            Arc::clone(&proxy),
+            Arc::clone(&stop),
+            Arc::clone(&looked),
+            from_core.clone(),
+        );
         std::thread::spawn(move || {
             let (mut seen, mut missed) = (0u64, 0u64);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 match proxy.classify(CORE, &addr(IS_A_CORE), &pkt) {
                     Match::Keyed(_) => seen += 1,
                     _ => missed += 1,
                 }
+                looked.fetch_add(1, Ordering::Relaxed);
             }
             (seen, missed)
         })
     };
-    // Bounded: 400 rekeys back and forth.
-    for i in 0..400 {
-        let (from, to) = if i % 2 == 0 {
+    // Rekeys back and forth until the reader has looked up the session many times while they
+    // ran and at least 400 rekeys are done; bounded by 20 000 rekeys and 20 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut rekeys = 0u32;
+    while rekeys < 20_000 && std::time::Instant::now() < deadline {
+        let (from, to) = if rekeys % 2 == 0 {
             (&csk1, &csk2)
         } else {
             (&csk2, &csk1)
         };
         assert_eq!(proxy.rekey(from.key_id(), to.key_id()), Ok(1));
+        rekeys += 1;
+        if rekeys >= 400 && looked.load(Ordering::Relaxed) >= 10_000 {
+            break;
+        }
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     let (seen, missed) = reader.join().unwrap();
     assert!(seen > 0);
     assert_eq!(
