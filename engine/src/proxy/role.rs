@@ -67,7 +67,7 @@ impl Role {
 
     /// Checks a session against the role.
     pub(crate) fn check(&self, spec: &SessionSpec) -> Result<(), SessionError> {
-        let fan_out = spec.outside.len() > 1;
+        let fan_out = spec.is_fan_out();
         match self {
             Role::CsProxy { trusted_core } => {
                 only(

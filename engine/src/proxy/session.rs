@@ -52,7 +52,9 @@ impl SideSpec {
 
 /// A session: an inside side (the proxy's domain) and one outside side (a unicast hop, both
 /// ways) or several (a downlink fan-out: one multicast group under a MuSiK, MKFC or MSCCK,
-/// and unicast recipients each under its CSK; inside to outside only).
+/// and unicast recipients each under its CSK; inside to outside only). A lone outside side
+/// under a multicast key (an MBMS bearer with nobody on unicast) is a fan-out of one: a
+/// multicast address never sends, so nothing is received from it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionSpec {
     /// Toward the proxy's domain.
@@ -211,10 +213,35 @@ pub struct Session {
     pub alias: Option<(String, String)>,
 }
 
-impl Session {
-    /// Whether this is a downlink fan-out (more than one outside target).
+impl SessionSpec {
+    /// Whether this is a downlink fan-out: more than one outside target, or one under a
+    /// multicast key.
     pub fn is_fan_out(&self) -> bool {
-        self.outside.len() > 1
+        fan_out(
+            self.outside.len(),
+            self.outside.first().map(|o| o.keys.as_slice()),
+        )
+    }
+}
+
+/// Whether `n` outside targets, the first under `first_keys`, make a fan-out.
+fn fan_out(n: usize, first_keys: Option<&[KeyId]>) -> bool {
+    n > 1
+        || first_keys.is_some_and(|k| {
+            !k.is_empty()
+                && k.iter()
+                    .all(|k| matches!(k.purpose(), Purpose::Musik | Purpose::Mkfc | Purpose::Mscck))
+        })
+}
+
+impl Session {
+    /// Whether this is a downlink fan-out: more than one outside target, or one under a
+    /// multicast key.
+    pub fn is_fan_out(&self) -> bool {
+        fan_out(
+            self.outside.len(),
+            self.outside.first().map(|o| o.keys.as_slice()),
+        )
     }
 
     pub(crate) fn outside_peer_ssrc(&self) -> Option<u32> {
@@ -408,7 +435,7 @@ impl Proxy {
         if spec.outside.is_empty() {
             return Err(SessionError::Shape("a session needs an outside side"));
         }
-        if spec.outside.len() > 1 {
+        if spec.is_fan_out() {
             let first = &spec.outside[0];
             for t in &spec.outside {
                 if t.keys.len() != 1 {
@@ -653,7 +680,9 @@ fn receive_triples(spec: &SessionSpec) -> Vec<(u16, SocketAddr, Option<KeyId>, b
         }
     };
     side(&spec.inside, false);
-    if let [one] = spec.outside.as_slice() {
+    if let [one] = spec.outside.as_slice()
+        && !spec.is_fan_out()
+    {
         side(one, true);
     }
     t

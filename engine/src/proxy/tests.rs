@@ -228,4 +228,21 @@ fn sessions_of_the_wrong_shape_are_refused() {
     assert!(p.is_empty());
     let f = p.add(&fan).unwrap();
     assert_eq!(f.outside[0].ssrc, f.outside[1].ssrc);
+    // A lone MBMS bearer under its MSCCK is a fan-out of one: nothing is received from
+    // the bearer's address. A lone side under a CSK stays a unicast session.
+    let bearer = cs_session("239.1.1.2:1", 0x5000_0001, "10.0.1.1:4", 0x3000_0001);
+    let b = p.add(&bearer).unwrap();
+    assert!(b.is_fan_out());
+    let g = p.read();
+    assert!(
+        p.find(&g, 0, &addr("239.1.1.2:1"), Some(key(0x5000_0001)))
+            .is_none()
+    );
+    assert!(
+        p.find(&g, 1, &addr("10.0.1.1:4"), Some(key(0x3000_0001)))
+            .is_some()
+    );
+    drop(g);
+    let unicast = cs_session("10.0.0.9:1", 0x2000_0009, "10.0.1.1:5", 0x3000_0001);
+    assert!(!p.add(&unicast).unwrap().is_fan_out());
 }
