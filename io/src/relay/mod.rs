@@ -382,7 +382,7 @@ impl fmt::Debug for Relay {
 }
 
 /// Chooses the backend for `choice`, with the reason the log gives.
-fn choose_io(choice: IoChoice) -> Result<(IoKind, String), RelayError> {
+pub fn choose_io(choice: IoChoice) -> Result<(IoKind, String), RelayError> {
     match choice {
         IoChoice::Mmsg => Ok((IoKind::Mmsg, "io = \"mmsg\" in the configuration".into())),
         IoChoice::Uring => match uring::probe() {
