@@ -34,8 +34,8 @@ pub(crate) enum Command {
     /// `--json`.
     #[command(subcommand)]
     Floor(FloorCmd),
-    /// Simulated clients and a server exchange floor control in memory; every byte is
-    /// checked and the rate is printed.
+    /// The real data plane on loopback: a relay in a CS proxy role and `mcx-pktgen`
+    /// through it for a few seconds, every octet verified, then a summary.
     Demo(DemoArgs),
     /// List the AES-GCM backends this CPU can run (for MCX_AEAD_BACKEND).
     Backends,
@@ -222,12 +222,24 @@ pub(crate) struct UnprotectArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct DemoArgs {
-    /// Number of simulated clients, each with its own CSK.
-    #[arg(long, default_value_t = 64)]
+    /// Simulated clients, each with its own CSK and a session through the relay.
+    #[arg(long, default_value_t = 16)]
     pub(crate) clients: u32,
-    /// Number of floor-control packets to exchange (half uplink, half downlink).
-    #[arg(long, default_value_t = 400_000)]
-    pub(crate) packets: u64,
+    /// Groups, each with its MuSiK (a fan-out to the group and its members) and MSCCK.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) groups: u32,
+    /// Seconds of traffic.
+    #[arg(long, default_value_t = 3.0)]
+    pub(crate) seconds: f64,
+    /// Packets per second the generator sends (open loop).
+    #[arg(long, default_value_t = 20_000.0)]
+    pub(crate) rate: f64,
+    /// Relay workers.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) workers: usize,
+    /// I/O backend of the relay and the generator: auto, uring or mmsg.
+    #[arg(long, default_value = "auto")]
+    pub(crate) io: String,
 }
 
 #[derive(Subcommand, Debug)]

@@ -6,8 +6,8 @@
 //! - `mcx xml protect|unprotect|sign|verify` — an XML body on stdin (TS 33.180 §9.3).
 //! - `mcx backends` — the AES-GCM backends this CPU runs, one per line.
 //! - `mcx relay` — the SRTCP relay in the foreground; `mcx relay ctl` drives a running one.
-//! - `mcx demo` — the main job until the relay lands: simulated clients exchange floor-control
-//!   packets with a server in memory, every byte checked, packets per second reported.
+//! - `mcx demo` — the main job: a relay in a CS proxy role on loopback and the packet
+//!   generator through it (`mcx_tools::pktgen`), every octet verified, a summary printed.
 //!
 //! Human output by default, `--json` for one JSON object on stdout. A bad argument or a
 //! failed check prints a message on stderr and exits non-zero (2 for usage, 1 otherwise).

@@ -102,7 +102,10 @@ impl Progress {
     }
 
     fn emit(&mut self, i: u64, sent: u64, received: u64, h: &Histogram<u64>) {
-        // Index 0 holds the last partial interval of each thread (sent at its end).
+        // The quiet wait for stragglers after the last send.
+        if sent == 0 && received == 0 && !self.points.is_empty() {
+            return;
+        }
         let t_s = (i + 1) as f64 * self.interval_s;
         self.sent += sent;
         self.received += received;
@@ -114,8 +117,9 @@ impl Progress {
             latency_us: pcts(h),
         };
         if self.json_lines {
-            let line = json!({"type": "interval", "t_s": round3(t_s), "sent_pps": p.sent_pps.round(),
-                "received_pps": p.received_pps.round(),
+            let line = json!({"type": "interval", "t_s": round3(t_s),
+                "sent_pps": p.sent_pps.round() as u64,
+                "received_pps": p.received_pps.round() as u64,
                 "latency_us": {"p50": p.latency_us[0], "p99": p.latency_us[1], "p999": p.latency_us[2]}});
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{line}");
@@ -140,9 +144,7 @@ impl Progress {
     pub fn finish(&mut self) {
         let rest: Vec<_> = std::mem::take(&mut self.pending).into_iter().collect();
         for (i, (_, sent, received, h)) in rest {
-            if sent + received > 0 {
-                self.emit(i, sent, received, &h);
-            }
+            self.emit(i, sent, received, &h);
         }
     }
 }
@@ -436,8 +438,8 @@ impl Summary {
             "mbms": s.mbms,
             "threads": s.threads,
             "seconds": round3(self.seconds),
-            "rate_pps": self.rate_pps.map(f64::round),
-            "achieved_pps": (sent as f64 / self.seconds).round(),
+            "rate_pps": self.rate_pps.map(|r| r.round() as u64),
+            "achieved_pps": (sent as f64 / self.seconds).round() as u64,
             "sent": sent,
             "sent_genuine": self.sent[0],
             "expected": self.expected(),

@@ -130,13 +130,13 @@ impl Found {
         json!({
             "type": "search",
             "schema": "mcx-pktgen-search/1",
-            "ndr_pps": self.ndr_pps.round(),
-            "pdr_pps": self.pdr_pps.round(),
+            "ndr_pps": self.ndr_pps.round() as u64,
+            "pdr_pps": self.pdr_pps.round() as u64,
             "pdr_loss": so.pdr_loss,
-            "ceiling_pps": self.ceiling_pps.round(),
+            "ceiling_pps": self.ceiling_pps.round() as u64,
             "trial_s": so.trial_s,
             "trials": self.trials.iter().map(|t| json!({
-                "search": t.search, "rate_pps": t.rate_pps.round(),
+                "search": t.search, "rate_pps": t.rate_pps.round() as u64,
                 "sent": t.summary.sent_total(), "received": t.summary.received(),
                 "loss_ratio": t.summary.loss_ratio(),
                 "latency_us": {"p50": t.summary.latency[0].value_at_quantile(0.5),

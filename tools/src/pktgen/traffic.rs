@@ -533,13 +533,20 @@ fn grp_of(kind: StreamKind) -> u32 {
     }
 }
 
-/// The fields of an MBMS subchannel control message after the identifier.
+/// The fields of an MBMS subchannel control message after the identifier (TS 24.380
+/// §8.4.3, as Wireshark 4.0's `dissect_rtcp_app_mccp`, the Nemergent dissector and the MCOP
+/// client lay them out): Map Group To Bearer has the MCPTT Group ID, the TMGI (MBMS
+/// Service ID and MCC/MNC, TS 24.008 §10.5.6.13) and the MBMS Subchannel (audio and floor
+/// m-line numbers, IPv4, floor control port, media port, address); Unmap Group To Bearer
+/// the MCPTT Group ID alone.
 fn mbms_fields(b: Builder, map: bool, grp: &str) -> Builder {
     let b = b.raw(MBMS_GROUP_ID, grp.as_bytes());
     if map {
-        b.raw(MBMS_TMGI, &[0x12, 0x34, 0x56, 0x00, 0xf1, 0x10]).raw(
+        b.raw(MBMS_TMGI, &[0x00, 0x00, 0x2a, 0x62, 0xf2, 0x10]).raw(
             MBMS_SUBCHANNEL,
-            &[0x11, 0x00, 0x00, 0x00, 0x7f, 0x00, 0x00, 0x01],
+            &[
+                0x12, 0x00, 0x00, 0x00, 0x13, 0x89, 0x00, 0x00, 0x13, 0x88, 239, 1, 2, 3,
+            ],
         )
     } else {
         b
@@ -549,7 +556,7 @@ fn mbms_fields(b: Builder, map: bool, grp: &str) -> Builder {
 /// MBMS subchannel control field IDs (TS 24.380 §8.4.3).
 const MBMS_SUBCHANNEL: u8 = 0;
 const MBMS_TMGI: u8 = 1;
-const MBMS_GROUP_ID: u8 = 3;
+const MBMS_GROUP_ID: u8 = 2;
 
 /// Writes the references into a packet built by [`build`].
 pub fn stamp(pkt: &mut [u8], tag: u32, g: u32, t_us: u32) {
