@@ -997,7 +997,7 @@ fn a_rekey_leaves_no_moment_without_the_session() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let mut rekeys = 0u32;
     while rekeys < 20_000 && std::time::Instant::now() < deadline {
-        let (from, to) = if rekeys % 2 == 0 {
+        let (from, to) = if rekeys.is_multiple_of(2) {
             (&csk1, &csk2)
         } else {
             (&csk2, &csk1)
