@@ -544,14 +544,30 @@ fn roles_refuse_the_wrong_keys() {
             side(CLIENTS, CLIENT, &[&csk]),
         ),
         session(side(CORE, SERVER_B, &[]), side(CLIENTS, CLIENT, &[&csk])),
-        // A MuSiK on a unicast (one-target) session.
+        // A lone side under a MuSiK and a CSK: not a multicast target, and a unicast side
+        // takes CSKs only.
         session(
             side(CORE, SERVER_B, &[&spk]),
-            side(CLIENTS, CLIENT, &[&musik]),
+            side(CLIENTS, CLIENT, &[&musik, &csk]),
         ),
     ] {
         assert!(cs.add(&spec).is_err(), "{spec:?}");
     }
+    assert!(cs.is_empty());
+    // A lone side under a MuSiK alone is a group address with nobody on unicast: a
+    // downlink fan-out of one, from which nothing is received.
+    let group = cs
+        .add(&session(
+            side(CORE, SERVER_B, &[&spk]),
+            side(CLIENTS, CLIENT, &[&musik]),
+        ))
+        .unwrap();
+    assert!(group.is_fan_out());
+    assert!(matches!(
+        cs.classify(CLIENTS, &addr(CLIENT), &seal(&musik, &request(1, ALICE_IN))),
+        mcx_engine::proxy::Match::None
+    ));
+    cs.remove(group.id).unwrap();
     assert!(cs.is_empty());
     let is = Proxy::new(
         Role::IsProxy {

@@ -293,6 +293,46 @@ fn a_run_through_the_relay_verifies_every_packet_and_counts_every_forgery() {
 }
 
 #[test]
+fn two_generator_threads_share_the_streams_and_the_members() {
+    let _g = serial();
+    let r = relay("threads", "cs-proxy");
+    // Group members live on both threads: client c on thread c % 2, group j's sockets on
+    // thread j % 2, so a fan-out is verified on both.
+    let out = pktgen(&[
+        "--control",
+        r.control.to_str().unwrap(),
+        "--clients",
+        "6",
+        "--groups",
+        "2",
+        "--threads",
+        "2",
+        "--rate",
+        "3000",
+        "--duration",
+        "1",
+        "--report",
+        "0.25",
+        "--quiet",
+    ]);
+    let v = ok(&out);
+    assert!(
+        v.iter().filter(|x| x["type"] == "interval").count() >= 4,
+        "{v:?}"
+    );
+    let s = v.last().unwrap();
+    assert_eq!(s["threads"], 2);
+    assert_eq!(u(s, "corrupted"), 0, "{s}");
+    assert_eq!(u(s, "lost"), 0, "{s}");
+    assert_eq!(u(s, "received"), u(s, "expected"), "{s}");
+    for st in s["streams"].as_array().unwrap() {
+        for x in st["targets"].as_array().unwrap() {
+            assert_eq!(u(x, "delivered"), u(x, "expected"), "{st}");
+        }
+    }
+}
+
+#[test]
 fn the_sink_measures_the_generator_alone() {
     let _g = serial();
     let out = pktgen(&[
@@ -360,10 +400,11 @@ fn bad_options_and_relays_it_cannot_drive_fail_with_a_reason() {
         assert!(err.contains(says), "{args:?}: {err}");
         assert!(out.stdout.is_empty(), "{args:?}");
     };
-    fails(&["--rate", "10"], 1, "--control");
-    fails(&["--sink", "--clients", "0"], 1, "clients");
-    fails(&["--sink", "--forged", "0.9"], 1, "attack");
-    fails(&["--sink", "--io", "dpdk"], 1, "io");
+    fails(&["--rate", "10"], 2, "--control");
+    fails(&["--sink", "--clients", "0"], 2, "clients");
+    fails(&["--sink", "--forged", "0.9"], 2, "attack");
+    fails(&["--sink", "--forged", "0.01"], 2, "need a relay");
+    fails(&["--sink", "--io", "dpdk"], 2, "io");
     fails(&["--sink", "--bogus"], 2, "unexpected argument");
     let missing = tmp("nobody.sock");
     fails(
@@ -375,7 +416,7 @@ fn bad_options_and_relays_it_cannot_drive_fail_with_a_reason() {
     std::fs::write(&scenario, "clients = 4\nwhat = 1\n").unwrap();
     fails(
         &["--sink", "--scenario", scenario.to_str().unwrap()],
-        1,
+        2,
         "what",
     );
     // A relay in another role: refused before anything is installed.

@@ -2,7 +2,9 @@
 //! a CS proxy role (or, with `--sink`, straight to its own receivers). The final summary is
 //! one JSON object on stdout; `--report` adds a JSON line per interval before it, the live
 //! progress line goes to stderr. Exit status: 0 when every packet verified, 1 on an error
-//! or a failed verification (or loss over `--max-loss`), 2 for bad options.
+//! or a failed verification (or loss over `--max-loss`), 2 for bad options or a bad
+//! scenario. SIGINT or SIGTERM ends the run early: its sessions and keys are taken out of
+//! the relay, and the exit status is 1.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +12,19 @@ use std::time::Duration;
 
 use clap::Parser;
 use mcx_tools::pktgen::search::{SearchOptions, search};
-use mcx_tools::pktgen::{Options, Scenario, run};
+use mcx_tools::pktgen::{INTERRUPTED, Options, Scenario, run};
+
+/// What went wrong: the options (exit 2) or the run (exit 1).
+enum Failure {
+    Usage(String),
+    Run(String),
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Failure {
+        Failure::Run(e)
+    }
+}
 
 /// Load generator and verifier for MC signalling (floor control, transmission control,
 /// MBMS subchannel control under MC keys) through an mcx relay.
@@ -133,10 +147,23 @@ fn scenario(a: &Args) -> Result<Scenario, String> {
 
 fn main() {
     let a = Args::parse();
+    // SIGINT and SIGTERM end the run through its teardown: every thread started from here
+    // has them blocked, and one thread waits for them.
+    if mcx_io::signals::block_termination().is_ok() {
+        std::thread::spawn(|| {
+            if mcx_io::signals::wait_termination().is_ok() {
+                INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    }
     let code = match go(&a) {
         Ok(true) => 0,
         Ok(false) => 1,
-        Err(e) => {
+        Err(Failure::Usage(e)) => {
+            eprintln!("mcx-pktgen: error: {e}");
+            2
+        }
+        Err(Failure::Run(e)) => {
             eprintln!("mcx-pktgen: error: {e}");
             1
         }
@@ -144,24 +171,35 @@ fn main() {
     std::process::exit(code);
 }
 
-fn go(a: &Args) -> Result<bool, String> {
-    let s = scenario(a)?;
+fn go(a: &Args) -> Result<bool, Failure> {
+    let usage = |e: String| Failure::Usage(e);
+    let s = scenario(a).map_err(usage)?;
     if a.print_scenario {
         print!("{}", s.to_toml());
         return Ok(true);
     }
     if a.control.is_none() && !a.sink {
-        return Err("--control PATH (a relay's control socket) or --sink".into());
+        return Err(usage(
+            "--control PATH (a relay's control socket) or --sink".into(),
+        ));
     }
     if a.legs.len() != 2 {
-        return Err("--legs OUTSIDE,INSIDE".into());
+        return Err(usage("--legs OUTSIDE,INSIDE".into()));
     }
     let report = a.report.unwrap_or(1.0);
     if !(0.01..=3600.0).contains(&report) {
-        return Err("--report: 0.01 to 3600 seconds".into());
+        return Err(usage("--report: 0.01 to 3600 seconds".into()));
     }
     if !(a.trial > 0.0 && a.trial <= 60.0) {
-        return Err("--trial: more than 0, at most 60 seconds".into());
+        return Err(usage("--trial: more than 0, at most 60 seconds".into()));
+    }
+    if a.max_loss.is_some_and(|m| !(0.0..=1.0).contains(&m)) {
+        return Err(usage("--max-loss: a share from 0 to 1".into()));
+    }
+    if a.sink && s.attack.total() > 0.0 {
+        return Err(usage(
+            "--sink: hostile shares need a relay (nothing would refuse them)".into(),
+        ));
     }
     let o = Options {
         scenario: s,
@@ -189,7 +227,12 @@ fn go(a: &Args) -> Result<bool, String> {
             f.ceiling_pps
         );
         println!("{}", f.to_json(&so));
-        return Ok(true);
+        // A trial that failed verification fails the search, whatever the rates.
+        let failed: Vec<String> = f.trials.iter().flat_map(|t| t.summary.failures()).collect();
+        for e in &failed {
+            eprintln!("mcx-pktgen: {e}");
+        }
+        return Ok(failed.is_empty());
     }
     let summary = run(&o)?;
     println!("{}", summary.to_json());

@@ -35,6 +35,10 @@ use run::{Shared, ThreadResult};
 use schedule::Schedule;
 use setup::{ControlClient, SetupOptions, Topology};
 
+/// Set (by a signal handler thread, say) to stop the run in progress; it ends early, takes
+/// its sessions and keys out of the relay and fails with "interrupted".
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
 /// Zeroizes the strings of a request that held key material.
 pub(crate) fn zeroize_json(v: Value) {
     if let Value::Object(m) = v {
@@ -128,11 +132,19 @@ pub fn task_cpu_ns(tid: u64) -> Option<u64> {
     s.split_whitespace().next()?.parse().ok()
 }
 
+/// The relay workers' CPU time, when they are threads this process can see (a relay on
+/// another host or in another PID namespace reports IDs that name other threads here, or
+/// none: their names tell).
 fn relay_cpu_ns(stats: &Value) -> Option<u64> {
     let w = stats["workers"].as_array()?;
     let mut sum = 0;
     for x in w {
-        sum += task_cpu_ns(x["tid"].as_u64()?)?;
+        let tid = x["tid"].as_u64()?;
+        let comm = std::fs::read_to_string(format!("/proc/{tid}/comm")).ok()?;
+        if !comm.starts_with("mcx-relay-w") {
+            return None;
+        }
+        sum += task_cpu_ns(tid)?;
     }
     Some(sum)
 }
@@ -184,6 +196,11 @@ fn rollover(
 pub fn run(o: &Options) -> Result<Summary, String> {
     let s = &o.scenario;
     s.validate()?;
+    if o.control.is_none() && s.attack.total() > 0.0 {
+        return Err(
+            "hostile shares need a relay: without one nothing would refuse them (--sink)".into(),
+        );
+    }
     let (io, io_reason) = mcx_io::relay::choose_io(io_choice(&s.io)).map_err(|e| e.to_string())?;
     let mut relay = match &o.control {
         Some(p) => Some(ControlClient::connect(p)?),
@@ -239,6 +256,7 @@ fn drive(
         report_us: (o.report.as_micros() as u64).max(10_000),
         pcap_left: AtomicUsize::new(if o.pcap.is_some() { o.pcap_max } else { 0 }),
         abort: AtomicBool::new(false),
+        sending: AtomicUsize::new(s.threads),
         batch: s.batch,
     };
     let before = match relay.as_deref_mut() {
@@ -258,22 +276,29 @@ fn drive(
         for (me, socks) in sockets.into_iter().enumerate() {
             let (sh, tx) = (&sh, tx.clone());
             let core = (!s.cores.is_empty()).then(|| s.cores[me % s.cores.len()]);
-            handles.push(
-                std::thread::Builder::new()
-                    .name(format!("mcx-pktgen-{me}"))
-                    .spawn_scoped(scope, move || {
-                        if let Some(c) = core {
-                            core_affinity::set_for_current(core_affinity::CoreId { id: c });
-                        }
-                        std::thread::sleep(start.saturating_duration_since(Instant::now()));
-                        let r = run::thread_main(me, sh, io, socks, start, &tx);
-                        if r.is_err() {
-                            sh.abort.store(true, Ordering::Relaxed);
-                        }
-                        r
-                    })
-                    .expect("spawn a generator thread"),
-            );
+            let spawned = std::thread::Builder::new()
+                .name(format!("mcx-pktgen-{me}"))
+                .spawn_scoped(scope, move || {
+                    if let Some(c) = core
+                        && !core_affinity::set_for_current(core_affinity::CoreId { id: c })
+                    {
+                        eprintln!("mcx-pktgen: thread {me} could not be pinned to core {c}");
+                    }
+                    let r = run::thread_main(me, sh, io, socks, start, &tx);
+                    if r.is_err() {
+                        sh.abort.store(true, Ordering::Relaxed);
+                    }
+                    r
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    failure = Some(format!("cannot start generator thread {me}: {e}"));
+                    sh.abort.store(true, Ordering::Relaxed);
+                    // It will not send: the others must not wait for it.
+                    sh.sending.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
         }
         drop(tx);
         let roll_at =
@@ -283,6 +308,10 @@ fn drive(
                 Ok(iv) => progress.add(iv),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            if INTERRUPTED.load(Ordering::Relaxed) && failure.is_none() {
+                failure = Some("interrupted".to_owned());
+                sh.abort.store(true, Ordering::Relaxed);
             }
             if let Some(at) = roll_at
                 && rolled.is_none()

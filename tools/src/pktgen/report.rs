@@ -32,7 +32,8 @@ pub struct Point {
 
 /// Collects the threads' intervals into points, printing them as they complete.
 pub struct Progress {
-    threads: usize,
+    /// Per thread: the highest interval it reported, and whether it is done.
+    seen: Vec<(Option<u64>, bool)>,
     interval_s: f64,
     live: bool,
     json_lines: bool,
@@ -69,7 +70,7 @@ impl Progress {
     /// For a run of `threads` threads.
     pub fn new(o: &Options, threads: usize, sh: &Shared) -> Progress {
         Progress {
-            threads,
+            seen: vec![(None, false); threads],
             interval_s: sh.report_us as f64 / 1e6,
             live: o.progress,
             json_lines: o.json_lines,
@@ -91,9 +92,17 @@ impl Progress {
         e.1 += iv.sent;
         e.2 += iv.received;
         let _ = e.3.add(&iv.latency);
-        // An interval is complete once every thread reported it or a later one.
-        while let Some((&i, v)) = self.pending.iter().next() {
-            if v.0 < self.threads {
+        if let Some(t) = self.seen.get_mut(iv.thread) {
+            t.0 = Some(t.0.map_or(iv.index, |x| x.max(iv.index)));
+            t.1 |= iv.last;
+        }
+        // An interval is complete once every thread reported it or a later one, or is done.
+        while let Some(&i) = self.pending.keys().next() {
+            if !self
+                .seen
+                .iter()
+                .all(|(hi, done)| *done || hi.is_some_and(|h| h >= i))
+            {
                 break;
             }
             let (_, sent, received, h) = self.pending.remove(&i).expect("present");
@@ -211,6 +220,10 @@ pub struct Summary {
     pub backpressure: u64,
     /// Sends the kernel refused.
     pub send_errors: u64,
+    /// Packets the generator's own protect refused.
+    pub protect_failed: u64,
+    /// Slots not sent while their CSK was replaced (in `lost_rollover`).
+    pub rollover_unsent: u64,
 }
 
 impl Summary {
@@ -228,7 +241,8 @@ impl Summary {
         let mut sent = [0u64; 5];
         let mut corrupted = Corrupted::default();
         let (mut forged_delivered, mut wire_duplicates, mut cpu_ns) = (0, 0, 0);
-        let (mut backpressure, mut send_errors) = (0, 0);
+        let (mut backpressure, mut send_errors, mut protect_failed) = (0, 0, 0);
+        let mut rollover_unsent = 0;
         let mut latency = [histogram(), histogram(), histogram()];
         for r in results {
             for s in 0..n {
@@ -246,6 +260,8 @@ impl Summary {
             cpu_ns += r.cpu_ns;
             backpressure += r.backpressure;
             send_errors += r.io.send_errors;
+            protect_failed += r.protect_failed;
+            rollover_unsent += r.rollover_unsent;
             for (a, b) in latency.iter_mut().zip(&r.latency) {
                 let _ = a.add(b);
             }
@@ -304,6 +320,8 @@ impl Summary {
             relay: None,
             backpressure,
             send_errors,
+            protect_failed,
+            rollover_unsent,
         }
     }
 
@@ -386,6 +404,12 @@ impl Summary {
                 self.corrupted.total()
             ));
         }
+        if self.protect_failed > 0 {
+            f.push(format!(
+                "the generator could not protect {} packets",
+                self.protect_failed
+            ));
+        }
         if self.forged_delivered > 0 {
             f.push(format!(
                 "{} hostile packets came through",
@@ -460,7 +484,9 @@ impl Summary {
             "rollover": self.rollover.map(|(n, d)| json!({"at_s": s.rollover_at_s, "clients": n,
                 "took_ms": round3(d.as_secs_f64() * 1e3)})),
             "generator": {"cpu_ns_per_packet": ((self.cpu_ns as f64 / (sent + self.received()).max(1) as f64) * 10.0).round() / 10.0,
-                "backpressure": self.backpressure, "send_errors": self.send_errors},
+                "backpressure": self.backpressure, "send_errors": self.send_errors,
+                "protect_failed": self.protect_failed,
+                "rollover_unsent": self.rollover_unsent},
             "relay": self.relay,
             "streams": if self.streams.len() <= 256 { Value::Array(streams) } else { Value::Null },
         })

@@ -49,8 +49,11 @@ pub struct Shared {
     pub report_us: u64,
     /// Packets the pcap may still take.
     pub pcap_left: AtomicUsize,
-    /// Set by the coordinator to stop early (a failure).
+    /// Stops every thread early: set by the coordinator (a failed rollover, an interrupt)
+    /// or by a thread that failed.
     pub abort: AtomicBool,
+    /// Threads still sending: the others keep receiving until it is 0.
+    pub sending: AtomicUsize,
     /// Datagrams per send and per receive.
     pub batch: usize,
 }
@@ -68,6 +71,8 @@ pub struct Interval {
     pub received: u64,
     /// Their latencies.
     pub latency: Histogram<u64>,
+    /// The thread's last report.
+    pub last: bool,
 }
 
 /// The verifier's record of one (stream, target).
@@ -124,6 +129,10 @@ pub struct ThreadResult {
     pub forged_delivered: u64,
     /// The same SRTCP packet arriving twice (the replay window refused the copy).
     pub wire_duplicates: u64,
+    /// Packets the generator's own protect refused (sent as nothing).
+    pub protect_failed: u64,
+    /// Slots not sent because their CSK was being replaced.
+    pub rollover_unsent: u64,
     /// Latency, all, emergency, normal.
     pub latency: [Histogram<u64>; 3],
     /// Times a due packet waited for a free slot.
@@ -199,8 +208,10 @@ fn key_now(keys: &ClientKeys, r: KeyRef) -> KeyId {
     }
 }
 
-/// Whether `got` is a key `r` may arrive under at `now_us`.
-fn key_ok(keys: &ClientKeys, r: KeyRef, got: KeyId, now_us: u64) -> bool {
+/// Whether `got` is a key `r` may arrive under, for a packet sent at `sent_us`: the CSK the
+/// client has now or is moving to, or the one it had for packets sent before the rollover
+/// ended (and its grace: what the relay protected under it may still be on its way).
+fn key_ok(keys: &ClientKeys, r: KeyRef, got: KeyId, sent_us: u64) -> bool {
     match r {
         KeyRef::Fixed(k) => k == got,
         KeyRef::Client(c) => {
@@ -212,7 +223,7 @@ fn key_ok(keys: &ClientKeys, r: KeyRef, got: KeyId, now_us: u64) -> bool {
             }
             let end = keys.roll_end_us.load(Ordering::Acquire);
             keys.previous[c].load(Ordering::Acquire) == got.get()
-                && (end == 0 || now_us < end + ROLLOVER_GRACE_US)
+                && (end == 0 || sent_us < end + ROLLOVER_GRACE_US)
         }
     }
 }
@@ -293,17 +304,31 @@ impl Gen<'_> {
         let len = tpl.len();
         buf[..len].copy_from_slice(tpl);
         traffic::stamp(&mut buf[..len], self.sh.tag, id, t_us as u32);
-        if self.sh.pcap_left.load(Ordering::Relaxed) > 0
-            && self.sh.pcap_left.fetch_sub(1, Ordering::Relaxed) > 0
+        if self
+            .sh
+            .pcap_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
         {
             self.r
                 .pcap
                 .push((t_us, st.from, st.to, buf[..len].to_vec()));
         }
-        let p = self
-            .tx
-            .srtcp_protect_for(use_of(key), key, buf, len, now)
-            .ok()?;
+        let Ok(p) = self.tx.srtcp_protect_for(use_of(key), key, buf, len, now) else {
+            // While the CSKs roll over, the old one stops protecting once the new one is in
+            // the generator's store, before the relay's sessions move: such a slot is not
+            // sent, and counts as lost in the rollover window.
+            let keys = &self.sh.keys;
+            let end = keys.roll_end_us.load(Ordering::Acquire);
+            if keys.roll_start_us.load(Ordering::Acquire) != 0
+                && (end == 0 || t_us < end + ROLLOVER_GRACE_US)
+            {
+                self.r.rollover_unsent += 1;
+            } else {
+                self.r.protect_failed += 1;
+            }
+            return None;
+        };
         let mut out = p.len;
         match slot {
             Slot::Genuine(_) => {
@@ -362,6 +387,15 @@ impl Gen<'_> {
         }
         let n = self.sh.plan.streams();
         let g = u64::from(id);
+        let limit = self
+            .sh
+            .schedule
+            .as_ref()
+            .map_or(super::scenario::MAX_PACKETS, Schedule::total);
+        if g >= limit {
+            c.unknown += 1;
+            return;
+        }
         let (s, k) = ((g % n) as usize, g / n);
         let Some(ti) = self.by_sock[s]
             .iter()
@@ -373,7 +407,7 @@ impl Gen<'_> {
         };
         let st = &self.sh.streams[s];
         let target = &st.targets[ti];
-        if !key_ok(&self.sh.keys, target.key, p.key_id, now_us) {
+        if !key_ok(&self.sh.keys, target.key, p.key_id, u64::from(t)) {
             c.wrong_key += 1;
             return;
         }
@@ -480,6 +514,8 @@ pub fn thread_main(
             corrupted: Corrupted::default(),
             forged_delivered: 0,
             wire_duplicates: 0,
+            protect_failed: 0,
+            rollover_unsent: 0,
             latency: [histogram(), histogram(), histogram()],
             backpressure: 0,
             io: BackendStats::default(),
@@ -492,12 +528,15 @@ pub fn thread_main(
             sent: 0,
             received: 0,
             latency: histogram(),
+            last: false,
         },
         scratch: vec![0u8; SLOT_SIZE],
         roll_seen: (false, false),
         mine,
     };
     let streams = n as u64;
+    // Everything is built: wait for the common start.
+    std::thread::sleep(start.saturating_duration_since(Instant::now()));
     // The next slot: `k` and the position in `mine`.
     let (mut k, mut at) = (0u64, 0usize);
     let total = sh.schedule.as_ref().map(Schedule::total);
@@ -505,6 +544,8 @@ pub fn thread_main(
     let mut slots: Vec<SlotRef> = Vec::with_capacity(batch);
     let mut rxv: Vec<Received> = Vec::with_capacity(batch);
     let mut done_at: Option<u64> = None;
+    let mut all_done_at: Option<u64> = None;
+    let mut counted_done = false;
     let mut last_rx_us = 0u64;
     loop {
         let now_us = g.now_us();
@@ -518,6 +559,7 @@ pub fn thread_main(
                 sent: 0,
                 received: 0,
                 latency: histogram(),
+                last: false,
             };
             let _ = report.send(std::mem::replace(&mut g.interval, next));
         }
@@ -592,8 +634,16 @@ pub fn thread_main(
         if sh.abort.load(Ordering::Relaxed) {
             break;
         }
-        // After the last send: wait for the stragglers, 100 ms of quiet or 1 s at most.
-        if let Some(d) = done_at
+        if done_at.is_some() && !counted_done {
+            counted_done = true;
+            sh.sending.fetch_sub(1, Ordering::AcqRel);
+        }
+        // Once every thread has sent its last packet: wait for the stragglers, 100 ms of
+        // quiet or 1 s at most.
+        if all_done_at.is_none() && counted_done && sh.sending.load(Ordering::Acquire) == 0 {
+            all_done_at = Some(now_us);
+        }
+        if let Some(d) = all_done_at
             && (now_us > d + 1_000_000 || now_us > last_rx_us.max(d) + 100_000)
         {
             break;
@@ -622,7 +672,11 @@ pub fn thread_main(
             backend.release();
         }
     }
+    if !counted_done {
+        sh.sending.fetch_sub(1, Ordering::AcqRel);
+    }
     backend.finish(&mut slab);
+    g.interval.last = true;
     let _ = report.send(std::mem::replace(
         &mut g.interval,
         Interval {
@@ -631,6 +685,7 @@ pub fn thread_main(
             sent: 0,
             received: 0,
             latency: histogram(),
+            last: false,
         },
     ));
     let mut r = g.r;
@@ -655,8 +710,11 @@ impl Gen<'_> {
         let keys = &self.sh.keys;
         if !self.roll_seen.0 && keys.roll_start_us.load(Ordering::Acquire) != 0 {
             self.roll_seen.0 = true;
+            // Back by the grace: what was sent just before may still be in the relay when
+            // the download discards the old key.
+            let back = 1 + k * ROLLOVER_GRACE_US / now_us.max(1);
             for &s in &self.mine {
-                self.r.rollover_k[s] = (k.saturating_sub(1), u64::MAX);
+                self.r.rollover_k[s] = (k.saturating_sub(back), u64::MAX);
             }
         }
         let end = keys.roll_end_us.load(Ordering::Acquire);

@@ -19,12 +19,11 @@
 //! [mix]                   # weights of the genuine traffic
 //! floor = 80              # TS 24.380 floor control
 //! transmission = 10       # TS 24.581 MCVideo transmission control
-//! mbms = 10               # TS 24.380 §8.4 MBMS subchannel control (group streams)
 //! emergency = 0.05        # share of floor and transmission requests that are emergency
 //! imminent_peril = 0.02   # … and imminent peril
 //!
 //! [attack]                # shares of all packets sent
-//! forged = 0.0            # a genuine packet with a flipped tag octet
+//! forged = 0.0            # a genuine packet with an octet flipped after protection
 //! replayed = 0.0          # a copy of the stream's last genuine packet
 //! truncated = 0.0         # a genuine packet cut short
 //! unknown_key = 0.0       # a packet under a key the relay does not have
@@ -49,8 +48,6 @@ pub struct Mix {
     pub floor: u32,
     /// TS 24.581 transmission control.
     pub transmission: u32,
-    /// MBMS subchannel control (on the MBMS streams only).
-    pub mbms: u32,
     /// Share of requests with the emergency indicator.
     pub emergency: f64,
     /// Share of requests with the imminent-peril indicator.
@@ -62,7 +59,6 @@ impl Default for Mix {
         Mix {
             floor: 80,
             transmission: 10,
-            mbms: 10,
             emergency: 0.05,
             imminent_peril: 0.02,
         }
@@ -73,7 +69,7 @@ impl Default for Mix {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Attack {
-    /// A genuine packet with one octet of its tag flipped.
+    /// A genuine packet with one octet of its encrypted part flipped after protection.
     pub forged: f64,
     /// A copy of the stream's last genuine packet, sent again.
     pub replayed: f64,
@@ -205,7 +201,10 @@ impl Scenario {
         if total > MAX_DURATION_S {
             return Err(format!("steps: {total} s in all, at most {MAX_DURATION_S}"));
         }
-        if self.rollover_at_s < 0.0 || self.rollover_at_s >= self.length_s() {
+        if self.rollover_at_s.is_nan()
+            || self.rollover_at_s < 0.0
+            || self.rollover_at_s >= self.length_s()
+        {
             return Err(format!(
                 "rollover_at_s = {}: 0 (none) or within the run",
                 self.rollover_at_s
@@ -219,6 +218,9 @@ impl Scenario {
         }
         if !["auto", "uring", "mmsg"].contains(&self.io.as_str()) {
             return Err(format!("io = {:?}: auto, uring or mmsg", self.io));
+        }
+        if self.mix.floor > 10_000 || self.mix.transmission > 10_000 {
+            return Err("mix: floor and transmission weigh 0 to 10 000".into());
         }
         if self.mix.floor + self.mix.transmission == 0 {
             return Err("mix: floor and transmission cannot both be 0".into());

@@ -71,11 +71,11 @@ impl ControlClient {
         Ok(self.conn.as_mut().expect("just opened"))
     }
 
-    fn exchange(&mut self, line: &str) -> Result<String, String> {
+    fn exchange(&mut self, line: &[u8]) -> Result<String, String> {
         let (w, r) = self.open()?;
         let mut out = String::new();
         let res = w
-            .write_all(line.as_bytes())
+            .write_all(line)
             .and_then(|()| w.write_all(b"\n"))
             .and_then(|()| r.read_line(&mut out).map(|_| ()));
         match res {
@@ -87,7 +87,10 @@ impl ControlClient {
 
     /// One request; the reply when it says `ok`, else the relay's reason.
     pub fn call(&mut self, req: &Value) -> Result<Value, String> {
-        let line = Zeroizing::new(req.to_string());
+        // Serialized into a buffer that is wiped afterwards and large enough not to move
+        // (a move would leave a copy of any key in the request behind).
+        let mut line = Zeroizing::new(Vec::with_capacity(4096));
+        serde_json::to_writer(&mut *line, req).map_err(|e| e.to_string())?;
         // An idle connection the relay timed out: once more on a fresh one.
         let reply = match self.exchange(&line) {
             Ok(r) => r,
@@ -129,9 +132,9 @@ pub struct ClientKeys {
     pub previous: Vec<AtomicU32>,
     /// The CSK the rollover is moving to (the same as `current` outside it).
     pub next: Vec<AtomicU32>,
-    /// When the rollover began and ended, µs since the run began (0: not yet).
+    /// When the rollover began, µs since the run began (0: not yet).
     pub roll_start_us: AtomicU64,
-    /// …
+    /// When the rollover ended, µs since the run began (0: not yet).
     pub roll_end_us: AtomicU64,
 }
 
