@@ -469,36 +469,48 @@ mod tests {
         for k in 0..64u64 {
             t.insert(k, Arc::new([k; 4])).unwrap();
         }
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let looked = Arc::new(AtomicU64::new(0));
         let readers: Vec<_> = (0..2)
             .map(|_| {
-                let (t, stop) = (Arc::clone(&t), Arc::clone(&stop));
+                let (t, stop, looked) = (Arc::clone(&t), Arc::clone(&stop), Arc::clone(&looked));
                 std::thread::spawn(move || {
                     let mut lookups = 0u64;
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    while !stop.load(Ordering::Relaxed) {
                         let g = t.read();
                         for k in 0..64u64 {
                             let v = g.get(k).expect("a replaced key is always there");
                             assert!(v.iter().all(|&x| x % 64 == k), "{v:?}");
                             lookups += 1;
                         }
+                        looked.fetch_add(64, Ordering::Relaxed);
                     }
                     lookups
                 })
             })
             .collect();
-        for round in 1..200u64 {
+        // At least 200 rounds, and on until the readers have looked many times while they
+        // ran (a reader may start late); bounded by 20 000 rounds and 20 s.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut round = 1u64;
+        while round < 20_000 && std::time::Instant::now() < deadline {
             let put: Vec<(u64, Arc<[u64; 4]>)> = (0..64u64)
                 .map(|k| (k, Arc::new([k + 64 * round; 4])))
                 .collect();
             for a in t.replace_many(put, &[]) {
                 assert_eq!(Arc::strong_count(&a), 1);
             }
+            round += 1;
+            if round > 200 && looked.load(Ordering::Relaxed) >= 64 * 2_000 {
+                break;
+            }
         }
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        stop.store(true, Ordering::Relaxed);
         for r in readers {
-            assert!(r.join().unwrap() > 0);
+            r.join().unwrap();
         }
+        assert!(looked.load(Ordering::Relaxed) > 0);
     }
 
     #[test]
