@@ -18,6 +18,7 @@
 //! changes SSRC mid-session, or is not a TS 24.380 APP packet is dropped with a [`Drop`]
 //! reason; nothing it carries changes a session.
 
+pub mod guard;
 mod hop;
 pub mod role;
 pub mod session;
