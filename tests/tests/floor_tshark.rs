@@ -18,67 +18,17 @@ use mcx_engine::floor::{
 
 const PORT: u16 = 40_431;
 
-fn checksum(b: &[u8]) -> u16 {
-    let mut s: u32 = b
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
-
-/// The datagram in an IPv4/UDP packet from 127.0.0.1 to 127.0.0.2, both on `PORT`.
-fn ipv4_udp(payload: &[u8]) -> Vec<u8> {
-    let (src, dst) = ([127, 0, 0, 1], [127, 0, 0, 2]);
-    let ulen = 8 + payload.len() as u16;
-    let mut udp = Vec::new();
-    udp.extend_from_slice(&PORT.to_be_bytes());
-    udp.extend_from_slice(&PORT.to_be_bytes());
-    udp.extend_from_slice(&ulen.to_be_bytes());
-    udp.extend_from_slice(&[0, 0]);
-    udp.extend_from_slice(payload);
-    let mut pseudo = Vec::new();
-    pseudo.extend_from_slice(&src);
-    pseudo.extend_from_slice(&dst);
-    pseudo.extend_from_slice(&[0, 17]);
-    pseudo.extend_from_slice(&ulen.to_be_bytes());
-    pseudo.extend_from_slice(&udp);
-    let c = match checksum(&pseudo) {
-        0 => 0xffff,
-        c => c,
-    };
-    udp[6..8].copy_from_slice(&c.to_be_bytes());
-    let mut ip = vec![0x45, 0];
-    ip.extend_from_slice(&(20 + ulen).to_be_bytes());
-    ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0]);
-    ip.extend_from_slice(&src);
-    ip.extend_from_slice(&dst);
-    let c = checksum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    ip.extend_from_slice(&udp);
-    ip
-}
-
-/// A pcap (LINKTYPE_RAW) of `packets`.
+/// A pcap (LINKTYPE_RAW, IPv4/UDP) of `packets`, from 127.0.0.1 to 127.0.0.2, both on
+/// `PORT`, written by the packet generator's pcap writer.
 fn pcap(packets: &[Vec<u8>]) -> Vec<u8> {
-    let mut f = Vec::new();
-    f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    f.extend_from_slice(&2u16.to_le_bytes());
-    f.extend_from_slice(&4u16.to_le_bytes());
-    f.extend_from_slice(&[0; 8]);
-    f.extend_from_slice(&65_535u32.to_le_bytes());
-    f.extend_from_slice(&101u32.to_le_bytes());
-    for (i, p) in packets.iter().enumerate() {
-        let ip = ipv4_udp(p);
-        f.extend_from_slice(&(1_700_000_000 + i as u32).to_le_bytes());
-        f.extend_from_slice(&0u32.to_le_bytes());
-        f.extend_from_slice(&(ip.len() as u32).to_le_bytes());
-        f.extend_from_slice(&(ip.len() as u32).to_le_bytes());
-        f.extend_from_slice(&ip);
-    }
-    f
+    let from = std::net::SocketAddr::from(([127, 0, 0, 1], PORT));
+    let to = std::net::SocketAddr::from(([127, 0, 0, 2], PORT));
+    let records: Vec<_> = packets
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i as u64 * 1_000_000, from, to, p.clone()))
+        .collect();
+    mcx_tools::pktgen::report::pcap(&records)
 }
 
 /// The tshark fields compared, in output column order.

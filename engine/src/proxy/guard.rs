@@ -143,25 +143,41 @@ impl Buckets {
         false
     }
 
-    fn slot(&mut self, key: u64) -> &mut Gcra {
-        let i = (mix(self.secret, key) as usize) & (self.slots.len() - 1);
-        &mut self.slots[i]
+    fn index(&self, key: u64) -> usize {
+        (mix(self.secret, key) as usize) & (self.slots.len() - 1)
     }
 
     /// [`Gcra::take`] on `key`'s budget.
     pub fn take(&mut self, key: u64, rate: Rate, now_ns: u64) -> bool {
-        self.slot(key).take(rate, now_ns)
+        let i = self.index(key);
+        self.slots[i].take(rate, now_ns)
     }
 
-    /// Whether `key`'s budget would take a packet now, without charging it.
-    pub fn fits(&mut self, key: u64, rate: Rate, now_ns: u64) -> bool {
-        self.slot(key).check(rate, now_ns).is_some()
+    /// Whether `key`'s budget would take a packet now, without charging it: the charge to
+    /// [`Buckets::commit`] if it would.
+    pub fn probe(&self, key: u64, rate: Rate, now_ns: u64) -> Option<Charge> {
+        let i = self.index(key);
+        self.slots[i]
+            .check(rate, now_ns)
+            .map(|tat_ns| Charge { slot: i, tat_ns })
+    }
+
+    /// Charges what [`Buckets::probe`] found.
+    pub fn commit(&mut self, c: Charge) {
+        self.slots[c.slot].tat_ns = c.tat_ns;
     }
 
     /// [`Gcra::wait_ns`] on `key`'s budget.
-    pub fn wait_ns(&mut self, key: u64, rate: Rate, now_ns: u64) -> u64 {
-        self.slot(key).wait_ns(rate, now_ns)
+    pub fn wait_ns(&self, key: u64, rate: Rate, now_ns: u64) -> u64 {
+        self.slots[self.index(key)].wait_ns(rate, now_ns)
     }
+}
+
+/// A charge [`Buckets::probe`] found room for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Charge {
+    slot: usize,
+    tat_ns: u64,
 }
 
 /// A source address as a hash key (address and port).
@@ -365,6 +381,15 @@ pub enum Admit {
     },
 }
 
+/// What a packet that passes [`Guard::after_auth`] charges: the user's budget, the
+/// class's, and (outside emergency and imminent peril) the service's.
+#[derive(Clone, Copy, Debug)]
+struct Charges {
+    user: Charge,
+    class_tat: u64,
+    service_tat: Option<(usize, u64)>,
+}
+
 /// The budgets together, for one worker.
 #[derive(Clone, Debug)]
 pub struct Guard {
@@ -376,6 +401,8 @@ pub struct Guard {
     class: [Gcra; 5],
     users: [Buckets; 3],
     services: [Gcra; 3],
+    /// Per class: its budget's rate (the shared one split by weight), from the config.
+    class_rates: [Rate; 5],
     /// Refusals so far, by reason (counters for `stats`).
     pub refused: Counters,
     /// Packets passed, by class.
@@ -395,6 +422,29 @@ pub struct Counters {
     pub service: [u64; 3],
     /// Per class: early drop.
     pub delay: [u64; 5],
+}
+
+/// A class's budget: its own for emergency and imminent peril, the shared one split by
+/// weight for the rest.
+fn class_rate(c: &GuardConfig, class: Class) -> Rate {
+    match class {
+        Class::Emergency => c.emergency,
+        Class::ImminentPeril => c.imminent_peril,
+        _ => {
+            if c.shared == Rate::UNLIMITED {
+                return Rate::UNLIMITED;
+            }
+            let w = c.weights;
+            let total = u64::from(w[0]) + u64::from(w[1]) + u64::from(w[2]);
+            let mine = u64::from(match class {
+                Class::Priority => w[0],
+                Class::Normal => w[1],
+                _ => w[2],
+            });
+            let part = |x: u32| (u64::from(x) * mine / total.max(1)) as u32;
+            Rate::new(part(c.shared.per_s), part(c.shared.burst).max(1))
+        }
+    }
 }
 
 fn class_index(c: Class) -> usize {
@@ -423,6 +473,7 @@ impl Guard {
             class: [Gcra::default(); 5],
             users: [b(4), b(5), b(6)],
             services: [Gcra::default(); 3],
+            class_rates: Class::ALL.map(|c| class_rate(&config, c)),
             refused: Counters::default(),
             passed: [0; 5],
             config,
@@ -447,30 +498,30 @@ impl Guard {
         let c = &self.config;
         if !known_peer
             && let Some(k) = key
-            && !self
+            && self
                 .key_failures
-                .fits(u64::from(k.get()), c.key_failures, now_ns)
+                .probe(u64::from(k.get()), c.key_failures, now_ns)
+                .is_none()
         {
             self.refused.pre_auth[3] += 1;
             return Err(Refusal::KeyFlood);
         }
-        let (sk, pk) = (source_key(src), prefix_key(src));
         // Check all three, then charge: a refusal charges nothing.
-        if self.global.check(c.global, now_ns).is_none() {
+        let Some(global) = self.global.check(c.global, now_ns) else {
             self.refused.pre_auth[0] += 1;
             return Err(Refusal::Global);
-        }
-        if !self.sources.fits(sk, c.per_source, now_ns) {
+        };
+        let Some(source) = self.sources.probe(source_key(src), c.per_source, now_ns) else {
             self.refused.pre_auth[1] += 1;
             return Err(Refusal::Source);
-        }
-        if !self.prefixes.fits(pk, c.per_prefix, now_ns) {
+        };
+        let Some(prefix) = self.prefixes.probe(prefix_key(src), c.per_prefix, now_ns) else {
             self.refused.pre_auth[2] += 1;
             return Err(Refusal::Prefix);
-        }
-        let _ = self.global.take(c.global, now_ns);
-        let _ = self.sources.take(sk, c.per_source, now_ns);
-        let _ = self.prefixes.take(pk, c.per_prefix, now_ns);
+        };
+        self.global.tat_ns = global;
+        self.sources.commit(source);
+        self.prefixes.commit(prefix);
         Ok(())
     }
 
@@ -498,8 +549,17 @@ impl Guard {
         let ci = class_index(class);
         let r = self.check_after(class, user, service, delay_us, rand, now_ns);
         match r {
-            Ok(()) => {
-                self.charge(class, user, service, now_ns);
+            Ok(Charges {
+                user: user_charge,
+                class_tat,
+                service_tat,
+            }) => {
+                let (ut, _) = self.user_rate(class);
+                self.users[ut].commit(user_charge);
+                self.class[ci].tat_ns = class_tat;
+                if let Some((si, tat)) = service_tat {
+                    self.services[si].tat_ns = tat;
+                }
                 self.passed[ci] += 1;
             }
             Err(Refusal::Class(_)) => self.refused.class[ci] += 1,
@@ -508,29 +568,7 @@ impl Guard {
             Err(Refusal::Delay(_)) => self.refused.delay[ci] += 1,
             Err(_) => {}
         }
-        r
-    }
-
-    fn class_rate(&self, class: Class) -> Rate {
-        let c = &self.config;
-        match class {
-            Class::Emergency => c.emergency,
-            Class::ImminentPeril => c.imminent_peril,
-            _ => {
-                if c.shared == Rate::UNLIMITED {
-                    return Rate::UNLIMITED;
-                }
-                let w = c.weights;
-                let total = u64::from(w[0]) + u64::from(w[1]) + u64::from(w[2]);
-                let mine = u64::from(match class {
-                    Class::Priority => w[0],
-                    Class::Normal => w[1],
-                    _ => w[2],
-                });
-                let part = |x: u32| (u64::from(x) * mine / total.max(1)) as u32;
-                Rate::new(part(c.shared.per_s), part(c.shared.burst).max(1))
-            }
-        }
+        r.map(|_| ())
     }
 
     fn user_rate(&self, class: Class) -> (usize, Rate) {
@@ -542,15 +580,17 @@ impl Guard {
         }
     }
 
+    /// What [`Guard::after_auth`] would charge (the user's budget, the class's, the
+    /// service's), or why it refuses.
     fn check_after(
-        &mut self,
+        &self,
         class: Class,
         user: u64,
         service: Service,
         delay_us: u64,
         rand: u32,
         now_ns: u64,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Charges, Refusal> {
         let critical = matches!(class, Class::Emergency | Class::ImminentPeril);
         if matches!(class, Class::Normal | Class::Bulk)
             && early_drop(
@@ -563,35 +603,27 @@ impl Guard {
             return Err(Refusal::Delay(class));
         }
         let (ut, ur) = self.user_rate(class);
-        if !self.users[ut].fits(user, ur, now_ns) {
-            return Err(Refusal::User(class));
-        }
-        let cr = self.class_rate(class);
-        if self.class[class_index(class)].check(cr, now_ns).is_none() {
-            return Err(Refusal::Class(class));
-        }
-        if !critical {
+        let user_charge = self.users[ut]
+            .probe(user, ur, now_ns)
+            .ok_or(Refusal::User(class))?;
+        let ci = class_index(class);
+        let class_tat = self.class[ci]
+            .check(self.class_rates[ci], now_ns)
+            .ok_or(Refusal::Class(class))?;
+        let service_tat = if critical {
+            None
+        } else {
             let si = service_index(service);
-            if self.services[si]
+            let tat = self.services[si]
                 .check(self.config.per_service[si], now_ns)
-                .is_none()
-            {
-                return Err(Refusal::Service(service));
-            }
-        }
-        Ok(())
-    }
-
-    fn charge(&mut self, class: Class, user: u64, service: Service, now_ns: u64) {
-        let (ut, ur) = self.user_rate(class);
-        let _ = self.users[ut].take(user, ur, now_ns);
-        let cr = self.class_rate(class);
-        let _ = self.class[class_index(class)].take(cr, now_ns);
-        if !matches!(class, Class::Emergency | Class::ImminentPeril) {
-            let si = service_index(service);
-            let r = self.config.per_service[si];
-            let _ = self.services[si].take(r, now_ns);
-        }
+                .ok_or(Refusal::Service(service))?;
+            Some((si, tat))
+        };
+        Ok(Charges {
+            user: user_charge,
+            class_tat,
+            service_tat,
+        })
     }
 
     /// The SIP side's admission for `user` (a hash of the identity), `service` and
@@ -625,15 +657,15 @@ impl Guard {
         }
     }
 
-    fn wait_s(&mut self, r: Refusal, user: u64, now_ns: u64) -> u64 {
+    fn wait_s(&self, r: Refusal, user: u64, now_ns: u64) -> u64 {
         let ns = match r {
             Refusal::User(c) => {
                 let (ut, ur) = self.user_rate(c);
                 self.users[ut].wait_ns(user, ur, now_ns)
             }
             Refusal::Class(c) => {
-                let cr = self.class_rate(c);
-                self.class[class_index(c)].wait_ns(cr, now_ns)
+                let ci = class_index(c);
+                self.class[ci].wait_ns(self.class_rates[ci], now_ns)
             }
             Refusal::Service(s) => {
                 let si = service_index(s);

@@ -75,6 +75,20 @@ pub struct Interval {
     pub last: bool,
 }
 
+impl Interval {
+    /// An empty interval `index` of `thread`.
+    fn new(index: u64, thread: usize) -> Interval {
+        Interval {
+            index,
+            thread,
+            sent: 0,
+            received: 0,
+            latency: histogram(),
+            last: false,
+        }
+    }
+}
+
 /// The verifier's record of one (stream, target).
 #[derive(Clone, Debug, Default)]
 pub struct Track {
@@ -333,9 +347,12 @@ impl Gen<'_> {
         match slot {
             Slot::Genuine(_) => {
                 self.r.sent[0] += 1;
-                let l = &mut self.last_genuine[s];
-                l.clear();
-                l.extend_from_slice(&buf[..out]);
+                // Kept for the replays, when the plan has any.
+                if self.sh.plan.replays() {
+                    let l = &mut self.last_genuine[s];
+                    l.clear();
+                    l.extend_from_slice(&buf[..out]);
+                }
             }
             Slot::Truncated => {
                 out -= 1 + (g % 8) as usize;
@@ -522,14 +539,7 @@ pub fn thread_main(
             cpu_ns: 0,
             pcap: Vec::new(),
         },
-        interval: Interval {
-            index: 0,
-            thread: me,
-            sent: 0,
-            received: 0,
-            latency: histogram(),
-            last: false,
-        },
+        interval: Interval::new(0, me),
         scratch: vec![0u8; SLOT_SIZE],
         roll_seen: (false, false),
         mine,
@@ -553,15 +563,7 @@ pub fn thread_main(
         // Report intervals on this thread's clock.
         let index = now_us / sh.report_us;
         if index > g.interval.index {
-            let next = Interval {
-                index,
-                thread: me,
-                sent: 0,
-                received: 0,
-                latency: histogram(),
-                last: false,
-            };
-            let _ = report.send(std::mem::replace(&mut g.interval, next));
+            let _ = report.send(std::mem::replace(&mut g.interval, Interval::new(index, me)));
         }
         g.rollover_marks(now_us, k);
         let mut next_due: Option<u64> = None;
@@ -677,17 +679,7 @@ pub fn thread_main(
     }
     backend.finish(&mut slab);
     g.interval.last = true;
-    let _ = report.send(std::mem::replace(
-        &mut g.interval,
-        Interval {
-            index: 0,
-            thread: me,
-            sent: 0,
-            received: 0,
-            latency: histogram(),
-            last: false,
-        },
-    ));
+    let _ = report.send(std::mem::replace(&mut g.interval, Interval::new(0, me)));
     let mut r = g.r;
     for (s, t) in g.tracks.into_iter().enumerate() {
         if let Some(t) = t {

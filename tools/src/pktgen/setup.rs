@@ -524,6 +524,34 @@ fn setup_inner(
         };
         traffic::mix64(s.seed ^ k ^ 0x5eed) as u32 | 1
     };
+    // A stream whose one receiver is on the sender's thread: it sends from `tx` to `to`
+    // under `key` with identities in `form`; `rx` receives under `rx_key` from `rx_ssrc`,
+    // identities in `rx_form`.
+    let single = |kind: StreamKind,
+                  i: usize,
+                  thread: usize,
+                  (sock, from): (u16, SocketAddr),
+                  to: SocketAddr,
+                  (key, unknown_key, form): (KeyRef, KeyId, Form),
+                  (rx, rx_key, rx_ssrc, rx_form): (u16, KeyRef, u32, Form)|
+     -> Result<Stream, String> {
+        Ok(Stream {
+            kind,
+            thread,
+            sock,
+            from,
+            to,
+            key,
+            unknown_key,
+            templates: build(kind, i, ssrc(kind), form)?,
+            targets: vec![Target {
+                thread,
+                sock: rx,
+                key: rx_key,
+                templates: build(kind, i, rx_ssrc, rx_form)?,
+            }],
+        })
+    };
     let (out_leg, in_leg) = (o.legs.0.as_str(), o.legs.1.as_str());
     // The SSRCs each client's session shows (inside, outside), from its uplink's session.add.
     let mut client_ssrcs = vec![(0u32, 0u32); s.clients as usize];
@@ -556,43 +584,29 @@ fn setup_inner(
                         Some(l) => (l.clients, KeyRef::Fixed(keys.spk), in_ssrc, Form::Internal),
                         None => (sa, KeyRef::Client(c), my, Form::External),
                     };
-                    Stream {
+                    single(
                         kind,
-                        thread: th,
-                        sock: cs,
-                        from: ca,
+                        i,
+                        th,
+                        (cs, ca),
                         to,
-                        key: KeyRef::Client(c),
-                        unknown_key: keys.unknown_csk,
-                        templates: build(kind, i, my, Form::External)?,
-                        targets: vec![Target {
-                            thread: th,
-                            sock: ss,
-                            key,
-                            templates: build(kind, i, ssrc_rx, form_rx)?,
-                        }],
-                    }
+                        (KeyRef::Client(c), keys.unknown_csk, Form::External),
+                        (ss, key, ssrc_rx, form_rx),
+                    )?
                 } else {
                     let (to, ssrc_rx, form_rx, key) = match legs {
                         Some(l) => (l.core, out_ssrc, Form::External, KeyRef::Client(c)),
                         None => (ca, my, Form::Internal, KeyRef::Fixed(keys.spk)),
                     };
-                    Stream {
+                    single(
                         kind,
-                        thread: th,
-                        sock: ss,
-                        from: sa,
+                        i,
+                        th,
+                        (ss, sa),
                         to,
-                        key: KeyRef::Fixed(keys.spk),
-                        unknown_key: keys.unknown_spk,
-                        templates: build(kind, i, my, Form::Internal)?,
-                        targets: vec![Target {
-                            thread: th,
-                            sock: cs,
-                            key,
-                            templates: build(kind, i, ssrc_rx, form_rx)?,
-                        }],
-                    }
+                        (KeyRef::Fixed(keys.spk), keys.unknown_spk, Form::Internal),
+                        (cs, key, ssrc_rx, form_rx),
+                    )?
                 }
             }
             StreamKind::Group(j) => {
@@ -671,22 +685,15 @@ fn setup_inner(
                     }
                     _ => (ba, my, Form::Internal, KeyRef::Fixed(keys.spk)),
                 };
-                Stream {
+                single(
                     kind,
-                    thread: th,
-                    sock: ss,
-                    from: sa,
+                    i,
+                    th,
+                    (ss, sa),
                     to,
-                    key: KeyRef::Fixed(keys.spk),
-                    unknown_key: keys.unknown_spk,
-                    templates: build(kind, i, my, Form::Internal)?,
-                    targets: vec![Target {
-                        thread: th,
-                        sock: bs,
-                        key,
-                        templates: build(kind, i, out_ssrc, form_rx)?,
-                    }],
-                }
+                    (KeyRef::Fixed(keys.spk), keys.unknown_spk, Form::Internal),
+                    (bs, key, out_ssrc, form_rx),
+                )?
             }
         };
         t.streams.push(stream);

@@ -356,6 +356,11 @@ impl Plan {
         }
     }
 
+    /// Whether any slot is a replay.
+    pub fn replays(&self) -> bool {
+        self.replayed > 0.0
+    }
+
     /// Number of streams.
     pub fn streams(&self) -> u64 {
         self.kinds.len() as u64
